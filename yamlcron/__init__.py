@@ -1,0 +1,17 @@
+"""yamlcron: a declarative YAML cron and workflow runner.
+
+Importing the package loads no plugin and runs no hook.
+"""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+from yamlcron.hookspecs import hookimpl
+
+try:
+    __version__ = version("yamlcron")
+except PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0.0.0"
+
+__all__ = ["__version__", "hookimpl"]

@@ -1,0 +1,440 @@
+"""The ``yamlcron`` command: thin commands over manifest, reconcile, store and triggers.
+
+Exit codes (SPEC §8): 0 ok, 1 failed (invalid manifest, refused plan, store error), 2 only
+for ``plan --detailed-exitcode`` with changes, 64 usage error, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from yamlcron import reconcile
+from yamlcron.errors import ManifestError, UnknownJobError, YamlcronError
+from yamlcron.manifest import load_manifest, parse_datetime
+from yamlcron.model import JobSpec, Manifest, Plan, Store
+from yamlcron.registry import Registry, build_registry
+from yamlcron.store import default_store_path
+from yamlcron.triggers import schedule_for, zone
+
+EXIT_USAGE = 64
+EXIT_INTERRUPTED = 130
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@dataclass
+class App:
+    """What every command shares: the registry, built on first use so ``--help`` loads none."""
+
+    make_registry: Callable[[], Registry]
+    _registry: Registry | None = field(default=None)
+
+    @property
+    def registry(self) -> Registry:
+        if self._registry is None:
+            self._registry = self.make_registry()
+        return self._registry
+
+    def open_store(self, manifest_path: Path, url: str | None, *, create: bool) -> Store:
+        url = url or f"sqlite://{default_store_path(manifest_path)}"
+        return self.registry.open_store(url, create=create)
+
+
+def _manifest_options(func: F) -> F:
+    func = click.option(
+        "-f",
+        "--file",
+        "manifest_path",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default="jobs.yaml",
+        envvar="YAMLCRON_FILE",
+        show_default=True,
+        help="The manifest (env YAMLCRON_FILE).",
+    )(func)
+    return func
+
+
+def _store_option(func: F) -> F:
+    return click.option(
+        "--store",
+        "store_url",
+        envvar="YAMLCRON_STORE",
+        metavar="URL",
+        help="Job store URL (env YAMLCRON_STORE); default: .yamlcron/state.db beside the manifest.",
+    )(func)
+
+
+def _output_option(func: F) -> F:
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Print text for people or JSON for programs.",
+    )(func)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _echo_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, ensure_ascii=False, default=str))
+
+
+def _find_job(manifest: Manifest, job_id: str) -> JobSpec:
+    if job_id in manifest.jobs:
+        return manifest.jobs[job_id]
+    import difflib
+
+    close = difflib.get_close_matches(job_id, list(manifest.jobs), n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise UnknownJobError(f"no job '{job_id}' in {manifest.path}{hint}")
+
+
+def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.Group:
+    """The command group; ``make_registry`` lets tests choose the plugins."""
+
+    @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+    @click.version_option(package_name="yamlcron")
+    @click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        envvar="YAMLCRON_LOG_FORMAT",
+        help="Logs on stderr: human-readable, or one JSON object a line.",
+    )
+    @click.option("-v", "--verbose", is_flag=True, help="Log debug details too.")
+    @click.pass_context
+    def cli(ctx: click.Context, log_format: str, verbose: bool) -> None:
+        r"""Declarative YAML cron and workflow runner.
+
+        Keep your jobs in a jobs.yaml in git; `apply` makes the job store match it and
+        `run` schedules it, reloading when the file changes.
+
+        \b
+        Example:
+          yamlcron validate -f jobs.yaml
+          yamlcron plan && yamlcron apply
+          yamlcron next nightly-backup --count 5
+        """
+        configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
+        ctx.obj = App(make_registry)
+
+    @cli.command()
+    @_manifest_options
+    @_output_option
+    def validate(manifest_path: Path, output: str) -> None:
+        r"""Check the manifest and report every problem at once, one per line.
+
+        Each problem reads FILE:LINE:COL: PATH: message. Exits 1 when there is any.
+        Writes nothing.
+
+        \b
+        Example:
+          yamlcron validate -f jobs.yaml
+        """
+        try:
+            manifest = load_manifest(manifest_path)
+        except ManifestError as exc:
+            if output == "json":
+                issues = [
+                    {
+                        "file": i.file,
+                        "line": i.line,
+                        "column": i.column,
+                        "path": i.path,
+                        "message": i.message,
+                    }
+                    for i in exc.issues
+                ]
+                _echo_json({"valid": False, "issues": issues})
+                raise SystemExit(1) from None
+            raise
+        if output == "json":
+            _echo_json({"valid": True, "jobs": len(manifest.jobs)})
+        else:
+            click.echo(f"{manifest_path}: valid, {len(manifest.jobs)} jobs")
+
+    @cli.command("plan")
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.option("--force", is_flag=True, help="Do not refuse a plan that removes most jobs.")
+    @click.option(
+        "--detailed-exitcode",
+        is_flag=True,
+        help="Exit 0 with no changes, 2 with changes, 1 on error.",
+    )
+    @click.pass_obj
+    def plan_command(
+        app: App,
+        manifest_path: Path,
+        store_url: str | None,
+        output: str,
+        force: bool,
+        detailed_exitcode: bool,
+    ) -> None:
+        r"""Show what `apply` would add (+), change (~) and remove (-). Writes nothing.
+
+        A store that does not exist yet plans against an empty one.
+
+        \b
+        Example:
+          yamlcron plan -f jobs.yaml --detailed-exitcode
+        """
+        manifest = load_manifest(manifest_path)
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            stored = store.load_jobs()
+        finally:
+            store.close()
+        result = reconcile.plan(manifest, stored, _now())
+        _print_plan(result, output)
+        reconcile.check_guard(result, len(stored), force=force)
+        if detailed_exitcode and not result.is_empty:
+            raise SystemExit(2)
+
+    @cli.command("apply")
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.option("--force", is_flag=True, help="Apply even a plan that removes most jobs.")
+    @click.pass_obj
+    def apply_command(
+        app: App, manifest_path: Path, store_url: str | None, output: str, force: bool
+    ) -> None:
+        r"""Make the store match the manifest, in one transaction, without prompting.
+
+        Jobs missing from the manifest are removed (their run history is kept). A plan
+        that would remove every job, or more than half of four or more, is refused unless
+        --force is given.
+
+        \b
+        Example:
+          yamlcron apply -f jobs.yaml --store sqlite:///var/lib/yamlcron/state.db
+        """
+        manifest = load_manifest(manifest_path)
+        store = app.open_store(manifest_path, store_url, create=True)
+        try:
+            stored = store.load_jobs()
+            now = _now()
+            result = reconcile.plan(manifest, stored, now)
+            _print_plan(result, output)
+            reconcile.check_guard(result, len(stored), force=force)
+            last = store.last_applied()
+            if not result.is_empty or last is None or last.digest != manifest.digest:
+                reconcile.apply(result, manifest, store, stored, now)
+        finally:
+            store.close()
+        if output == "text":
+            click.echo("Applied." if not result.is_empty else "Nothing to apply.")
+
+    @cli.command("jobs")
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.pass_obj
+    def jobs_command(app: App, manifest_path: Path, store_url: str | None, output: str) -> None:
+        r"""List the jobs in the store with their next fire time and last outcome.
+
+        \b
+        Example:
+          yamlcron jobs --output json
+        """
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            stored = store.load_jobs()
+        finally:
+            store.close()
+        rows = []
+        for job_id in sorted(stored):
+            job = stored[job_id]
+            tz = zone(job.spec.trigger.timezone)
+            next_at = job.next_run_at.astimezone(tz).isoformat() if job.next_run_at else None
+            rows.append(
+                {
+                    "id": job_id,
+                    "trigger": job.spec.trigger.describe(),
+                    "executor": job.spec.executor,
+                    "paused": job.paused,
+                    "next_run_at": next_at,
+                    "last_status": job.last_status,
+                }
+            )
+        if output == "json":
+            _echo_json(rows)
+            return
+        headers = ("ID", "TRIGGER", "EXECUTOR", "PAUSED", "NEXT RUN", "LAST")
+        keys = ("id", "trigger", "executor", "paused", "next_run_at", "last_status")
+        table = [[_cell(row[k]) for k in keys] for row in rows]
+        click.echo(_table(headers, table))
+
+    @cli.command("next")
+    @click.argument("job_id", metavar="JOB")
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(1, 10_000))
+    @click.option("--after", metavar="DATETIME", help="Start here instead of now (ISO 8601).")
+    @click.pass_obj
+    def next_command(
+        app: App,
+        job_id: str,
+        manifest_path: Path,
+        store_url: str | None,
+        output: str,
+        count: int,
+        after: str | None,
+    ) -> None:
+        r"""Print the coming fire times of JOB as the manifest declares it, in its time zone.
+
+        Needs no store and writes nothing: the way to check a cron expression before
+        trusting it. An interval without `start` is anchored where the store has it, or at
+        --after when the job was never applied.
+
+        \b
+        Example:
+          yamlcron next nightly-backup --count 10 --after 2026-10-24T00:00
+        """
+        manifest = load_manifest(manifest_path)
+        spec = _find_job(manifest, job_id)
+        tz = zone(spec.trigger.timezone)
+        try:
+            moment = parse_datetime(after, tz) if after else _now()
+        except ValueError:
+            message = f"{after!r} is not an ISO 8601 datetime"
+            raise click.BadParameter(message, param_hint="--after") from None
+        anchor = _stored_anchor(app, manifest_path, store_url, spec) or moment
+        schedule = schedule_for(spec.trigger, anchor)
+        times: list[datetime] = []
+        if spec.trigger.kind == "date" and spec.trigger.date and spec.trigger.date > moment:
+            times.append(spec.trigger.date)
+        else:
+            cursor: datetime | None = moment
+            while len(times) < count and cursor is not None:
+                cursor = schedule.next_fire(cursor)
+                if cursor is not None:
+                    times.append(cursor)
+        shown = [t.astimezone(tz).isoformat() for t in times]
+        if output == "json":
+            _echo_json(shown)
+            return
+        if spec.trigger.kind == "after":
+            click.echo(
+                f"{job_id} fires after {spec.trigger.after} ({spec.trigger.when}), not by time"
+            )
+        elif not shown:
+            click.echo(f"{job_id} has no fire time after {moment.astimezone(tz).isoformat()}")
+        for line in shown:
+            click.echo(line)
+
+    return cli
+
+
+def _stored_anchor(
+    app: App, manifest_path: Path, url: str | None, spec: JobSpec
+) -> datetime | None:
+    """The interval anchor of an applied job whose trigger is unchanged, read-only."""
+    if spec.trigger.kind != "interval" or spec.trigger.start is not None:
+        return None
+    store = app.open_store(manifest_path, url, create=False)
+    try:
+        stored = store.load_jobs().get(spec.id)
+    finally:
+        store.close()
+    if stored and stored.spec.canonical["trigger"] == spec.canonical["trigger"]:
+        return stored.anchor
+    return None
+
+
+def _print_plan(result: Plan, output: str) -> None:
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if output == "json":
+        _echo_json(reconcile.plan_json(result))
+    else:
+        click.echo(reconcile.render_plan(result))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _table(headers: Sequence[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(lines)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def configure_logging(log_format: str, level: int) -> None:
+    """Send yamlcron's logs to stderr, as text or one JSON object a line."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("yamlcron")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def main(
+    argv: Sequence[str] | None = None, make_registry: Callable[[], Registry] = build_registry
+) -> int:
+    """Run the command line; returns the exit code (``yamlcron`` exits with it)."""
+    cli = build_cli(make_registry)
+    try:
+        code = cli.main(args=argv, prog_name="yamlcron", standalone_mode=False)
+    except click.UsageError as exc:
+        exc.show()
+        code = EXIT_USAGE
+    except click.ClickException as exc:
+        exc.show()
+        code = exc.exit_code
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted", err=True)
+        code = EXIT_INTERRUPTED
+    except ManifestError as exc:
+        for issue in exc.issues:
+            click.echo(str(issue), err=True)
+        code = 1
+    except YamlcronError as exc:
+        click.echo(f"error: {exc}", err=True)
+        code = 1
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    return code if isinstance(code, int) else 0
+
+
+def entry_point() -> None:
+    """The console script."""
+    sys.exit(main())

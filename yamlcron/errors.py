@@ -1,0 +1,48 @@
+"""The errors a user sees: each prints as one line and exits 1; anything else is a bug."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class YamlcronError(Exception):
+    """A failure caused by input or environment, printed as ``error: <message>``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """One located problem in a manifest."""
+
+    file: str
+    line: int
+    column: int
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+
+
+class ManifestError(YamlcronError):
+    """The manifest is invalid; ``issues`` holds every problem found, in file order."""
+
+    def __init__(self, issues: list[Issue]) -> None:
+        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.path))
+        super().__init__("\n".join(str(i) for i in self.issues))
+
+
+class PlanRefusedError(YamlcronError):
+    """The deletion guard refused a plan (override with ``--force``)."""
+
+
+class StoreError(YamlcronError):
+    """The job store cannot be opened, read or written."""
+
+
+class PluginError(YamlcronError):
+    """A plugin is missing, duplicated or broken."""
+
+
+class UnknownJobError(YamlcronError):
+    """A command named a job the manifest or store does not hold."""

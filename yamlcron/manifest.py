@@ -1,0 +1,461 @@
+"""The validation boundary: manifest text in, a frozen ``Manifest`` out, or every problem at once.
+
+The steps, each reporting ``FILE:LINE:COL: PATH: message`` at the offending key or value:
+safe YAML (``yamldoc``), the JSON Schema in ``schemas/jobs.schema.json``, then the checks a
+schema cannot express (cron syntax, time zones, datetimes, ``after`` targets and cycles,
+``${VAR}`` templates). Only then are defaults merged and each job turned into its canonical
+form and a ``JobSpec``; nothing past this module validates again.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime, tzinfo
+from functools import cache
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import ValidationError, best_match
+
+from yamlcron.durations import format_duration, parse_duration
+from yamlcron.errors import Issue, ManifestError, YamlcronError
+from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, JobSpec, Manifest, NotifySpec
+from yamlcron.triggers import check_cron, zone
+from yamlcron.yamldoc import Document, dotted, read_document
+
+#: Larger manifests are refused before they are read (100,000 jobs take about 10 MiB).
+MAX_BYTES = 32 * 1024 * 1024
+
+#: What a job gets for a field that neither it nor ``defaults`` sets.
+JOB_DEFAULTS: Mapping[str, Any] = {
+    "coalesce": True,
+    "misfire_grace_time": "60s",
+    "max_instances": 1,
+    "retry": {"attempts": 1, "delay": "10s", "backoff": 2.0, "max_delay": "10m"},
+    "paused": False,
+    "notify": [],
+    "history": 100,
+}
+#: The executor a job gets by its run kind when it names none.
+DEFAULT_EXECUTORS: Mapping[str, str] = {
+    "command": "subprocess",
+    "shell": "subprocess",
+    "call": "thread",
+}
+DEFAULT_NOTIFY_ON = ("failure",)
+
+_TEMPLATE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}|\$\{")
+Path_ = tuple[str | int, ...]
+
+
+@cache
+def core_schema() -> dict[str, Any]:
+    """The manifest's JSON Schema, as shipped inside the package."""
+    text = files("yamlcron.schemas").joinpath("jobs.schema.json").read_text(encoding="utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> jsonschema.Draft202012Validator:
+    return jsonschema.Draft202012Validator(core_schema())
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and validate the manifest at ``path``.
+
+    Raises:
+        ManifestError: with every problem found, each located.
+        YamlcronError: the file cannot be read at all.
+    """
+    file = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            message = (
+                f"the manifest is {size / 2**20:.1f} MiB, over the {MAX_BYTES >> 20} MiB limit"
+            )
+            raise ManifestError([Issue(file, 1, 1, "", message)])
+        data = path.read_bytes()
+    except OSError as exc:
+        raise YamlcronError(f"{file}: cannot read the manifest: {exc.strerror}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        message = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a manifest is UTF-8 YAML"
+        raise ManifestError([Issue(file, line, column, "", message)]) from None
+    return parse_manifest(text, path)
+
+
+def parse_manifest(text: str, path: Path) -> Manifest:
+    """Validate manifest ``text`` as if read from ``path`` (which locates runs and errors)."""
+    file = str(path)
+    if len(text) > MAX_BYTES:
+        raise ManifestError([Issue(file, 1, 1, "", f"the manifest is over {MAX_BYTES >> 20} MiB")])
+    doc = read_document(text, file)
+    issues = [i for error in _validator().iter_errors(doc.data) for i in _issues(doc, error)]
+    if not isinstance(doc.data, dict):
+        raise ManifestError(issues)
+    checker = _Checker(doc)
+    checker.check_jobs()
+    issues.extend(checker.issues)
+    if issues:
+        raise ManifestError(issues)
+    defaults = doc.data.get("defaults", {})
+    jobs = {
+        job_id: JobSpec.from_canonical(job_id, canonical_job(job, defaults))
+        for job_id, job in doc.data["jobs"].items()
+    }
+    notify = tuple(NotifySpec.from_canonical(_notify(n)) for n in doc.data.get("notify", []))
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return Manifest(path=path, jobs=jobs, notify=notify, digest=digest)
+
+
+# -- schema errors, in words a person understands -------------------------------------------
+
+
+def _issues(doc: Document, error: ValidationError) -> list[Issue]:
+    path: Path_ = tuple(error.absolute_path)
+    if error.validator == "additionalProperties":
+        schema: Any = error.schema
+        instance: Any = error.instance
+        known = list(schema.get("properties", {}))
+        extra = [k for k in instance if k not in known]
+        return [_located(doc, _unknown_key(k, known), (*path, k), key=True) for k in extra]
+    message, at, key = _describe(doc, error, path)
+    return [_located(doc, message, at, key=key)]
+
+
+def _located(doc: Document, message: str, path: Path_, *, key: bool) -> Issue:
+    line, column = doc.locate(path, key=key)
+    return Issue(doc.file, line, column, dotted(path), message)
+
+
+def _describe(doc: Document, error: ValidationError, path: Path_) -> tuple[str, Path_, bool]:
+    """The message for ``error``, the path it is about, and whether to point at the key."""
+    kind = error.validator
+    value: Any = error.instance
+    schema: Any = error.schema
+    rule: Any = error.validator_value
+    noun = schema.get("title") if isinstance(schema, dict) else None
+    if kind == "pattern" and path and path[0] == "jobs" and len(path) == 1:
+        return f"invalid job id {value!r}: {_JOB_ID_RULE}", (*path, value), True
+    if kind == "required":
+        missing = [k for k in rule if k not in value]
+        return f"missing required key '{missing[0]}'", path, bool(path)
+    if kind == "type":
+        expected = noun or _type_names(rule)
+        return f"expected {expected}, got {_show(doc, path, value)}", path, False
+    if kind == "enum":
+        options = [str(o) for o in rule]
+        hint = _did_you_mean(str(value), options)
+        return f"must be one of {', '.join(options)}; got {value!r}{hint}", path, False
+    if kind == "const":
+        return f"must be {rule!r}, got {_show(doc, path, value)}", path, False
+    if kind == "pattern":
+        if path and path[-1] == "after":
+            return f"invalid job id {value!r}: {_JOB_ID_RULE}", path, False
+        return f"{value!r} is not {noun or 'valid here'}", path, False
+    if kind in ("minimum", "exclusiveMinimum"):
+        return f"must be at least {rule}, got {value!r}", path, False
+    if kind in ("minItems", "minLength"):
+        return "must not be empty", path, False
+    if kind == "uniqueItems":
+        return "lists an item twice", path, False
+    if kind == "dependentRequired":
+        owner = next(k for k, needs in rule.items() if k in value)
+        needed = rule[owner][0]
+        return f"'{owner}' goes only with '{needed}'", (*path, owner), True
+    if kind == "oneOf" and all(set(s) == {"required"} for s in rule):
+        kinds = [s["required"][0] for s in rule]
+        present = [k for k in kinds if k in value]
+        if present:
+            return f"has {' and '.join(present)}; choose exactly one", (*path, present[1]), True
+        return f"needs one of {', '.join(kinds)}", path, bool(path)
+    if kind in ("anyOf", "oneOf") and noun:
+        return f"expected {noun}, got {_show(doc, path, value)}", path, False
+    if kind in ("anyOf", "oneOf") and error.context:
+        inner = best_match(error.context)
+        return _describe(doc, inner, tuple(inner.absolute_path))
+    return str(error.message), path, False
+
+
+_JOB_ID_RULE = "use 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+
+
+def _unknown_key(key: str, known: list[str]) -> str:
+    hint = _did_you_mean(key, known)
+    if hint:
+        return f"unknown key '{key}'{hint}"
+    return f"unknown key '{key}'; expected one of: {', '.join(known)}"
+
+
+def _did_you_mean(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _type_names(value: str | list[str]) -> str:
+    names = {
+        "integer": "a whole number",
+        "number": "a number",
+        "string": "a string",
+        "boolean": "true or false",
+        "array": "a list",
+        "object": "a mapping",
+        "null": "null",
+    }
+    items = [value] if isinstance(value, str) else value
+    return " or ".join(names[t] for t in items)
+
+
+def _show(doc: Document, path: Path_, value: Any) -> str:
+    """Describe ``value``, naming YAML 1.1's coercions of what was written."""
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    shown = json.dumps(value)
+    written = doc.written(path)
+    if written is not None and written != shown and not written.startswith(("'", '"')):
+        return f'{shown} (YAML read the unquoted {written} as {shown}; write "{written}")'
+    return shown
+
+
+# -- checks a schema cannot express ---------------------------------------------------------
+
+
+class _Checker:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.issues: list[Issue] = []
+        self.defaults = doc.data.get("defaults")
+        if not isinstance(self.defaults, dict):
+            self.defaults = {}
+
+    def fail(self, path: Path_, message: str) -> None:
+        line, column = self.doc.locate(path)
+        self.issues.append(Issue(self.doc.file, line, column, dotted(path), message))
+
+    def check_jobs(self) -> None:
+        jobs = self.doc.data.get("jobs")
+        if not isinstance(jobs, dict):
+            return
+        tz_name = self.defaults.get("timezone", "UTC")
+        if isinstance(tz_name, str):
+            self._zone(("defaults", "timezone"), tz_name)
+        for job_id, job in jobs.items():
+            if isinstance(job, dict):
+                self.check_job(str(job_id), job, jobs)
+        self.check_cycles(jobs)
+
+    def check_job(self, job_id: str, job: dict[str, Any], jobs: Mapping[str, Any]) -> None:
+        base: Path_ = ("jobs", job_id)
+        trigger = job.get("trigger")
+        tz: tzinfo | None = None
+        if isinstance(trigger, dict):
+            tz_name = trigger.get("timezone", self.defaults.get("timezone", "UTC"))
+            if isinstance(tz_name, str):
+                where = (*base, "trigger", "timezone") if "timezone" in trigger else ("defaults",)
+                tz = self._zone(where, tz_name) if where[0] == "jobs" else _try_zone(tz_name)
+            self.check_trigger((*base, "trigger"), trigger, tz, job_id, jobs)
+        run = job.get("run")
+        if isinstance(run, dict):
+            for key in ("env", "command", "cwd"):
+                self.check_templates((*base, "run", key), run.get(key))
+
+    def _zone(self, path: Path_, name: str) -> tzinfo | None:
+        try:
+            return zone(name)
+        except ValueError as exc:
+            self.fail(path, str(exc))
+            return None
+
+    def check_trigger(
+        self,
+        path: Path_,
+        trigger: dict[str, Any],
+        tz: tzinfo | None,
+        job_id: str,
+        jobs: Mapping[str, Any],
+    ) -> None:
+        cron = trigger.get("cron")
+        if isinstance(cron, str):
+            try:
+                check_cron(cron)
+            except ValueError as exc:
+                self.fail((*path, "cron"), str(exc))
+        interval = trigger.get("interval")
+        if isinstance(interval, int | str):
+            try:
+                if parse_duration(interval) <= 0:
+                    self.fail((*path, "interval"), "an interval must be longer than zero")
+            except ValueError:
+                pass  # the schema has reported it
+        moments = {}
+        for key in ("date", "start", "end"):
+            value = trigger.get(key)
+            if isinstance(value, str) and tz is not None:
+                try:
+                    moments[key] = parse_datetime(value, tz)
+                except ValueError:
+                    self.fail((*path, key), f"{value!r} is not a valid date or datetime")
+        if "start" in moments and "end" in moments and moments["end"] <= moments["start"]:
+            self.fail((*path, "end"), "end must come after start")
+        after = trigger.get("after")
+        if isinstance(after, str):
+            if after == job_id:
+                self.fail((*path, "after"), "a job cannot run after itself")
+            elif after not in jobs:
+                hint = _did_you_mean(after, list(jobs))
+                self.fail((*path, "after"), f"no job '{after}' in this manifest{hint}")
+
+    def check_templates(self, path: Path_, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.check_templates((*path, key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.check_templates((*path, index), item)
+        elif isinstance(value, str):
+            for match in _TEMPLATE.finditer(value):
+                if match.group(0) == "${":
+                    self.fail(
+                        path, "'${' starts no ${VAR} or ${VAR:-default}; write $${ for a literal"
+                    )
+                    return
+
+    def check_cycles(self, jobs: Mapping[str, Any]) -> None:
+        upstream = {
+            job_id: job["trigger"]["after"]
+            for job_id, job in jobs.items()
+            if isinstance(job, dict)
+            and isinstance(job.get("trigger"), dict)
+            and isinstance(job["trigger"].get("after"), str)
+            and job["trigger"]["after"] in jobs
+        }
+        reported: set[str] = set()
+        for start in upstream:
+            chain = [start]
+            while chain[-1] in upstream and upstream[chain[-1]] not in chain:
+                chain.append(upstream[chain[-1]])
+            if chain[-1] in upstream and upstream[chain[-1]] == start and start not in reported:
+                reported.update(chain)
+                cycle = " -> ".join([*chain, start])
+                self.fail(("jobs", start, "trigger", "after"), f"'after' makes a cycle: {cycle}")
+
+
+def _try_zone(name: str) -> tzinfo | None:
+    try:
+        return zone(name)
+    except ValueError:
+        return None
+
+
+def parse_datetime(text: str, tz: tzinfo) -> datetime:
+    """ISO 8601 text to an aware datetime; without an offset it is read in ``tz``."""
+    value = datetime.fromisoformat(text.strip().replace("z", "Z"))
+    return value if value.tzinfo else value.replace(tzinfo=tz)
+
+
+# -- canonical form -------------------------------------------------------------------------
+
+
+def canonical_job(job: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """The job with defaults applied, durations as text and datetimes with offsets."""
+    merged: dict[str, Any] = {**JOB_DEFAULTS}
+    for source in (defaults, job):
+        for key, value in source.items():
+            if key == "retry":
+                merged["retry"] = {**merged["retry"], **value}
+            elif key != "timezone":
+                merged[key] = value
+    trigger, run = job["trigger"], job["run"]
+    tz_name = trigger.get("timezone", defaults.get("timezone", "UTC"))
+    tz = zone(tz_name)
+    retry = merged["retry"]
+    out: dict[str, Any] = {
+        "trigger": _canonical_trigger(trigger, tz_name, tz),
+        "run": _canonical_run(run),
+        "executor": merged.get("executor", DEFAULT_EXECUTORS[_kind(run, RUN_KINDS)]),
+        "coalesce": merged["coalesce"],
+        "misfire_grace_time": _duration(merged["misfire_grace_time"]),
+        "max_instances": merged["max_instances"],
+        "retry": {
+            "attempts": retry["attempts"],
+            "delay": _duration(retry["delay"]),
+            "backoff": float(retry["backoff"]),
+            "max_delay": _duration(retry["max_delay"]),
+        },
+        "paused": merged["paused"],
+        "notify": [_notify(n) for n in merged["notify"]],
+        "history": merged["history"],
+    }
+    for key in ("description", "tags"):
+        if key in merged:
+            out[key] = merged[key]
+    return out
+
+
+def _kind(mapping: Mapping[str, Any], kinds: Sequence[str]) -> str:
+    return next(k for k in kinds if k in mapping)
+
+
+def _duration(value: Any) -> str | None:
+    return None if value is None else format_duration(parse_duration(value))
+
+
+def _canonical_trigger(trigger: Mapping[str, Any], tz_name: str, tz: tzinfo) -> dict[str, Any]:
+    kind = _kind(trigger, TRIGGER_KINDS)
+    value = trigger[kind]
+    out: dict[str, Any] = {}
+    if kind == "interval":
+        out["interval"] = _duration(value)
+    elif kind == "date":
+        out["date"] = parse_datetime(value, tz).isoformat()
+    elif kind == "after":
+        out.update(after=value, when=trigger.get("when", "success"))
+    else:
+        out["cron"] = " ".join(value.split())
+    out["timezone"] = tz_name
+    out["jitter"] = _duration(trigger.get("jitter", 0))
+    for key in ("start", "end"):
+        if key in trigger:
+            out[key] = parse_datetime(trigger[key], tz).isoformat()
+    return out
+
+
+def _canonical_run(run: Mapping[str, Any]) -> dict[str, Any]:
+    kind = _kind(run, RUN_KINDS)
+    out: dict[str, Any] = {kind: run[kind]}
+    if kind == "call":
+        out["args"] = run.get("args", [])
+        out["kwargs"] = run.get("kwargs", {})
+    if "env" in run:
+        out["env"] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in run["env"].items()}
+    for key in ("cwd",):
+        if key in run:
+            out[key] = run[key]
+    if "timeout" in run:
+        out["timeout"] = _duration(run["timeout"])
+    return out
+
+
+def _notify(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {**entry, "on": list(entry.get("on", DEFAULT_NOTIFY_ON))}
+
+
+def iter_issues(error: ManifestError) -> Iterator[str]:
+    """The issues of ``error`` as the lines ``validate`` prints."""
+    for issue in error.issues:
+        yield str(issue)

@@ -1,0 +1,290 @@
+"""The values that cross module boundaries, and the protocols the edges implement.
+
+Everything here is frozen. A ``JobSpec`` is built once, at the validation boundary
+(``manifest.py``) or from the store's JSON, from the job's *canonical* form: a plain JSON
+mapping with every default filled in, durations as text (``"15m"``) and datetimes as ISO 8601
+with an offset. The canonical form is what the store keeps, what its hash is taken of and
+what ``plan`` diffs, so two manifests that mean the same job give the same hash.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from yamlcron.durations import format_duration, parse_duration
+
+TriggerKind = Literal["cron", "interval", "date", "after"]
+RunKind = Literal["command", "shell", "call"]
+When = Literal["success", "failure", "always"]
+
+#: Order in which the kinds are looked for in a trigger or run mapping.
+TRIGGER_KINDS: tuple[TriggerKind, ...] = ("cron", "interval", "date", "after")
+RUN_KINDS: tuple[RunKind, ...] = ("command", "shell", "call")
+
+
+def _seconds(value: Any) -> float | None:
+    return None if value is None else parse_duration(value)
+
+
+def _instant(value: Any) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TriggerSpec:
+    """When a job fires: exactly one of ``cron``, ``interval``, ``date`` or ``after`` is set."""
+
+    kind: TriggerKind
+    cron: str | None = None
+    interval: float | None = None
+    date: datetime | None = None
+    after: str | None = None
+    when: When = "success"
+    timezone: str = "UTC"
+    jitter: float = 0.0
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def from_canonical(cls, data: Mapping[str, Any]) -> TriggerSpec:
+        kind = next(k for k in TRIGGER_KINDS if k in data)
+        return cls(
+            kind=kind,
+            cron=data.get("cron"),
+            interval=_seconds(data.get("interval")),
+            date=_instant(data.get("date")),
+            after=data.get("after"),
+            when=data.get("when", "success"),
+            timezone=data["timezone"],
+            jitter=_seconds(data["jitter"]) or 0.0,
+            start=_instant(data.get("start")),
+            end=_instant(data.get("end")),
+        )
+
+    def describe(self) -> str:
+        """One line for listings: ``cron 0 3 * * * (Europe/Berlin)``."""
+        if self.kind == "after":
+            return f"after {self.after} ({self.when})"
+        canonical_value = {
+            "cron": self.cron,
+            "interval": None if self.interval is None else format_duration(self.interval),
+            "date": None if self.date is None else self.date.isoformat(),
+        }[self.kind]
+        return f"{self.kind} {canonical_value} ({self.timezone})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSpec:
+    """What a job runs: an argv (``command``), a ``shell`` script, or a Python ``call``."""
+
+    kind: RunKind
+    command: tuple[str, ...] = ()
+    shell: str | None = None
+    call: str | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    timeout: float | None = None
+
+    @classmethod
+    def from_canonical(cls, data: Mapping[str, Any]) -> RunSpec:
+        kind = next(k for k in RUN_KINDS if k in data)
+        return cls(
+            kind=kind,
+            command=tuple(data.get("command", ())),
+            shell=data.get("shell"),
+            call=data.get("call"),
+            args=tuple(data.get("args", ())),
+            kwargs=dict(data.get("kwargs", {})),
+            env=dict(data.get("env", {})),
+            cwd=data.get("cwd"),
+            timeout=_seconds(data.get("timeout")),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryPolicy:
+    """How failed runs are tried again: ``attempts`` counts the first try."""
+
+    attempts: int = 1
+    delay: float = 10.0
+    backoff: float = 2.0
+    max_delay: float = 600.0
+
+    def delay_before(self, attempt: int) -> float:
+        """Seconds to wait before try number ``attempt`` (2 for the first retry)."""
+        return min(self.delay * self.backoff ** max(attempt - 2, 0), self.max_delay)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NotifySpec:
+    """One ``notify:`` entry: a notifier by name, the event kinds it hears, its options."""
+
+    via: str
+    on: tuple[str, ...]
+    options: Mapping[str, Any]
+
+    @classmethod
+    def from_canonical(cls, data: Mapping[str, Any]) -> NotifySpec:
+        options = {k: v for k, v in data.items() if k not in ("via", "on")}
+        return cls(via=data["via"], on=tuple(data["on"]), options=options)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobSpec:
+    """A job as declared, defaults applied. ``canonical`` is its JSON form; ``digest`` its hash."""
+
+    id: str
+    trigger: TriggerSpec
+    run: RunSpec
+    executor: str
+    coalesce: bool
+    misfire_grace_time: float | None
+    max_instances: int
+    retry: RetryPolicy
+    paused: bool
+    notify: tuple[NotifySpec, ...]
+    history: int
+    description: str | None
+    tags: tuple[str, ...]
+    canonical: Mapping[str, Any] = field(compare=False, repr=False)
+    digest: str = field(compare=False, repr=False)
+
+    @classmethod
+    def from_canonical(cls, job_id: str, data: Mapping[str, Any]) -> JobSpec:
+        """Build from the canonical mapping; trusted input (validated, or our own store)."""
+        retry = data["retry"]
+        return cls(
+            id=job_id,
+            trigger=TriggerSpec.from_canonical(data["trigger"]),
+            run=RunSpec.from_canonical(data["run"]),
+            executor=data["executor"],
+            coalesce=data["coalesce"],
+            misfire_grace_time=_seconds(data["misfire_grace_time"]),
+            max_instances=data["max_instances"],
+            retry=RetryPolicy(
+                attempts=retry["attempts"],
+                delay=parse_duration(retry["delay"]),
+                backoff=float(retry["backoff"]),
+                max_delay=parse_duration(retry["max_delay"]),
+            ),
+            paused=data["paused"],
+            notify=tuple(NotifySpec.from_canonical(n) for n in data["notify"]),
+            history=data["history"],
+            description=data.get("description"),
+            tags=tuple(data.get("tags", ())),
+            canonical=data,
+            digest=digest_of(data),
+        )
+
+
+def digest_of(data: Any) -> str:
+    """A stable SHA-256 of a JSON value (sorted keys, no whitespace)."""
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """A validated manifest: its jobs in file order, its global notifiers and its identity."""
+
+    path: Path
+    jobs: Mapping[str, JobSpec]
+    notify: tuple[NotifySpec, ...]
+    digest: str
+
+    @property
+    def folder(self) -> Path:
+        """The manifest's folder: default ``cwd`` of runs, first on ``sys.path`` for calls."""
+        return self.path.parent
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoredJob:
+    """A job as the store holds it: the applied spec and its runtime state."""
+
+    spec: JobSpec
+    next_run_at: datetime | None
+    anchor: datetime
+    paused_override: bool | None = None
+    last_status: str | None = None
+
+    @property
+    def paused(self) -> bool:
+        """Paused by the manifest, unless ``pause``/``resume`` overrode it at run time."""
+        return self.spec.paused if self.paused_override is None else self.paused_override
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One changed field of a job, by dotted path (``trigger.cron``)."""
+
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """What ``apply`` would do, as values: pure output of ``reconcile.plan``."""
+
+    add: tuple[JobSpec, ...]
+    change: tuple[tuple[JobSpec, tuple[FieldChange, ...]], ...]
+    remove: tuple[str, ...]
+    unchanged: int
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def is_empty(self) -> bool:
+        """True when applying would change no job."""
+        return not (self.add or self.change or self.remove)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobWrite:
+    """A job row to insert or update in one apply; ``reschedule`` replaces its next fire time."""
+
+    spec: JobSpec
+    next_run_at: datetime | None
+    reschedule: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AppliedManifest:
+    """The record of an apply: which manifest content, from where, when."""
+
+    digest: str
+    path: str
+    applied_at: datetime
+
+
+class Store(Protocol):
+    """Persistence for jobs, their state and runs. SQLite is built in; others are plugins.
+
+    Every write method is one transaction: after a crash the store holds the state before
+    the call or after it, never a mix. Implementations must be safe to call from several
+    threads of one process.
+    """
+
+    def load_jobs(self) -> dict[str, StoredJob]:
+        """Every stored job, by id."""
+        ...
+
+    def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:
+        """Insert or update ``writes``, delete ``removals`` and record the apply, atomically."""
+        ...
+
+    def last_applied(self) -> AppliedManifest | None:
+        """The most recent apply, or None for a store never applied to."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...

@@ -1,0 +1,151 @@
+"""Plan and apply: make the store mirror the manifest, the way ``terraform plan/apply`` does.
+
+``plan`` is pure: it compares the manifest's jobs with the stored ones by id and digest and
+returns a ``Plan`` of values. ``apply`` turns a plan into one store transaction. A changed
+trigger (or ``paused``) recomputes the next fire time; any other change keeps it, so
+editing a command never moves its schedule.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from yamlcron.errors import PlanRefusedError
+from yamlcron.model import (
+    AppliedManifest,
+    FieldChange,
+    JobSpec,
+    JobWrite,
+    Manifest,
+    Plan,
+    Store,
+    StoredJob,
+)
+from yamlcron.triggers import schedule_for
+
+#: The deletion guard looks at stores holding at least this many jobs.
+GUARD_MIN_JOBS = 4
+
+
+def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> Plan:
+    """What applying ``manifest`` over ``stored`` would change; no I/O."""
+    add = tuple(spec for job_id, spec in sorted(manifest.jobs.items()) if job_id not in stored)
+    change = tuple(
+        (spec, diff(stored[job_id].spec.canonical, spec.canonical))
+        for job_id, spec in sorted(manifest.jobs.items())
+        if job_id in stored and stored[job_id].spec.digest != spec.digest
+    )
+    remove = tuple(sorted(job_id for job_id in stored if job_id not in manifest.jobs))
+    warnings = tuple(
+        f"job '{spec.id}': its date {spec.trigger.date.isoformat()} has passed; it will never fire"
+        for spec in (*add, *(spec for spec, changes in change if reschedules(changes)))
+        if spec.trigger.date is not None and first_fire(spec, now, now) is None
+    )
+    unchanged = len(manifest.jobs) - len(add) - len(change)
+    return Plan(add=add, change=change, remove=remove, unchanged=unchanged, warnings=warnings)
+
+
+def diff(old: Any, new: Any, prefix: str = "") -> tuple[FieldChange, ...]:
+    """Field-level differences between two canonical values, by dotted path."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        changes: list[FieldChange] = []
+        for key in sorted(old.keys() | new.keys()):
+            path = f"{prefix}.{key}" if prefix else key
+            changes.extend(diff(old.get(key), new.get(key), path))
+        return tuple(changes)
+    return () if old == new else (FieldChange(prefix, old, new),)
+
+
+def reschedules(changes: tuple[FieldChange, ...]) -> bool:
+    """True when a change moves the next fire time: the trigger, or whether the job is paused."""
+    return any(c.path.startswith("trigger.") or c.path == "paused" for c in changes)
+
+
+def check_guard(plan: Plan, stored_count: int, *, force: bool) -> None:
+    """Refuse a plan that removes every job, or more than half of four or more (octoDNS)."""
+    if force or not plan.remove:
+        return
+    left = stored_count - len(plan.remove) + len(plan.add)
+    if left == 0:
+        raise PlanRefusedError(
+            f"refusing to remove all {len(plan.remove)} stored jobs and leave none; "
+            "pass --force if that is what you mean"
+        )
+    if stored_count >= GUARD_MIN_JOBS and len(plan.remove) * 2 > stored_count:
+        raise PlanRefusedError(
+            f"refusing to remove {len(plan.remove)} of {stored_count} stored jobs (more than "
+            "half); pass --force if that is what you mean"
+        )
+
+
+def first_fire(spec: JobSpec, now: datetime, anchor: datetime) -> datetime | None:
+    """The next fire time a job gets when it is added or its trigger changes.
+
+    A ``date`` that passed no longer ago than the misfire grace still fires (late); every
+    other schedule starts strictly after ``now``. Paused jobs get none until resumed.
+    """
+    if spec.paused:
+        return None
+    moment = spec.trigger.date
+    if moment is not None and moment <= now:
+        grace = spec.misfire_grace_time
+        late_ok = grace is None or now - moment <= timedelta(seconds=grace)
+        return moment if late_ok else None
+    return schedule_for(spec.trigger, anchor).next_fire(now)
+
+
+def apply(
+    plan: Plan,
+    manifest: Manifest,
+    store: Store,
+    stored: Mapping[str, StoredJob],
+    now: datetime,
+) -> None:
+    """Write ``plan`` to ``store`` in one transaction: the old manifest or the new, never a mix."""
+    now = now.replace(microsecond=0)  # new interval jobs are anchored here: keep their times round
+    writes = [
+        JobWrite(spec=s, next_run_at=first_fire(s, now, now), reschedule=True) for s in plan.add
+    ]
+    for spec, changes in plan.change:
+        moved = reschedules(changes)
+        next_run_at = first_fire(spec, now, stored[spec.id].anchor) if moved else None
+        writes.append(JobWrite(spec=spec, next_run_at=next_run_at, reschedule=moved))
+    record = AppliedManifest(digest=manifest.digest, path=str(manifest.path), applied_at=now)
+    store.apply(writes, list(plan.remove), record)
+
+
+def plan_json(plan: Plan) -> dict[str, Any]:
+    """The ``--output json`` shape of SPEC §6."""
+    return {
+        "add": [spec.id for spec in plan.add],
+        "change": {
+            spec.id: [{"path": c.path, "old": c.old, "new": c.new} for c in changes]
+            for spec, changes in plan.change
+        },
+        "remove": list(plan.remove),
+        "unchanged": plan.unchanged,
+    }
+
+
+def render_plan(plan: Plan) -> str:
+    """Terraform-style text: ``+`` added, ``~`` changed with field diffs, ``-`` removed."""
+    lines = [f"+ {spec.id}  {spec.trigger.describe()}" for spec in plan.add]
+    for spec, changes in plan.change:
+        lines.append(f"~ {spec.id}")
+        lines.extend(f"    {c.path}: {_show(c.old)} -> {_show(c.new)}" for c in changes)
+    lines.extend(f"- {job_id}" for job_id in plan.remove)
+    if plan.is_empty:
+        lines.append(f"No changes: {plan.unchanged} unchanged.")
+    else:
+        lines.append(
+            f"Plan: {len(plan.add)} to add, {len(plan.change)} to change, "
+            f"{len(plan.remove)} to remove, {plan.unchanged} unchanged."
+        )
+    return "\n".join(lines)
+
+
+def _show(value: Any) -> str:
+    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)
