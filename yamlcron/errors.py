@@ -28,7 +28,8 @@ class ManifestError(YamlcronError):
     """The manifest is invalid; ``issues`` holds every problem found, in file order."""
 
     def __init__(self, issues: list[Issue]) -> None:
-        self.issues = sorted(issues, key=lambda i: (i.file, i.line, i.column, i.path))
+        # dict.fromkeys: one problem found by two checks is reported once.
+        self.issues = sorted(dict.fromkeys(issues), key=lambda i: (i.file, i.line, i.column, i.path, i.message))
         super().__init__("\n".join(str(i) for i in self.issues))
 
 

@@ -124,12 +124,18 @@ def parse_manifest(text: str, path: Path) -> Manifest:
 
 def _issues(doc: Document, error: ValidationError) -> list[Issue]:
     path: Path_ = tuple(error.absolute_path)
+    if error.validator in ("oneOf", "dependentRequired") and not isinstance(error.instance, dict):
+        return []  # "required" passes vacuously on a non-mapping; its type error says it all
+    schema: Any = error.schema
+    instance: Any = error.instance
     if error.validator == "additionalProperties":
-        schema: Any = error.schema
-        instance: Any = error.instance
         known = list(schema.get("properties", {}))
         extra = [k for k in instance if k not in known]
         return [_located(doc, _unknown_key(k, known), (*path, k), key=True) for k in extra]
+    if error.validator == "required":
+        # jsonschema reports each missing key with the whole list; report each key once.
+        missing = [k for k in schema["required"] if k not in instance]
+        return [_located(doc, f"missing required key '{k}'", path, key=bool(path)) for k in missing]
     message, at, key = _describe(doc, error, path)
     return [_located(doc, message, at, key=key)]
 
@@ -148,9 +154,6 @@ def _describe(doc: Document, error: ValidationError, path: Path_) -> tuple[str, 
     noun = schema.get("title") if isinstance(schema, dict) else None
     if kind == "pattern" and path and path[0] == "jobs" and len(path) == 1:
         return f"invalid job id {value!r}: {_JOB_ID_RULE}", (*path, value), True
-    if kind == "required":
-        missing = [k for k in rule if k not in value]
-        return f"missing required key '{missing[0]}'", path, bool(path)
     if kind == "type":
         expected = noun or _type_names(rule)
         return f"expected {expected}, got {_show(doc, path, value)}", path, False
@@ -178,7 +181,8 @@ def _describe(doc: Document, error: ValidationError, path: Path_) -> tuple[str, 
         kinds = [s["required"][0] for s in rule]
         present = [k for k in kinds if k in value]
         if present:
-            return f"has {' and '.join(present)}; choose exactly one", (*path, present[1]), True
+            last = max(present, key=lambda k: doc.locate((*path, k), key=True))
+            return f"has {' and '.join(present)}; choose exactly one", (*path, last), True
         return f"needs one of {', '.join(kinds)}", path, bool(path)
     if kind in ("anyOf", "oneOf") and noun:
         return f"expected {noun}, got {_show(doc, path, value)}", path, False
