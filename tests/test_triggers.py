@@ -32,43 +32,107 @@ def fires(expr: str, tz_name: str, start: datetime, count: int = 4) -> list[str]
 # (zone, expr, start, expected) — each night named in the issue, both directions.
 DST_CASES = [
     # Europe/Berlin: 02:00 -> 03:00 on 2026-03-29; 03:00 -> 02:00 on 2026-10-25.
-    ("Europe/Berlin", "30 2 * * *", datetime(2026, 3, 28),
-     ["03-28 02:30+0100", "03-29 03:00+0200", "03-30 02:30+0200", "03-31 02:30+0200"]),
-    ("Europe/Berlin", "30 2 * * *", datetime(2026, 10, 24),
-     ["10-24 02:30+0200", "10-25 02:30+0200", "10-26 02:30+0100", "10-27 02:30+0100"]),
-    ("Europe/Berlin", "0 * * * *", datetime(2026, 3, 29, 0, 30),
-     ["03-29 01:00+0100", "03-29 03:00+0200", "03-29 04:00+0200", "03-29 05:00+0200"]),
-    ("Europe/Berlin", "0 * * * *", datetime(2026, 10, 25, 0, 30),
-     ["10-25 01:00+0200", "10-25 02:00+0200", "10-25 02:00+0100", "10-25 03:00+0100"]),
-    ("Europe/Berlin", "*/30 */1 * * *", datetime(2026, 10, 25, 1, 45),
-     ["10-25 02:00+0200", "10-25 02:30+0200", "10-25 02:00+0100", "10-25 02:30+0100"]),
+    (
+        "Europe/Berlin",
+        "30 2 * * *",
+        datetime(2026, 3, 28),
+        ["03-28 02:30+0100", "03-29 03:00+0200", "03-30 02:30+0200", "03-31 02:30+0200"],
+    ),
+    (
+        "Europe/Berlin",
+        "30 2 * * *",
+        datetime(2026, 10, 24),
+        ["10-24 02:30+0200", "10-25 02:30+0200", "10-26 02:30+0100", "10-27 02:30+0100"],
+    ),
+    (
+        "Europe/Berlin",
+        "0 * * * *",
+        datetime(2026, 3, 29, 0, 30),
+        ["03-29 01:00+0100", "03-29 03:00+0200", "03-29 04:00+0200", "03-29 05:00+0200"],
+    ),
+    (
+        "Europe/Berlin",
+        "0 * * * *",
+        datetime(2026, 10, 25, 0, 30),
+        ["10-25 01:00+0200", "10-25 02:00+0200", "10-25 02:00+0100", "10-25 03:00+0100"],
+    ),
+    (
+        "Europe/Berlin",
+        "*/30 */1 * * *",
+        datetime(2026, 10, 25, 1, 45),
+        ["10-25 02:00+0200", "10-25 02:30+0200", "10-25 02:00+0100", "10-25 02:30+0100"],
+    ),
     # A fixed hour with a minute step: the skipped hour fires once, the repeated hour once.
-    ("Europe/Berlin", "*/15 2 * * *", datetime(2026, 3, 29),
-     ["03-29 03:00+0200", "03-30 02:00+0200", "03-30 02:15+0200", "03-30 02:30+0200"]),
-    ("Europe/Berlin", "*/20 2 * * *", datetime(2026, 10, 25, 1),
-     ["10-25 02:00+0200", "10-25 02:20+0200", "10-25 02:40+0200", "10-26 02:00+0100"]),
+    (
+        "Europe/Berlin",
+        "*/15 2 * * *",
+        datetime(2026, 3, 29),
+        ["03-29 03:00+0200", "03-30 02:00+0200", "03-30 02:15+0200", "03-30 02:30+0200"],
+    ),
+    (
+        "Europe/Berlin",
+        "*/20 2 * * *",
+        datetime(2026, 10, 25, 1),
+        ["10-25 02:00+0200", "10-25 02:20+0200", "10-25 02:40+0200", "10-26 02:00+0100"],
+    ),
     # America/New_York: 2026-03-08 and 2026-11-01.
-    ("America/New_York", "30 2 * * *", datetime(2026, 3, 7),
-     ["03-07 02:30-0500", "03-08 03:00-0400", "03-09 02:30-0400", "03-10 02:30-0400"]),
-    ("America/New_York", "30 1 * * *", datetime(2026, 10, 31),
-     ["10-31 01:30-0400", "11-01 01:30-0400", "11-02 01:30-0500", "11-03 01:30-0500"]),
-    ("America/New_York", "0 * * * *", datetime(2026, 11, 1, 0, 30),
-     ["11-01 01:00-0400", "11-01 01:00-0500", "11-01 02:00-0500", "11-01 03:00-0500"]),
+    (
+        "America/New_York",
+        "30 2 * * *",
+        datetime(2026, 3, 7),
+        ["03-07 02:30-0500", "03-08 03:00-0400", "03-09 02:30-0400", "03-10 02:30-0400"],
+    ),
+    (
+        "America/New_York",
+        "30 1 * * *",
+        datetime(2026, 10, 31),
+        ["10-31 01:30-0400", "11-01 01:30-0400", "11-02 01:30-0500", "11-03 01:30-0500"],
+    ),
+    (
+        "America/New_York",
+        "0 * * * *",
+        datetime(2026, 11, 1, 0, 30),
+        ["11-01 01:00-0400", "11-01 01:00-0500", "11-01 02:00-0500", "11-01 03:00-0500"],
+    ),
     # Australia/Lord_Howe: a 30-minute shift (02:00 -> 02:30 on 2026-10-04; back on 04-05).
-    ("Australia/Lord_Howe", "15 2 * * *", datetime(2026, 10, 3),
-     ["10-03 02:15+1030", "10-04 02:30+1100", "10-05 02:15+1100", "10-06 02:15+1100"]),
-    ("Australia/Lord_Howe", "45 1 * * *", datetime(2026, 4, 4),
-     ["04-04 01:45+1100", "04-05 01:45+1100", "04-06 01:45+1030", "04-07 01:45+1030"]),
-    ("Australia/Lord_Howe", "*/30 * * * *", datetime(2026, 4, 5, 1),
-     ["04-05 01:30+1100", "04-05 01:30+1030", "04-05 02:00+1030", "04-05 02:30+1030"]),
+    (
+        "Australia/Lord_Howe",
+        "15 2 * * *",
+        datetime(2026, 10, 3),
+        ["10-03 02:15+1030", "10-04 02:30+1100", "10-05 02:15+1100", "10-06 02:15+1100"],
+    ),
+    (
+        "Australia/Lord_Howe",
+        "45 1 * * *",
+        datetime(2026, 4, 4),
+        ["04-04 01:45+1100", "04-05 01:45+1100", "04-06 01:45+1030", "04-07 01:45+1030"],
+    ),
+    (
+        "Australia/Lord_Howe",
+        "*/30 * * * *",
+        datetime(2026, 4, 5, 1),
+        ["04-05 01:30+1100", "04-05 01:30+1030", "04-05 02:00+1030", "04-05 02:30+1030"],
+    ),
     # America/Santiago: the jump is at midnight (24:00 -> 01:00 on 2026-09-06).
-    ("America/Santiago", "0 0 * * *", datetime(2026, 9, 4, 12),
-     ["09-05 00:00-0400", "09-06 01:00-0300", "09-07 00:00-0300", "09-08 00:00-0300"]),
+    (
+        "America/Santiago",
+        "0 0 * * *",
+        datetime(2026, 9, 4, 12),
+        ["09-05 00:00-0400", "09-06 01:00-0300", "09-07 00:00-0300", "09-08 00:00-0300"],
+    ),
     # ... and back at midnight (2026-04-05 00:00 -> 04-04 23:00): 23:30 fires once, first.
-    ("America/Santiago", "30 23 * * *", datetime(2026, 4, 3, 12),
-     ["04-03 23:30-0300", "04-04 23:30-0300", "04-05 23:30-0400", "04-06 23:30-0400"]),
-    ("America/Santiago", "30 * * * *", datetime(2026, 4, 4, 22, 45),
-     ["04-04 23:30-0300", "04-04 23:30-0400", "04-05 00:30-0400", "04-05 01:30-0400"]),
+    (
+        "America/Santiago",
+        "30 23 * * *",
+        datetime(2026, 4, 3, 12),
+        ["04-03 23:30-0300", "04-04 23:30-0300", "04-05 23:30-0400", "04-06 23:30-0400"],
+    ),
+    (
+        "America/Santiago",
+        "30 * * * *",
+        datetime(2026, 4, 4, 22, 45),
+        ["04-04 23:30-0300", "04-04 23:30-0400", "04-05 00:30-0400", "04-05 01:30-0400"],
+    ),
 ]
 
 
@@ -186,11 +250,19 @@ def test_unknown_zone() -> None:
 # -- cronsim as an independent oracle --------------------------------------------------------
 
 ORACLE_ZONES = [
-    "UTC", "Europe/Berlin", "America/New_York", "Australia/Lord_Howe", "America/Santiago",
-    "Europe/London", "Asia/Kolkata", "Pacific/Chatham", "America/Sao_Paulo", "Asia/Tehran",
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Australia/Lord_Howe",
+    "America/Santiago",
+    "Europe/London",
+    "Asia/Kolkata",
+    "Pacific/Chatham",
+    "America/Sao_Paulo",
+    "Asia/Tehran",
 ]
-_MONTHS = "jan feb mar apr may jun jul aug sep oct nov dec".split()
-_DAYS = "sun mon tue wed thu fri sat".split()
+_MONTHS = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+_DAYS = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"]
 
 
 def _field(rng: random.Random, low: int, high: int, names: list[str] | None = None) -> str:
@@ -216,8 +288,13 @@ def _field(rng: random.Random, low: int, high: int, names: list[str] | None = No
 def _expression(rng: random.Random, tz_name: str) -> str:
     minute = _field(rng, 0, 59)
     hour = _field(rng, 0, 23)
-    fields = [minute, hour, _field(rng, 1, 28), _field(rng, 1, 12, _MONTHS),
-              _field(rng, 0, 7, _DAYS)]
+    fields = [
+        minute,
+        hour,
+        _field(rng, 1, 28),
+        _field(rng, 1, 12, _MONTHS),
+        _field(rng, 0, 7, _DAYS),
+    ]
     if tz_name != "UTC":
         # Compare only where SPEC §5 and cronsim's Debian rule coincide: cronsim follows
         # real time whenever the minute or hour field starts with '*', SPEC only when the
@@ -242,8 +319,9 @@ def _hours(field: str) -> list[int]:
 
 def _start(rng: random.Random, tz: ZoneInfo) -> datetime | None:
     month = rng.choice([3, 4, 9, 10, 11] * 3 + list(range(1, 13)))
-    local = datetime(rng.randint(2020, 2034), month, rng.randint(1, 28),
-                     rng.randint(0, 23), rng.randint(0, 59))
+    local = datetime(
+        rng.randint(2020, 2034), month, rng.randint(1, 28), rng.randint(0, 23), rng.randint(0, 59)
+    )
     aware = local.replace(tzinfo=tz)
     # A start inside a repeated hour is outside the oracle: cronsim's fix-up can then return
     # an instant before its start. Those starts are tested above.

@@ -29,7 +29,8 @@ class ManifestError(YamlcronError):
 
     def __init__(self, issues: list[Issue]) -> None:
         # dict.fromkeys: one problem found by two checks is reported once.
-        self.issues = sorted(dict.fromkeys(issues), key=lambda i: (i.file, i.line, i.column, i.path, i.message))
+        unique = dict.fromkeys(issues)
+        self.issues = sorted(unique, key=lambda i: (i.file, i.line, i.column, i.path, i.message))
         super().__init__("\n".join(str(i) for i in self.issues))
 
 

@@ -1,0 +1,244 @@
+"""The command line as a user drives it: real files, a real SQLite store, real processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GOOD, CliResult, dump_store
+from yamlcron.cli import build_cli
+
+COMMANDS = ["validate", "plan", "apply", "jobs", "next"]
+
+
+def yamlcron(
+    *args: str | Path,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """The installed console script, as a user runs it."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "yamlcron", *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_new_user_flow_in_real_processes(project: Path) -> None:
+    validate = yamlcron("validate", cwd=project)
+    assert (validate.returncode, validate.stdout) == (0, "jobs.yaml: valid, 4 jobs\n")
+    assert not (project / ".yamlcron").exists()  # validate writes nothing
+
+    plan = yamlcron("plan", "--detailed-exitcode", cwd=project)
+    assert plan.returncode == 2
+    assert plan.stdout.splitlines()[-1] == "Plan: 4 to add, 0 to change, 0 to remove, 0 unchanged."
+    assert not (project / ".yamlcron").exists()  # plan against a missing store writes nothing
+
+    apply = yamlcron("apply", cwd=project)
+    assert apply.returncode == 0, apply.stderr
+    assert apply.stdout.splitlines()[-1] == "Applied."
+    assert (project / ".yamlcron" / "state.db").exists()
+
+    again = yamlcron("plan", "--detailed-exitcode", cwd=project)
+    assert (again.returncode, again.stdout) == (0, "No changes: 4 unchanged.\n")
+
+    jobs = yamlcron("jobs", "-o", "json", cwd=project)
+    rows = json.loads(jobs.stdout)
+    assert [r["id"] for r in rows] == ["backup", "cleanup", "launch", "report"]
+    assert set(rows[0]) == {"id", "trigger", "executor", "paused", "next_run_at", "last_status"}
+    assert rows[0]["trigger"] == "cron 0 3 * * * (Europe/Berlin)"
+    assert rows[0]["next_run_at"].endswith(("T03:00:00+01:00", "T03:00:00+02:00"))
+
+
+def test_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
+    missing = yamlcron("validate", "-f", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 1
+    assert (
+        missing.stderr == "error: nope.yaml: cannot read the manifest: No such file or directory\n"
+    )
+    (tmp_path / "jobs.yaml").write_text("version: 1\njobs:\n  a: {trigger: {cron: nope}}\n")
+    bad = yamlcron("apply", cwd=tmp_path)
+    assert bad.returncode == 1
+    assert "Traceback" not in bad.stderr
+    assert bad.stderr.splitlines() == [
+        "jobs.yaml:3:3: jobs.a: missing required key 'run'",
+        "jobs.yaml:3:23: jobs.a.trigger.cron: a cron expression has 5 fields (minute hour "
+        "day-of-month month day-of-week) or 6 with seconds first; got 1 in 'nope'",
+    ]
+    assert not (tmp_path / ".yamlcron").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["bogus"],
+        ["plan", "--nope"],
+        ["next"],
+        ["next", "x", "--count", "0"],
+        ["validate", "-o", "yaml"],
+    ],
+)
+def test_usage_errors_exit_64(tmp_path: Path, args: list[str]) -> None:
+    result = yamlcron(*args, cwd=tmp_path)
+    assert result.returncode == 64, result
+    assert "Traceback" not in result.stderr
+
+
+def test_interrupt_exits_130(tmp_path: Path) -> None:
+    fifo = tmp_path / "jobs.yaml"
+    os.mkfifo(fifo)  # opening it blocks until a writer comes: a command stuck reading
+    env = {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "yamlcron", "validate"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(1.0)  # let it start and block on the FIFO; not waiting on a schedule
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+
+
+def test_env_variables_choose_file_and_store(tmp_path: Path, project: Path) -> None:
+    store = tmp_path / "elsewhere" / "s.db"
+    env = {"YAMLCRON_FILE": str(project / "jobs.yaml"), "YAMLCRON_STORE": f"sqlite://{store}"}
+    assert yamlcron("apply", cwd=tmp_path, env=env).returncode == 0
+    assert store.exists()
+    assert not (project / ".yamlcron").exists()
+
+
+def test_second_apply_is_a_no_op(cli: Callable[..., CliResult], project: Path) -> None:
+    path = project / "jobs.yaml"
+    assert cli("apply", "-f", path).code == 0
+    store = project / ".yamlcron" / "state.db"
+    before = dump_store(store)
+    second = cli("apply", "-f", path)
+    assert (second.code, second.out) == (0, "No changes: 4 unchanged.\nNothing to apply.\n")
+    assert dump_store(store) == before
+
+
+def test_apply_json_shape(cli: Callable[..., CliResult], project: Path) -> None:
+    result = cli("apply", "-f", project / "jobs.yaml", "-o", "json")
+    assert json.loads(result.out) == {
+        "add": ["backup", "cleanup", "launch", "report"],
+        "change": {},
+        "remove": [],
+        "unchanged": 0,
+    }
+
+
+def test_deletion_guard_refuses_and_force_applies(
+    cli: Callable[..., CliResult], project: Path
+) -> None:
+    path = project / "jobs.yaml"
+    assert cli("apply", "-f", path).code == 0
+    store = project / ".yamlcron" / "state.db"
+    before = dump_store(store)
+    path.write_text(GOOD.split("  cleanup:")[0])  # keeps only 'backup': removes 3 of 4
+    refused = cli("apply", "-f", path)
+    assert refused.code == 1
+    assert refused.err.strip().splitlines()[-1] == (
+        "error: refusing to remove 3 of 4 stored jobs (more than half); "
+        "pass --force if that is what you mean"
+    )
+    assert dump_store(store) == before
+    assert cli("plan", "-f", path).code == 1
+    assert cli("plan", "-f", path, "--force").code == 0
+    forced = cli("apply", "-f", path, "--force")
+    assert forced.code == 0
+    assert cli("jobs", "-f", path, "-o", "json").out.count('"id"') == 1
+
+
+def test_validate_json(cli: Callable[..., CliResult], write: Callable[[str], Path]) -> None:
+    path = write("version: 1\njobs: {a: {trigger: {cron: '@daily'}, run: {shell: x}, x: 1}}\n")
+    result = cli("validate", "-f", path, "-o", "json")
+    assert result.code == 1
+    assert json.loads(result.out) == {
+        "valid": False,
+        "issues": [
+            {
+                "file": str(path),
+                "line": 2,
+                "column": 56,
+                "path": "jobs.a.x",
+                "message": "unknown key 'x'; expected one of: trigger, run, description, "
+                "tags, executor, coalesce, misfire_grace_time, max_instances, retry, "
+                "paused, notify, history",
+            }
+        ],
+    }
+
+
+def test_next_prints_local_times(cli: Callable[..., CliResult], project: Path) -> None:
+    path = project / "jobs.yaml"
+    result = cli("next", "backup", "-f", path, "--count", "3", "--after", "2026-10-24T12:00")
+    assert result.out.splitlines() == [
+        "2026-10-25T03:00:00+01:00",
+        "2026-10-26T03:00:00+01:00",
+        "2026-10-27T03:00:00+01:00",
+    ]
+    as_json = cli(
+        "next", "backup", "-f", path, "-n", "1", "--after", "2026-03-28T12:00", "-o", "json"
+    )
+    assert json.loads(as_json.out) == ["2026-03-29T03:00:00+02:00"]
+    assert not (project / ".yamlcron").exists()
+
+
+def test_next_interval_uses_the_stored_anchor(cli: Callable[..., CliResult], project: Path) -> None:
+    path = project / "jobs.yaml"
+    unapplied = cli(
+        "next", "cleanup", "-f", path, "-n", "1", "--after", "2030-01-01T00:00:00+01:00"
+    )
+    assert unapplied.out.strip() == "2030-01-01T00:15:00+01:00"
+    assert cli("apply", "-f", path).code == 0
+    applied = cli("next", "cleanup", "-f", path, "-n", "2", "-o", "json")
+    first, second = (datetime.fromisoformat(t) for t in json.loads(applied.out))
+    assert (second - first).total_seconds() == 900
+    # Anchored at the apply (whole seconds), a grid that --after does not move.
+    shifted = cli(
+        "next", "cleanup", "-f", path, "-n", "1", "-o", "json", "--after", first.isoformat()
+    )
+    assert json.loads(shifted.out) == [second.isoformat()]
+
+
+def test_next_for_after_and_unknown_jobs(cli: Callable[..., CliResult], project: Path) -> None:
+    path = project / "jobs.yaml"
+    assert (
+        cli("next", "report", "-f", path).out
+        == "report fires after backup (success), not by time\n"
+    )
+    unknown = cli("next", "bakup", "-f", path)
+    assert (unknown.code, unknown.err) == (
+        1,
+        f"error: no job 'bakup' in {path} (did you mean 'backup'?)\n",
+    )
+    bad_after = cli("next", "backup", "-f", path, "--after", "tomorrow")
+    assert bad_after.code == 64
+
+
+def test_every_command_help_has_an_example() -> None:
+    group = build_cli()
+    for name in COMMANDS:
+        command = group.commands[name]
+        assert command.help is not None
+        assert "Example:" in command.help, name
+        assert f"yamlcron {name}" in command.help, name

@@ -1,0 +1,142 @@
+"""The store contract, on a real SQLite file (and in memory)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import GOOD
+from yamlcron.errors import StoreError
+from yamlcron.manifest import parse_manifest
+from yamlcron.model import AppliedManifest, JobWrite, Store
+from yamlcron.registry import build_registry
+from yamlcron.store import SCHEMA_VERSION, SQLiteStore, from_micros, to_micros
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(params=["file", "memory"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    url = f"sqlite://{tmp_path / 'state.db'}" if request.param == "file" else "sqlite://:memory:"
+    opened = build_registry(autoload=False).open_store(url, create=True)
+    yield opened
+    opened.close()
+
+
+def _writes(next_run_at: datetime | None = NOW) -> list[JobWrite]:
+    manifest = parse_manifest(GOOD, Path("jobs.yaml"))
+    return [
+        JobWrite(spec=s, next_run_at=next_run_at, reschedule=True) for s in manifest.jobs.values()
+    ]
+
+
+def _record(digest: str = "d1") -> AppliedManifest:
+    return AppliedManifest(digest=digest, path="jobs.yaml", applied_at=NOW)
+
+
+def test_round_trip(store: Store) -> None:
+    writes = _writes()
+    store.apply(writes, [], _record())
+    loaded = store.load_jobs()
+    assert set(loaded) == {w.spec.id for w in writes}
+    for write in writes:
+        job = loaded[write.spec.id]
+        assert job.spec == write.spec
+        assert job.spec.digest == write.spec.digest
+        assert job.next_run_at == NOW
+        assert job.anchor == NOW
+        assert job.paused is False
+    assert store.last_applied() == _record()
+
+
+def test_update_keeps_next_fire_unless_rescheduled(store: Store) -> None:
+    store.apply(_writes(), [], _record())
+    later = NOW + timedelta(hours=1)
+    spec = _writes()[0].spec
+    store.apply([JobWrite(spec=spec, next_run_at=later, reschedule=False)], [], _record("d2"))
+    assert store.load_jobs()[spec.id].next_run_at == NOW
+    store.apply([JobWrite(spec=spec, next_run_at=later, reschedule=True)], [], _record("d3"))
+    assert store.load_jobs()[spec.id].next_run_at == later
+    last = store.last_applied()
+    assert last is not None
+    assert last.digest == "d3"
+
+
+def test_remove(store: Store) -> None:
+    store.apply(_writes(), [], _record())
+    store.apply([], ["backup", "report"], _record("d2"))
+    assert set(store.load_jobs()) == {"cleanup", "launch"}
+
+
+def test_empty_store(store: Store) -> None:
+    assert store.load_jobs() == {}
+    assert store.last_applied() is None
+
+
+def test_file_layout_and_json_only(tmp_path: Path) -> None:
+    path = tmp_path / ".yamlcron" / "state.db"
+    store = SQLiteStore(path)
+    store.apply(_writes(), [], _record())
+    store.close()
+    assert (path.parent / ".gitignore").read_text().splitlines()[-1] == "*"
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        specs = [r[0] for r in db.execute("SELECT spec FROM jobs")]
+        version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert int(version) == SCHEMA_VERSION
+    for spec in specs:
+        assert isinstance(json.loads(spec), dict)  # JSON, never pickle
+
+
+def test_read_only_open_writes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "missing" / "state.db"
+    store = SQLiteStore(path, create=False)
+    assert store.load_jobs() == {}
+    store.close()
+    assert not path.parent.exists()
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    SQLiteStore(path).close()
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
+    with pytest.raises(StoreError, match="schema version 99, newer than"):
+        SQLiteStore(path)
+
+
+def test_failed_apply_changes_nothing(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
+    store.apply(_writes(), [], _record())
+    before = store.load_jobs()
+    writes = _writes(NOW + timedelta(days=1))
+    # A second row for one id inside one apply makes the batch fail midway.
+    bad = [*writes, JobWrite(spec=writes[0].spec, next_run_at=None, reschedule=True)]
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute(
+            "CREATE TRIGGER boom BEFORE UPDATE ON jobs WHEN NEW.next_run_at IS NULL "
+            "BEGIN SELECT RAISE(ABORT, 'boom'); END"
+        )
+    with pytest.raises(StoreError, match="boom"):
+        store.apply(bad, ["cleanup"], _record("d2"))
+    assert store.load_jobs() == before
+    last = store.last_applied()
+    assert last is not None
+    assert last.digest == "d1"
+    store.close()
+
+
+def test_unknown_scheme() -> None:
+    with pytest.raises(StoreError, match=r"no store for 'redis://' URLs; installed: sqlite"):
+        build_registry(autoload=False).open_store("redis://localhost", create=False)
+
+
+def test_micros_round_trip() -> None:
+    moment = datetime(2026, 3, 29, 1, 0, 0, 123456, tzinfo=UTC)
+    assert from_micros(to_micros(moment)) == moment
+    assert to_micros(datetime(1970, 1, 1, tzinfo=UTC)) == 0
