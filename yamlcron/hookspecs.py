@@ -16,7 +16,7 @@ from typing import Protocol
 
 import pluggy
 
-from yamlcron.model import Store
+from yamlcron.model import Executor, Store
 
 PROJECT = "yamlcron"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -42,4 +42,15 @@ def yamlcron_stores() -> Mapping[str, StoreFactory]:  # type: ignore[empty-body]
 
     Called once at start-up, on the thread that builds the registry. The scheme is the part
     of ``--store`` before ``://`` (``postgresql://...``).
+    """
+
+
+@hookspec
+def yamlcron_executors() -> Mapping[str, Executor]:  # type: ignore[empty-body]
+    """Provide executors by name: ``{"docker": DockerExecutor()}``.
+
+    Called once at start-up, on the thread that builds the registry. A job names its
+    executor with ``executor:``; the default is ``subprocess`` for ``command`` and ``shell``
+    and ``thread`` for ``call``. ``Executor.execute`` is called on a scheduler worker
+    thread, once per run, and may block for as long as the run lasts.
     """

@@ -12,7 +12,6 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, tzinfo
 from functools import cache
@@ -26,6 +25,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from yamlcron.durations import format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, JobSpec, Manifest, NotifySpec
+from yamlcron.templates import stray
 from yamlcron.triggers import check_cron, zone
 from yamlcron.yamldoc import Document, dotted, read_document
 
@@ -50,7 +50,6 @@ DEFAULT_EXECUTORS: Mapping[str, str] = {
 }
 DEFAULT_NOTIFY_ON = ("failure",)
 
-_TEMPLATE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}|\$\{")
 Path_ = tuple[str | int, ...]
 
 
@@ -331,13 +330,8 @@ class _Checker:
         elif isinstance(value, list):
             for index, item in enumerate(value):
                 self.check_templates((*path, index), item)
-        elif isinstance(value, str):
-            for match in _TEMPLATE.finditer(value):
-                if match.group(0) == "${":
-                    self.fail(
-                        path, "'${' starts no ${VAR} or ${VAR:-default}; write $${ for a literal"
-                    )
-                    return
+        elif isinstance(value, str) and stray(value):
+            self.fail(path, "'${' starts no ${VAR} or ${VAR:-default}; write $${ for a literal")
 
     def check_cycles(self, jobs: Mapping[str, Any]) -> None:
         upstream = {

@@ -13,10 +13,15 @@ import pluggy
 from yamlcron import hookspecs
 from yamlcron.errors import PluginError, StoreError
 from yamlcron.hookspecs import StoreFactory
-from yamlcron.model import Store
+from yamlcron.model import Executor, Store
 
 #: The built-in components, registered through the same hooks as a third-party plugin.
-BUILTIN_PLUGINS: tuple[str, ...] = ("yamlcron.plugins.sqlite",)
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "yamlcron.plugins.sqlite",
+    "yamlcron.plugins.subprocess",
+    "yamlcron.plugins.thread",
+    "yamlcron.plugins.process",
+)
 #: Set (to anything) to skip plugins installed through the ``yamlcron`` entry-point group.
 DISABLE_AUTOLOAD_ENV = "YAMLCRON_DISABLE_PLUGIN_AUTOLOAD"
 
@@ -27,6 +32,15 @@ class Registry:
 
     manager: pluggy.PluginManager
     stores: Mapping[str, StoreFactory]
+    executors: Mapping[str, Executor]
+
+    def executor(self, name: str) -> Executor:
+        """The executor ``name``; PluginError naming the installed ones if it is unknown."""
+        found = self.executors.get(name)
+        if found is None:
+            known = ", ".join(sorted(self.executors)) or "none"
+            raise PluginError(f"unknown executor '{name}'; installed: {known}")
+        return found
 
     def open_store(self, url: str, *, create: bool) -> Store:
         """Open the store at ``url`` through the plugin registered for its scheme."""
@@ -49,7 +63,11 @@ def build_registry(*, autoload: bool = True, extra: Iterable[object] = ()) -> Re
     for plugin in extra:
         manager.register(plugin)
     manager.check_pending()
-    return Registry(manager=manager, stores=_collect(manager, "yamlcron_stores"))
+    return Registry(
+        manager=manager,
+        stores=_collect(manager, "yamlcron_stores"),
+        executors=_collect(manager, "yamlcron_executors"),
+    )
 
 
 def _collect(manager: pluggy.PluginManager, hook_name: str) -> dict[str, Any]:

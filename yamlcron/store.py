@@ -12,18 +12,35 @@ upgrades a read lock into a deadlock), and the database runs in WAL mode with
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO, Any
 
 from yamlcron.errors import StoreError
-from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
+from yamlcron.filewatch import watch_file
+from yamlcron.model import (
+    AppliedManifest,
+    Claim,
+    DueJob,
+    JobSpec,
+    JobWrite,
+    Queued,
+    Run,
+    RunStatus,
+    StoredJob,
+)
 
 SCHEMA_VERSION = 1
+#: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
+_SPEC_CACHE = 50_000
 
 #: Migration ``n`` takes a store from version ``n`` to ``n + 1``.
 MIGRATIONS: tuple[str, ...] = (
@@ -36,11 +53,13 @@ MIGRATIONS: tuple[str, ...] = (
         next_run_at INTEGER,
         anchor INTEGER NOT NULL,
         paused_override INTEGER,
+        upstream TEXT,
         last_status TEXT,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     );
     CREATE INDEX jobs_due ON jobs (next_run_at) WHERE next_run_at IS NOT NULL;
+    CREATE INDEX jobs_upstream ON jobs (upstream) WHERE upstream IS NOT NULL;
     CREATE TABLE runs (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         job_id TEXT NOT NULL,
@@ -59,6 +78,17 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (job_id, scheduled_at, attempt)
     );
     CREATE INDEX runs_by_job ON runs (job_id, id);
+    CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
+    CREATE TABLE queue (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        job_id TEXT NOT NULL,
+        due_at INTEGER NOT NULL,
+        scheduled_at INTEGER NOT NULL,
+        attempt INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        cause_run_id INTEGER
+    );
+    CREATE INDEX queue_due ON queue (due_at);
     CREATE TABLE applies (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         digest TEXT NOT NULL,
@@ -99,6 +129,8 @@ class SQLiteStore:
         """
         self.path = path
         self._lock = threading.RLock()
+        self._specs: dict[tuple[str, str], JobSpec] = {}
+        self._daemon_lock: IO[str] | None = None
         exists = path is not None and path.exists()
         try:
             if path is not None and create and not exists:
@@ -157,17 +189,18 @@ class SQLiteStore:
     def load_jobs(self) -> dict[str, StoredJob]:
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, spec, next_run_at, anchor, paused_override, last_status FROM jobs"
+                "SELECT id, digest, spec, next_run_at, anchor, paused_override, last_status "
+                "FROM jobs"
             ).fetchall()
         return {
             job_id: StoredJob(
-                spec=JobSpec.from_canonical(job_id, json.loads(spec)),
+                spec=self._spec(job_id, digest, spec),
                 next_run_at=None if next_at is None else from_micros(next_at),
                 anchor=from_micros(anchor),
                 paused_override=None if paused is None else bool(paused),
                 last_status=last_status,
             )
-            for job_id, spec, next_at, anchor, paused, last_status in rows
+            for job_id, digest, spec, next_at, anchor, paused, last_status in rows
         }
 
     def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:
@@ -180,6 +213,7 @@ class SQLiteStore:
                 None if w.next_run_at is None else to_micros(w.next_run_at),
                 now,
                 int(w.reschedule),
+                w.spec.trigger.after,
             )
             for w in writes
         ]
@@ -187,8 +221,9 @@ class SQLiteStore:
             with self._transaction() as db:
                 db.executemany(
                     "INSERT INTO jobs (id, spec, digest, next_run_at, anchor, created_at, "
-                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5) "
+                    "updated_at, upstream) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?5, ?7) "
                     "ON CONFLICT (id) DO UPDATE SET spec = excluded.spec, "
+                    "upstream = excluded.upstream, "
                     "digest = excluded.digest, updated_at = excluded.updated_at, "
                     "next_run_at = CASE WHEN ?6 THEN excluded.next_run_at "
                     "ELSE jobs.next_run_at END",
@@ -211,9 +246,281 @@ class SQLiteStore:
             return None
         return AppliedManifest(digest=row[0], path=row[1], applied_at=from_micros(row[2]))
 
+    def _spec(self, job_id: str, digest: str, text: str) -> JobSpec:
+        """Parse a stored spec once per content: the hot loop reads the same jobs again."""
+        key = (job_id, digest)
+        spec = self._specs.get(key)
+        if spec is None:
+            spec = JobSpec.from_canonical(job_id, json.loads(text))
+            if len(self._specs) >= _SPEC_CACHE:
+                self._specs.pop(next(iter(self._specs)))
+            self._specs[key] = spec
+        return spec
+
+    def due(self, now: datetime, limit: int) -> list[DueJob]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, digest, spec, next_run_at, anchor FROM jobs WHERE next_run_at <= ? "
+                "AND paused_override IS NOT 1 ORDER BY next_run_at LIMIT ?",
+                (to_micros(now), limit),
+            ).fetchall()
+            return [
+                DueJob(
+                    spec=self._spec(job_id, digest, text),
+                    next_run_at=from_micros(next_at),
+                    anchor=from_micros(anchor),
+                )
+                for job_id, digest, text, next_at, anchor in rows
+            ]
+
+    def due_queued(self, now: datetime, limit: int) -> list[tuple[Queued, JobSpec | None]]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT q.id, q.job_id, q.due_at, q.scheduled_at, q.attempt, q.reason, "
+                "q.cause_run_id, j.digest, j.spec FROM queue q LEFT JOIN jobs j ON j.id = q.job_id "
+                "WHERE q.due_at <= ? ORDER BY q.due_at, q.id LIMIT ?",
+                (to_micros(now), limit),
+            ).fetchall()
+            return [
+                (
+                    Queued(
+                        id=i,
+                        job_id=j,
+                        due_at=from_micros(d),
+                        scheduled_at=from_micros(s),
+                        attempt=a,
+                        reason=r,
+                        cause_run_id=c,
+                    ),
+                    None if text is None else self._spec(j, digest, text),
+                )
+                for i, j, d, s, a, r, c, digest, text in rows
+            ]
+
+    def downstream(self, job_id: str) -> list[JobSpec]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, digest, spec FROM jobs WHERE upstream = ?", (job_id,)
+            ).fetchall()
+            return [self._spec(i, d, t) for i, d, t in rows]
+
+    def lock_daemon(self) -> None:
+        if self.path is None:
+            return
+        handle = self._lock_path().open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"the store {self.path} is in use by another 'yamlcron run' ({holder})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._daemon_lock = handle
+
+    def daemon_alive(self) -> bool:
+        if self.path is None or not self._lock_path().exists():
+            return False
+        with self._lock_path().open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    def _lock_path(self) -> Path:
+        assert self.path is not None
+        return self.path.with_name(self.path.name + ".daemon")
+
+    def ring(self) -> None:
+        if self.path is not None:
+            self._doorbell().write_text(str(time.time_ns()))
+
+    def _doorbell(self) -> Path:
+        assert self.path is not None
+        return self.path.with_name(self.path.name + ".changed")
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        if self.path is None:
+            return lambda: None
+        return watch_file(self._doorbell(), callback)
+
+    def next_wakeup(self) -> datetime | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE "
+                "paused_override IS NOT 1 UNION ALL SELECT MIN(due_at) FROM queue)"
+            ).fetchone()
+        return None if row[0] is None else from_micros(row[0])
+
+    def claim(self, claims: list[Claim], node: str, digest: str | None) -> list[Run]:
+        made: list[Run] = []
+        with self._transaction() as db:
+            for claim in claims:
+                if claim.expected is not None:
+                    moved = db.execute(
+                        "UPDATE jobs SET next_run_at = ? WHERE id = ? AND next_run_at = ?",
+                        (_micros(claim.next_run_at), claim.job_id, to_micros(claim.expected)),
+                    ).rowcount
+                    if not moved:
+                        continue
+                if claim.queued_id is not None:
+                    taken = db.execute("DELETE FROM queue WHERE id = ?", (claim.queued_id,))
+                    if not taken.rowcount:
+                        continue
+                for new in claim.runs:
+                    final = new.status != RunStatus.RUNNING
+                    row = db.execute(
+                        "INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, "
+                        "finished_at, error, node, cause_run_id, manifest_digest) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "ON CONFLICT (job_id, scheduled_at, attempt) DO NOTHING RETURNING id",
+                        (
+                            new.job_id,
+                            to_micros(new.scheduled_at),
+                            new.attempt,
+                            new.status.value,
+                            _micros(new.started_at),
+                            _micros(new.started_at) if final else None,
+                            _json(new.error),
+                            node,
+                            new.cause_run_id,
+                            digest,
+                        ),
+                    ).fetchone()
+                    if row is None:
+                        continue  # this fire was claimed before: never run it twice
+                    if final:
+                        db.execute(
+                            "UPDATE jobs SET last_status = ? WHERE id = ?",
+                            (new.status.value, new.job_id),
+                        )
+                    else:
+                        made.append(
+                            Run(
+                                id=row[0],
+                                job_id=new.job_id,
+                                scheduled_at=new.scheduled_at,
+                                attempt=new.attempt,
+                                status=new.status,
+                                started_at=new.started_at,
+                                node=node,
+                                cause_run_id=new.cause_run_id,
+                                manifest_digest=digest,
+                            )
+                        )
+        return made
+
+    def finish(self, run: Run, followups: list[Queued]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, "
+                "result = ?, error = ?, output = ? WHERE id = ?",
+                (
+                    run.status.value,
+                    _micros(run.started_at),
+                    _micros(run.finished_at),
+                    run.exit_code,
+                    _json(run.result),
+                    _json(run.error),
+                    run.output,
+                    run.id,
+                ),
+            )
+            db.execute(
+                "UPDATE jobs SET last_status = ? WHERE id = ?", (run.status.value, run.job_id)
+            )
+            self._enqueue(db, followups)
+
+    def _enqueue(self, db: sqlite3.Connection, items: list[Queued]) -> list[int]:
+        return [
+            db.execute(
+                "INSERT INTO queue (job_id, due_at, scheduled_at, attempt, reason, cause_run_id) "
+                "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    i.job_id,
+                    to_micros(i.due_at),
+                    to_micros(i.scheduled_at),
+                    i.attempt,
+                    i.reason,
+                    i.cause_run_id,
+                ),
+            ).fetchone()[0]
+            for i in items
+        ]
+
+    def enqueue(self, item: Queued) -> int:
+        with self._transaction() as db:
+            return self._enqueue(db, [item])[0]
+
+    def interrupt_running(self, now: datetime) -> list[Run]:
+        error = _json(
+            {
+                "type": "Interrupted",
+                "message": "yamlcron stopped during this run",
+                "traceback": None,
+            }
+        )
+        with self._transaction() as db:
+            rows = db.execute(
+                f"UPDATE runs SET status = 'interrupted', finished_at = ?, error = ? "
+                f"WHERE status = 'running' RETURNING {_RUN_COLUMNS}",
+                (to_micros(now), error),
+            ).fetchall()
+            for row in rows:
+                db.execute("UPDATE jobs SET last_status = 'interrupted' WHERE id = ?", (row[1],))
+        return [_run_from_row(r) for r in rows]
+
+    def runs(self, job_id: str | None = None, limit: int = 50) -> list[Run]:
+        where, args = ("WHERE job_id = ?", (job_id,)) if job_id is not None else ("", ())
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",
+                (*args, limit),
+            ).fetchall()
+        return [_run_from_row(r) for r in rows]
+
+    def run(self, run_id: int) -> Run | None:
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT {_RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else _run_from_row(row)
+
+    def pending(self, job_id: str, scheduled_at: datetime) -> bool:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT 1 FROM queue WHERE job_id = ? AND scheduled_at = ?",
+                (job_id, to_micros(scheduled_at)),
+            ).fetchone()
+        return row is not None
+
+    def prune(self, job_id: str, keep: int) -> int:
+        with self._transaction() as db:
+            return db.execute(
+                "DELETE FROM runs WHERE job_id = ?1 AND status != 'running' AND id < ("
+                "SELECT MIN(id) FROM (SELECT id FROM runs WHERE job_id = ?1 "
+                "ORDER BY id DESC LIMIT ?2))",
+                (job_id, keep),
+            ).rowcount
+
+    def set_paused(self, job_id: str, paused: bool | None, next_run_at: datetime | None) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE jobs SET paused_override = ?, next_run_at = ? WHERE id = ?",
+                (None if paused is None else int(paused), _micros(next_run_at), job_id),
+            )
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._daemon_lock is not None:
+                self._daemon_lock.close()
 
 
 def _make_folder(folder: Path) -> None:
@@ -222,3 +529,56 @@ def _make_folder(folder: Path) -> None:
     ignore = folder / ".gitignore"
     if folder.name == ".yamlcron" and not ignore.exists():
         ignore.write_text("# yamlcron's state: never commit it\n*\n", encoding="utf-8")
+
+
+_RUN_COLUMNS = (
+    "id, job_id, scheduled_at, attempt, status, started_at, finished_at, exit_code, result, "
+    "error, output, node, cause_run_id, manifest_digest"
+)
+
+
+def _run_from_row(row: tuple[Any, ...]) -> Run:
+    (
+        run_id,
+        job_id,
+        scheduled,
+        attempt,
+        status,
+        started,
+        finished,
+        exit_code,
+        result,
+        error,
+        output,
+        node,
+        cause,
+        digest,
+    ) = row
+    return Run(
+        id=run_id,
+        job_id=job_id,
+        scheduled_at=from_micros(scheduled),
+        attempt=attempt,
+        status=RunStatus(status),
+        started_at=_moment(started),
+        finished_at=_moment(finished),
+        exit_code=exit_code,
+        result=None if result is None else json.loads(result),
+        error=None if error is None else json.loads(error),
+        output=output or "",
+        node=node or "",
+        cause_run_id=cause,
+        manifest_digest=digest,
+    )
+
+
+def _moment(value: int | None) -> datetime | None:
+    return None if value is None else from_micros(value)
+
+
+def _micros(value: datetime | None) -> int | None:
+    return None if value is None else to_micros(value)
+
+
+def _json(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, ensure_ascii=False, default=repr)

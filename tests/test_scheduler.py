@@ -1,0 +1,366 @@
+"""The loop with an injected clock: no test here sleeps to wait for a schedule."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from yamlcron import reconcile
+from yamlcron.hookspecs import hookimpl
+from yamlcron.manifest import parse_manifest
+from yamlcron.model import Executor, Outcome, Run, RunContext, RunStatus
+from yamlcron.registry import build_registry
+from yamlcron.scheduler import Scheduler
+from yamlcron.store import SQLiteStore
+
+T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+@dataclass
+class Script:
+    """A test executor: answers each run with the next scripted status (default success)."""
+
+    statuses: list[RunStatus] = field(default_factory=list)
+    calls: list[RunContext] = field(default_factory=list)
+
+    def execute(self, context: RunContext) -> Outcome:
+        self.calls.append(context)
+        status = self.statuses.pop(0) if self.statuses else RunStatus.SUCCESS
+        return Outcome(
+            status=status,
+            exit_code=0 if status == RunStatus.SUCCESS else 1,
+            result={"job": context.job.id},
+        )
+
+
+class FakeClock:
+    def __init__(self, now: datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def at(self, moment: datetime) -> datetime:
+        self.now = moment
+        return moment
+
+
+@dataclass
+class Harness:
+    store: SQLiteStore
+    scheduler: Scheduler
+    clock: FakeClock
+    script: Script
+    held: list[Callable[[], None]]
+
+    def tick(self, moment: datetime) -> float:
+        return self.scheduler.tick(self.clock.at(moment))
+
+    def runs(self, job_id: str | None = None) -> list[Run]:
+        return list(reversed(self.store.runs(job_id, limit=1000)))
+
+    def statuses(self, job_id: str | None = None) -> list[tuple[str, str]]:
+        return [(r.scheduled_at.strftime("%H:%M:%S"), r.status.value) for r in self.runs(job_id)]
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Callable[..., Harness]:
+    def make(jobs: str, *, hold: bool = False, anchor: datetime = T0) -> Harness:
+        text = "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
+        manifest = parse_manifest(text, tmp_path / "jobs.yaml")
+        store = SQLiteStore(tmp_path / "state.db")
+        stored = store.load_jobs()
+        reconcile.apply(reconcile.plan(manifest, stored, anchor), manifest, store, stored, anchor)
+        script = Script()
+
+        class ScriptPlugin:
+            @hookimpl
+            def yamlcron_executors(self) -> Mapping[str, Executor]:
+                return {"script": script}
+
+        registry = build_registry(autoload=False, extra=[ScriptPlugin()])
+        held: list[Callable[[], None]] = []
+        clock = FakeClock(anchor)
+        dispatch = held.append if hold else (lambda work: work())
+        scheduler = Scheduler(store, registry, tmp_path, clock=clock, dispatch=dispatch)
+        return Harness(store, scheduler, clock, script, held)
+
+    return make
+
+
+def job(name: str, trigger: str, **policies: object) -> str:
+    extra = "".join(f"  {k}: {v}\n" for k, v in policies.items())
+    return f"{name}:\n  trigger: {trigger}\n  run: {{call: 'm:f'}}\n  executor: script\n{extra}"
+
+
+def test_due_fire_runs_once_and_advances(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}"))
+    assert h.tick(T0 + timedelta(seconds=5)) == 5.0  # sleeps until the next fire, no polling
+    assert h.runs() == []
+    h.tick(T0 + timedelta(seconds=10))
+    [run] = h.runs()
+    assert (run.status, run.scheduled_at, run.attempt) == (
+        RunStatus.SUCCESS,
+        T0 + timedelta(seconds=10),
+        1,
+    )
+    assert run.result == {"job": "a"}
+    assert h.store.load_jobs()["a"].next_run_at == T0 + timedelta(seconds=20)
+    assert h.script.calls[0].env["YAMLCRON_SCHEDULED_AT"] == "2026-11-23T12:00:10+00:00"
+    assert h.script.calls[0].env["YAMLCRON_RUN_ID"] == str(run.id)
+
+
+def test_coalesce_runs_the_latest_and_records_the_rest(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}"))
+    h.tick(T0 + timedelta(seconds=35))
+    assert h.statuses() == [("12:00:10", "missed"), ("12:00:20", "missed"), ("12:00:30", "success")]
+    assert h.runs()[0].error is not None
+    assert h.runs()[0].error["type"] == "Coalesced"
+    assert h.store.load_jobs()["a"].next_run_at == T0 + timedelta(seconds=40)
+
+
+def test_without_coalesce_each_fire_runs(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}", coalesce="false", max_instances=3))
+    h.tick(T0 + timedelta(seconds=35))
+    assert h.statuses() == [
+        ("12:00:10", "success"),
+        ("12:00:20", "success"),
+        ("12:00:30", "success"),
+    ]
+
+
+def test_misfire_grace(harness: Callable[..., Harness]) -> None:
+    h = harness(
+        job("a", "{interval: 10s}", misfire_grace_time="25s", coalesce="false", max_instances=9)
+    )
+    h.tick(T0 + timedelta(seconds=60))
+    assert h.statuses() == [
+        ("12:00:10", "missed"),
+        ("12:00:20", "missed"),
+        ("12:00:30", "missed"),
+        ("12:00:40", "success"),
+        ("12:00:50", "success"),
+        ("12:01:00", "success"),
+    ]
+    missed = h.runs()[0]
+    assert missed.error is not None
+    assert missed.error["message"] == "started 50s late, past the misfire grace of 25s"
+
+
+def test_no_grace_limit(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}", misfire_grace_time="null"))
+    h.tick(T0 + timedelta(hours=1))
+    assert h.statuses()[-1] == ("13:00:00", "success")
+    assert {s for _, s in h.statuses()[:-1]} == {"missed"}  # coalesced, none past a grace
+
+
+def test_max_instances_skips_and_records(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}"), hold=True)
+    h.tick(T0 + timedelta(seconds=10))
+    assert len(h.held) == 1 and h.scheduler.running("a") == 1  # still under way
+    h.tick(T0 + timedelta(seconds=20))
+    assert h.statuses() == [("12:00:10", "running"), ("12:00:20", "skipped")]
+    h.held.pop()()
+    assert h.statuses() == [("12:00:10", "success"), ("12:00:20", "skipped")]
+    h.tick(T0 + timedelta(seconds=30))
+    assert h.statuses()[-1] == ("12:00:30", "running")
+
+
+def test_jitter_stays_within_bounds(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s, jitter: 4s}", max_instances=1000), hold=True)
+    for i in range(1, 201):
+        h.tick(T0 + timedelta(seconds=10 * i))
+    delays = [(r.started_at - r.scheduled_at).total_seconds() for r in h.runs() if r.started_at]
+    assert len(delays) == 200
+    assert all(0 <= d <= 4 for d in delays)
+    assert max(delays) > 3 and min(delays) < 1  # really spread, not a constant
+
+
+def test_retries_with_backoff(harness: Callable[..., Harness]) -> None:
+    h = harness(
+        job(
+            "a",
+            "{cron: '0 13 * * *'}",
+            retry="{attempts: 4, delay: 10s, backoff: 3, max_delay: 60s}",
+        )
+    )
+    h.script.statuses = [RunStatus.FAILURE, RunStatus.TIMEOUT, RunStatus.FAILURE, RunStatus.SUCCESS]
+    fire = T0 + timedelta(hours=1)
+    h.tick(fire)
+    assert h.tick(fire + timedelta(seconds=9)) == pytest.approx(1.0)
+    assert len(h.runs()) == 1
+    h.tick(fire + timedelta(seconds=10))  # 1st retry after 10 s
+    h.tick(fire + timedelta(seconds=39))
+    assert len(h.runs()) == 2
+    h.tick(fire + timedelta(seconds=40))  # 2nd after 30 s more
+    h.tick(fire + timedelta(seconds=100))  # 3rd after min(90, 60) s more
+    runs = h.runs()
+    assert [(r.attempt, r.status.value) for r in runs] == [
+        (1, "failure"),
+        (2, "timeout"),
+        (3, "failure"),
+        (4, "success"),
+    ]
+    assert {r.scheduled_at for r in runs} == {fire}  # every attempt belongs to the one fire
+    assert [r.cause_run_id for r in runs[1:]] == [r.id for r in runs[:-1]]
+
+
+def test_retries_stop_after_attempts(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{cron: '0 13 * * *'}", retry="{attempts: 2, delay: 1s}"))
+    h.script.statuses = [RunStatus.FAILURE] * 5
+    fire = T0 + timedelta(hours=1)
+    for seconds in range(0, 30):
+        h.tick(fire + timedelta(seconds=seconds))
+    assert [r.status.value for r in h.runs()] == ["failure", "failure"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "fired"),
+    [
+        (RunStatus.SUCCESS, {"on-success", "on-always"}),
+        (RunStatus.FAILURE, {"on-failure", "on-always"}),
+        (RunStatus.TIMEOUT, {"on-failure", "on-always"}),
+    ],
+)
+def test_after_steps_follow_the_final_outcome(
+    harness: Callable[..., Harness], outcome: RunStatus, fired: set[str]
+) -> None:
+    h = harness(
+        job("up", "{cron: '0 13 * * *'}", retry="{attempts: 2, delay: 5s}")
+        + job("on-success", "{after: up}")
+        + job("on-failure", "{after: up, when: failure}")
+        + job("on-always", "{after: up, when: always}")
+        + job("next", "{after: on-success}")
+    )
+    h.script.statuses = [outcome, outcome]
+    fire = T0 + timedelta(hours=1)
+    h.tick(fire)
+    assert {r.job_id for r in h.runs()} == {"up"}  # not before the retry is decided
+    h.tick(fire + timedelta(seconds=5))  # the retry; then the steps are due at its end
+    h.tick(fire + timedelta(seconds=5))
+    steps = {r.job_id for r in h.runs()} - {"up"}
+    expected = fired | ({"next"} if "on-success" in fired else set())
+    if "next" in expected:
+        h.tick(fire + timedelta(seconds=5))
+        steps = {r.job_id for r in h.runs()} - {"up"}
+    assert steps == expected
+    upstream_final = h.runs("up")[-1]
+    for step in fired:
+        assert h.runs(step)[0].cause_run_id == upstream_final.id
+
+
+def test_wall_clock_jumping_back_repeats_no_fire(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}"))
+    h.tick(T0 + timedelta(seconds=10))
+    h.tick(T0 + timedelta(seconds=2))  # the clock was set back
+    h.tick(T0 + timedelta(seconds=10))
+    h.tick(T0 + timedelta(seconds=19))
+    assert h.statuses() == [("12:00:10", "success")]
+    h.tick(T0 + timedelta(seconds=20))
+    assert h.statuses() == [("12:00:10", "success"), ("12:00:20", "success")]
+
+
+def test_wall_clock_jumping_forward_is_downtime(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}", history=50))
+    h.tick(T0 + timedelta(hours=2))  # 720 fire times passed
+    statuses = h.statuses()
+    assert len(statuses) == 50  # the newest `history` are kept, the run among them
+    assert statuses[-1] == ("14:00:00", "success")
+    assert h.store.load_jobs()["a"].next_run_at == T0 + timedelta(hours=2, seconds=10)
+
+
+def test_dst_night_daily_and_hourly(harness: Callable[..., Harness]) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 3, 28, 12, tzinfo=berlin)
+    h = harness(
+        job("daily", "{cron: '30 2 * * *', timezone: Europe/Berlin}")
+        + job("hourly", "{cron: '0 * * * *', timezone: Europe/Berlin}"),
+        anchor=start,
+    )
+    moment = start.astimezone(UTC)  # real time: aware arithmetic in a zone is wall-clock
+    while moment < datetime(2026, 3, 29, 12, tzinfo=berlin):
+        moment += timedelta(minutes=5)
+        h.tick(moment)
+    daily = [r.scheduled_at.astimezone(berlin).isoformat() for r in h.runs("daily")]
+    assert daily == ["2026-03-29T03:00:00+02:00"]  # 02:30 does not exist that night
+    hourly = [r.scheduled_at.astimezone(berlin).strftime("%H%z") for r in h.runs("hourly")]
+    assert len(hourly) == 23  # a 23-hour day: 13:00..23:00, 00:00, 01:00, 03:00..12:00
+    assert "02+0100" not in hourly and "02+0200" not in hourly
+    assert all(r.status == RunStatus.SUCCESS for r in h.runs())
+
+
+def test_dst_fall_back_hourly_fires_every_real_hour(harness: Callable[..., Harness]) -> None:
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2026, 10, 25, 0, tzinfo=berlin)
+    h = harness(
+        job("hourly", "{cron: '0 * * * *', timezone: Europe/Berlin}")
+        + job("daily", "{cron: '30 2 * * *', timezone: Europe/Berlin}"),
+        anchor=start,
+    )
+    for minutes in range(5, 25 * 60 + 1, 5):  # the 25 real hours of that day
+        h.tick(start.astimezone(UTC) + timedelta(minutes=minutes))
+    hourly = [r.scheduled_at.astimezone(berlin).strftime("%H%z") for r in h.runs("hourly")]
+    assert hourly[:4] == ["01+0200", "02+0200", "02+0100", "03+0100"]
+    assert len(hourly) == 25
+    daily = [r.scheduled_at.astimezone(berlin).isoformat() for r in h.runs("daily")]
+    assert daily == ["2026-10-25T02:30:00+02:00"]
+
+
+def test_recover_marks_interrupted_and_retries(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}", retry="{attempts: 2, delay: 5s}"), hold=True)
+    h.tick(T0 + timedelta(seconds=10))
+    assert h.statuses() == [("12:00:10", "running")]
+    # A new scheduler over the same store, as after kill -9.
+    fresh = Scheduler(
+        h.store,
+        h.scheduler.registry,
+        h.scheduler.folder,
+        clock=h.clock,
+        dispatch=lambda work: work(),
+    )
+    [interrupted] = fresh.recover()
+    assert interrupted.status == RunStatus.INTERRUPTED
+    assert h.statuses() == [("12:00:10", "interrupted")]
+    fresh.tick(h.clock.at(T0 + timedelta(seconds=15)))
+    assert [(r.attempt, r.status.value) for r in h.runs()] == [(1, "interrupted"), (2, "success")]
+
+
+def test_history_is_pruned(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 1s}", history=5))
+    for second in range(1, 41):
+        h.tick(T0 + timedelta(seconds=second))
+    runs = h.runs()
+    assert 5 <= len(runs) <= 6
+    assert runs[-1].scheduled_at == T0 + timedelta(seconds=40)
+
+
+def test_manual_trigger_and_pause(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{cron: '0 0 1 1 *'}"))
+    item = h.scheduler.trigger("a")
+    h.tick(h.clock.now)
+    [run] = h.runs()
+    assert (run.scheduled_at, run.status) == (item.scheduled_at, RunStatus.SUCCESS)
+    h.store.set_paused("a", True, None)
+    h.tick(datetime(2027, 1, 1, tzinfo=UTC))
+    assert len(h.runs()) == 1
+
+
+def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness]) -> None:
+    h = harness(job("a", "{interval: 10s}"))
+
+    def boom(context: RunContext) -> Outcome:
+        raise RuntimeError("executor bug")
+
+    h.script.execute = boom  # type: ignore[method-assign]
+    h.tick(T0 + timedelta(seconds=10))
+    [run] = h.runs()
+    assert run.status == RunStatus.FAILURE
+    assert run.error is not None
+    assert run.error["type"] == "RuntimeError"
+    assert "executor bug" in run.error["traceback"]

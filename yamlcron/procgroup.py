@@ -1,0 +1,56 @@
+"""Child processes in groups of their own: stopped whole, their output's tail kept."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+
+
+class OutputTail:
+    """The last ``limit`` bytes of a stream, decoded leniently at the end."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._data = bytearray()
+
+    def add(self, chunk: bytes) -> None:
+        self._data += chunk
+        if len(self._data) > 2 * self.limit:  # trim in bulk, not on every chunk
+            del self._data[: len(self._data) - self.limit]
+
+    def text(self) -> str:
+        return bytes(self._data[-self.limit :]).decode("utf-8", errors="replace")
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of group ``pgid`` is left."""
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def terminate_group(pgid: int, grace: float) -> None:
+    """SIGTERM the whole group, then SIGKILL what is left after ``grace`` seconds.
+
+    Waiting polls the group every 50 ms; it only happens while something is left running.
+    """
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not group_alive(pgid):
+            return
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def exit_code(returncode: int) -> int:
+    """A shell's view of how a process ended: 128 + N when killed by signal N."""
+    return 128 - returncode if returncode < 0 else returncode

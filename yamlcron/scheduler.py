@@ -1,0 +1,432 @@
+"""The scheduler loop: ``tick(now)`` does one pass, ``run_forever`` sleeps between passes.
+
+A pass reads the due jobs from the store (by the next-fire-time index, never a scan) and
+the due queued fires (retries, workflow steps, manual triggers). For each job it decides,
+once and before anything runs, what becomes of every fire time that has come:
+
+* later than ``misfire_grace_time`` past its time: a ``missed`` run;
+* several on time with ``coalesce``: the latest runs, the others are ``missed``;
+* past ``max_instances``: a ``skipped`` run;
+* otherwise a ``running`` run, started after a random ``jitter``.
+
+All of it is claimed in one store transaction together with each job's advanced next fire
+time, then the running runs are handed to the worker pool. A worker runs the executor and
+records the outcome in one transaction with what follows it: a retry while attempts are
+left, else the ``after`` steps that the final outcome fires.
+
+The clock is injected; nothing here sleeps to learn the time, so tests drive ``tick``
+with a fake clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from yamlcron.callables import error_of
+from yamlcron.durations import format_duration
+from yamlcron.model import (
+    Claim,
+    DueJob,
+    JobSpec,
+    NewRun,
+    Outcome,
+    Queued,
+    Run,
+    RunContext,
+    RunStatus,
+    Store,
+)
+from yamlcron.registry import Registry
+from yamlcron.triggers import Schedule, schedule_for
+
+log = logging.getLogger(__name__)
+
+#: Longest sleep: changes from elsewhere also ring the store's doorbell, so this is a backstop.
+MAX_SLEEP = 60.0
+#: Jobs (and queued fires) taken per pass; a full batch means another pass at once.
+BATCH = 1000
+#: Fire times of one job looked at per pass; beyond, the schedule jumps to now.
+MAX_CATCHUP = 1000
+
+Clock = Callable[[], datetime]
+Dispatch = Callable[[Callable[[], None]], None]
+
+
+def utc_now() -> datetime:
+    """The real clock."""
+    return datetime.now(UTC)
+
+
+def default_node() -> str:
+    """This process's name in run records: host and pid."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Scheduler:
+    """Fires the jobs of one store. Thread-safe: ``wakeup``, ``trigger``, ``stop`` from anywhere."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        folder: Path,
+        *,
+        clock: Clock = utc_now,
+        workers: int = 32,
+        dispatch: Dispatch | None = None,
+        node: str | None = None,
+        rng: random.Random | None = None,
+        kill_grace: float = 10.0,
+    ) -> None:
+        """``dispatch`` runs a unit of work (default: a pool of ``workers`` threads)."""
+        self.store = store
+        self.registry = registry
+        self.folder = folder
+        self.clock = clock
+        self.node = node or default_node()
+        self.kill_grace = kill_grace
+        self._rng = rng or random.Random()
+        self._pool = None if dispatch else ThreadPoolExecutor(workers, "yamlcron-worker")
+        self._dispatch: Dispatch = dispatch or self._submit
+        self._wake = threading.Event()
+        self._cancel = threading.Event()  # past the shutdown grace: executors stop their runs
+        self._stopping = False
+        self._lock = threading.Condition()
+        self._running: Counter[str] = Counter()
+        self._finished: Counter[str] = Counter()
+        self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
+        last = store.last_applied()
+        self.digest = last.digest if last else None
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def recover(self) -> list[Run]:
+        """Mark runs a dead process left ``running`` as ``interrupted``; queue their retries."""
+        runs = self.store.interrupt_running(self.clock())
+        jobs = self.store.load_jobs() if runs else {}
+        for run in runs:
+            log.warning(
+                "run %s of %s was cut short by a stop; marked interrupted", run.id, run.job_id
+            )
+            if run.job_id in jobs:
+                for item in self._followups(jobs[run.job_id].spec, run):
+                    self.store.enqueue(item)
+        return runs
+
+    def tick(self, now: datetime) -> float:
+        """Claim and dispatch everything due at ``now``; return seconds until the next pass."""
+        if self._stopping:
+            return MAX_SLEEP
+        due = self.store.due(now, BATCH)
+        queued = self.store.due_queued(now, BATCH)
+        specs: dict[str, JobSpec] = {}
+        claims: list[Claim] = []
+        with self._lock:
+            starting: Counter[str] = Counter()
+            for job in due:
+                specs[job.spec.id] = job.spec
+                claims.append(self._claim_fires(job, now, starting))
+            for item, spec in queued:
+                if spec is not None:
+                    specs[spec.id] = spec
+                claims.append(self._claim_queued(item, spec, now, starting))
+            runs = self.store.claim(claims, self.node, self.digest) if claims else []
+            for run in runs:
+                self._running[run.job_id] += 1
+        for run in runs:
+            spec = specs[run.job_id]
+            self._dispatch(partial(self._execute, run, spec))
+        if len(due) == BATCH or len(queued) == BATCH:
+            return 0.0
+        wake = self.store.next_wakeup()
+        if wake is None:
+            return MAX_SLEEP
+        return min(max((wake - self.clock()).total_seconds(), 0.0), MAX_SLEEP)
+
+    def run_forever(self) -> None:
+        """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``."""
+        while not self._stopping:
+            delay = self.tick(self.clock())
+            if delay > 0:
+                self._wake.wait(delay)
+            self._wake.clear()
+
+    def wakeup(self) -> None:
+        """Make the loop pass again now (after an apply, a trigger, a queued retry)."""
+        self._wake.set()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop firing; wait up to ``timeout`` s for running runs, then stop them.
+
+        Returns True when every run finished within ``timeout``.
+        """
+        self._stopping = True
+        self.wakeup()
+        finished = self.wait_idle(timeout)
+        if not finished:
+            self.cancel()
+            self.wait_idle(self.kill_grace + 5.0)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=False)
+        return finished
+
+    def cancel(self) -> None:
+        """Stop running runs now (a second SIGTERM): their processes get SIGTERM, then SIGKILL."""
+        self._stopping = True
+        self._cancel.set()
+        self.wakeup()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is under way; False on timeout."""
+        with self._lock:
+            return self._lock.wait_for(lambda: not self._running, timeout)
+
+    def running(self, job_id: str) -> int:
+        """How many runs of ``job_id`` this scheduler has under way."""
+        with self._lock:
+            return self._running[job_id]
+
+    def trigger(self, job_id: str) -> Queued:
+        """Queue a run of ``job_id`` now and wake the loop; the run's ``scheduled_at`` names it."""
+        now = self.clock()
+        item = Queued(job_id=job_id, due_at=now, scheduled_at=now, reason="trigger")
+        self.store.enqueue(item)
+        self.wakeup()
+        return item
+
+    # -- deciding what every due fire becomes --------------------------------------------
+
+    def _schedule(self, job: DueJob) -> Schedule:
+        key = (job.spec.id, job.spec.digest, job.anchor)
+        schedule = self._schedules.get(key)
+        if schedule is None:
+            if len(self._schedules) > 4 * BATCH * 10:
+                self._schedules.clear()
+            schedule = self._schedules[key] = schedule_for(job.spec.trigger, job.anchor)
+        return schedule
+
+    def _claim_fires(self, job: DueJob, now: datetime, starting: Counter[str]) -> Claim:
+        spec, schedule = job.spec, self._schedule(job)
+        times = [job.next_run_at]
+        following = schedule.next_fire(job.next_run_at)
+        while following is not None and following <= now and len(times) < MAX_CATCHUP:
+            times.append(following)
+            following = schedule.next_fire(following)
+        if following is not None and following <= now:
+            log.warning(
+                "job %s missed more than %d fire times; catching up to now", spec.id, MAX_CATCHUP
+            )
+            following = schedule.next_fire(now)
+        grace = spec.misfire_grace_time
+        runs: list[NewRun] = []
+        on_time = []
+        for moment in times:
+            late = (now - moment).total_seconds()
+            if grace is not None and late > grace:
+                message = (
+                    f"started {format_duration(late)} late, past the misfire grace "
+                    f"of {format_duration(grace)}"
+                )
+                runs.append(_final(spec.id, moment, RunStatus.MISSED, now, "Missed", message))
+            else:
+                on_time.append(moment)
+        if spec.coalesce and len(on_time) > 1:
+            kept = on_time[-1]
+            message = f"coalesced into the fire at {kept.isoformat()}"
+            runs += [
+                _final(spec.id, m, RunStatus.MISSED, now, "Coalesced", message)
+                for m in on_time[:-1]
+            ]
+            on_time = [kept]
+        # Older ones would be pruned at once: keep what the history holds, runs included.
+        runs = runs[max(len(runs) + len(on_time) - spec.history, 0) :]
+        for moment in on_time:
+            runs.append(self._start_or_skip(spec, moment, now, starting))
+        return Claim(
+            job_id=spec.id, expected=job.next_run_at, next_run_at=following, runs=tuple(runs)
+        )
+
+    def _claim_queued(
+        self, item: Queued, spec: JobSpec | None, now: datetime, starting: Counter[str]
+    ) -> Claim:
+        if spec is None:  # the job was removed since: drop what was queued for it
+            return Claim(job_id=item.job_id, queued_id=item.id)
+        if item.reason != "trigger" and spec.paused:
+            new = _final(
+                spec.id,
+                item.scheduled_at,
+                RunStatus.SKIPPED,
+                now,
+                "Paused",
+                f"the job is paused; its {item.reason} did not run",
+                item.attempt,
+            )
+        else:
+            new = self._start_or_skip(spec, item.scheduled_at, now, starting, item.attempt)
+        new = replace(new, cause_run_id=item.cause_run_id)
+        return Claim(job_id=spec.id, queued_id=item.id, runs=(new,))
+
+    def _start_or_skip(
+        self,
+        spec: JobSpec,
+        moment: datetime,
+        now: datetime,
+        starting: Counter[str],
+        attempt: int = 1,
+    ) -> NewRun:
+        if self._running[spec.id] + starting[spec.id] >= spec.max_instances:
+            message = f"{spec.max_instances} run(s) already under way (max_instances)"
+            return _final(spec.id, moment, RunStatus.SKIPPED, now, "Skipped", message, attempt)
+        starting[spec.id] += 1
+        jitter = self._rng.uniform(0, spec.trigger.jitter) if spec.trigger.jitter else 0.0
+        return NewRun(
+            job_id=spec.id,
+            scheduled_at=moment,
+            status=RunStatus.RUNNING,
+            attempt=attempt,
+            started_at=now + timedelta(seconds=jitter),
+        )
+
+    # -- running ------------------------------------------------------------------------
+
+    def _submit(self, work: Callable[[], None]) -> None:
+        assert self._pool is not None
+        self._pool.submit(work)
+
+    def _execute(self, run: Run, spec: JobSpec) -> None:
+        """On a worker: wait out the jitter, run the executor, record the outcome."""
+        try:
+            if run.started_at is not None:
+                delay = (run.started_at - self.clock()).total_seconds()
+                if delay > 0:
+                    self._cancel.wait(delay)
+            started = self.clock()
+            outcome = self._outcome(run, spec, started)
+            final = replace(
+                run,
+                status=outcome.status,
+                started_at=started,
+                finished_at=self.clock(),
+                exit_code=outcome.exit_code,
+                result=outcome.result,
+                error=outcome.error,
+                output=outcome.output,
+            )
+            followups = self._followups(spec, final)
+            self.store.finish(final, followups)
+            _log_finished(final)
+            self._finished[spec.id] += 1
+            if self._finished[spec.id] % max(spec.history // 10, 1) == 0:
+                self.store.prune(spec.id, spec.history)
+            if followups:
+                self.wakeup()
+        finally:
+            with self._lock:
+                self._running[run.job_id] -= 1
+                if self._running[run.job_id] <= 0:
+                    del self._running[run.job_id]
+                self._lock.notify_all()
+
+    def _outcome(self, run: Run, spec: JobSpec, started: datetime) -> Outcome:
+        if self._cancel.is_set():
+            message = "yamlcron shut down before the run started"
+            return Outcome(
+                status=RunStatus.INTERRUPTED,
+                error={"type": "Interrupted", "message": message, "traceback": None},
+            )
+        context = RunContext(
+            run_id=run.id,
+            job=spec,
+            scheduled_at=run.scheduled_at,
+            attempt=run.attempt,
+            folder=self.folder,
+            cancel=self._cancel,
+            kill_grace=self.kill_grace,
+            env={
+                "YAMLCRON_JOB_ID": spec.id,
+                "YAMLCRON_RUN_ID": str(run.id),
+                "YAMLCRON_SCHEDULED_AT": run.scheduled_at.isoformat(),
+                "YAMLCRON_ATTEMPT": str(run.attempt),
+            },
+        )
+        try:
+            return self.registry.executor(spec.executor).execute(context)
+        except Exception as exc:  # the executor boundary: a job's failure is data
+            log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
+            return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
+
+    def _followups(self, spec: JobSpec, run: Run) -> list[Queued]:
+        """What a finished run sets off: a retry, or the workflow steps after it."""
+        end = run.finished_at or self.clock()
+        if run.status.failed and run.attempt < spec.retry.attempts:
+            delay = timedelta(seconds=spec.retry.delay_before(run.attempt + 1))
+            return [
+                Queued(
+                    job_id=spec.id,
+                    due_at=end + delay,
+                    scheduled_at=run.scheduled_at,
+                    attempt=run.attempt + 1,
+                    reason="retry",
+                    cause_run_id=run.id,
+                )
+            ]
+        outcome = "success" if run.status == RunStatus.SUCCESS else "failure"
+        return [
+            Queued(
+                job_id=step.id, due_at=end, scheduled_at=end, reason="after", cause_run_id=run.id
+            )
+            for step in self.store.downstream(spec.id)
+            if step.trigger.when in (outcome, "always")
+        ]
+
+
+def _final(
+    job_id: str,
+    moment: datetime,
+    status: RunStatus,
+    now: datetime,
+    kind: str,
+    message: str,
+    attempt: int = 1,
+) -> NewRun:
+    error: dict[str, Any] = {"type": kind, "message": message, "traceback": None}
+    return NewRun(
+        job_id=job_id,
+        scheduled_at=moment,
+        status=status,
+        attempt=attempt,
+        started_at=now,
+        error=error,
+    )
+
+
+def _log_finished(run: Run) -> None:
+    took = (
+        (run.finished_at - run.started_at).total_seconds()
+        if run.finished_at and run.started_at
+        else 0
+    )
+    level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
+    detail = "" if run.error is None else f": {run.error.get('message', '')}"
+    log.log(
+        level,
+        "%s run %s (attempt %s) %s in %.3f s%s",
+        run.job_id,
+        run.id,
+        run.attempt,
+        run.status.value,
+        took,
+        detail,
+    )
