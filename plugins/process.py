@@ -35,7 +35,8 @@ class ProcessExecutor:
         environ = dict(os.environ)
         env = {**{k: expand(v, environ) for k, v in run.env.items()}, **context.env}
         receive, send = _spawn.Pipe(duplex=False)
-        with tempfile.TemporaryFile() as output:
+        with tempfile.TemporaryDirectory(prefix="yamlcron-run-") as scratch:
+            output = Path(scratch) / "output"
             child = _spawn.Process(
                 target=_child,
                 args=(
@@ -45,7 +46,7 @@ class ProcessExecutor:
                     dict(run.kwargs),
                     env,
                     send,
-                    output.fileno(),
+                    str(output),
                 ),
                 name=f"yamlcron-run-{context.run_id}",
                 daemon=False,
@@ -53,13 +54,23 @@ class ProcessExecutor:
             child.start()
             send.close()
             stopped = _wait(child, receive, context)
-            message: tuple[str, Any] | None = receive.recv() if receive.poll() else None
+            message = _receive(receive)
             child.join()
-            output.seek(0)
             tail = OutputTail(context.output_limit)
-            tail.add(output.read())
+            if output.exists():
+                tail.add(output.read_bytes())
         receive.close()
         return _outcome(stopped, message, child.exitcode, tail.text(), run.timeout)
+
+
+def _receive(receive: Connection) -> tuple[str, Any] | None:
+    try:
+        if receive.poll():
+            message: tuple[str, Any] = receive.recv()
+            return message
+    except (EOFError, OSError):  # the child died before it could answer
+        pass
+    return None
 
 
 def _wait(child: Any, receive: Connection, context: RunContext) -> RunStatus | None:
@@ -120,12 +131,13 @@ def _child(
     kwargs: dict[str, Any],
     env: dict[str, str],
     send: Connection,
-    output_fd: int,
+    output: str,
 ) -> None:
     """Runs in the spawned interpreter."""
     os.setpgrp()
-    os.dup2(output_fd, 1)
-    os.dup2(output_fd, 2)
+    sink = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(sink, 1)
+    os.dup2(sink, 2)
     os.environ.update(env)
     from yamlcron.callables import arguments, error_of, jsonable, resolve
 

@@ -226,14 +226,9 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         manifest = load_manifest(manifest_path)
         store = app.open_store(manifest_path, store_url, create=True)
         try:
-            stored = store.load_jobs()
-            now = _now()
-            result = reconcile.plan(manifest, stored, now)
-            _print_plan(result, output)
-            reconcile.check_guard(result, len(stored), force=force)
-            last = store.last_applied()
-            if not result.is_empty or last is None or last.digest != manifest.digest:
-                reconcile.apply(result, manifest, store, stored, now)
+            result = reconcile.sync(
+                manifest, store, _now(), force=force, show=lambda p: _print_plan(p, output)
+            )
         finally:
             store.close()
         if output == "text":
@@ -338,6 +333,9 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         for line in shown:
             click.echo(line)
 
+    from yamlcron.runcli import add_runtime_commands  # it builds on this module's helpers
+
+    add_runtime_commands(cli)
     return cli
 
 

@@ -279,6 +279,11 @@ class RunStatus(StrEnum):
     SKIPPED = "skipped"
 
     @property
+    def final(self) -> bool:
+        """Every status but ``running``."""
+        return self != RunStatus.RUNNING
+
+    @property
     def failed(self) -> bool:
         """A finished run that did not succeed and may be retried."""
         return self in (RunStatus.FAILURE, RunStatus.TIMEOUT, RunStatus.INTERRUPTED)
@@ -490,8 +495,10 @@ class Store(Protocol):
         """Mark runs left ``running`` by a dead process ``interrupted``; returns them."""
         ...
 
-    def runs(self, job_id: str | None = None, limit: int = 50) -> list[Run]:
-        """Recorded runs, newest first."""
+    def runs(
+        self, job_id: str | None = None, limit: int = 50, scheduled_at: datetime | None = None
+    ) -> list[Run]:
+        """Recorded runs, newest first; of one job, or of one fire of it."""
         ...
 
     def run(self, run_id: int) -> Run | None:

@@ -9,7 +9,7 @@ editing a command never moves its schedule.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -85,10 +85,8 @@ def first_fire(spec: JobSpec, now: datetime, anchor: datetime) -> datetime | Non
     """The next fire time a job gets when it is added or its trigger changes.
 
     A ``date`` that passed no longer ago than the misfire grace still fires (late); every
-    other schedule starts strictly after ``now``. Paused jobs get none until resumed.
+    other schedule starts strictly after ``now``.
     """
-    if spec.paused:
-        return None
     moment = spec.trigger.date
     if moment is not None and moment <= now:
         grace = spec.misfire_grace_time
@@ -107,14 +105,44 @@ def apply(
     """Write ``plan`` to ``store`` in one transaction: the old manifest or the new, never a mix."""
     now = now.replace(microsecond=0)  # new interval jobs are anchored here: keep their times round
     writes = [
-        JobWrite(spec=s, next_run_at=first_fire(s, now, now), reschedule=True) for s in plan.add
+        JobWrite(spec=s, next_run_at=_initial(s, now, now), reschedule=True) for s in plan.add
     ]
     for spec, changes in plan.change:
         moved = reschedules(changes)
-        next_run_at = first_fire(spec, now, stored[spec.id].anchor) if moved else None
+        next_run_at = _initial(spec, now, stored[spec.id].anchor) if moved else None
         writes.append(JobWrite(spec=spec, next_run_at=next_run_at, reschedule=moved))
     record = AppliedManifest(digest=manifest.digest, path=str(manifest.path), applied_at=now)
     store.apply(writes, list(plan.remove), record)
+
+
+def sync(
+    manifest: Manifest,
+    store: Store,
+    now: datetime,
+    *,
+    force: bool = False,
+    show: Callable[[Plan], None] | None = None,
+) -> Plan:
+    """Plan ``manifest`` against ``store``, ``show`` it, check the guard, apply, ring.
+
+    The apply is skipped when nothing changed and this exact manifest was applied last,
+    so re-applying is free and leaves the store untouched.
+    """
+    stored = store.load_jobs()
+    result = plan(manifest, stored, now)
+    if show is not None:
+        show(result)
+    check_guard(result, len(stored), force=force)
+    last = store.last_applied()
+    if not result.is_empty or last is None or last.digest != manifest.digest:
+        apply(result, manifest, store, stored, now)
+        store.ring()
+    return result
+
+
+def _initial(spec: JobSpec, now: datetime, anchor: datetime) -> datetime | None:
+    """Paused jobs get no fire time until the manifest or ``resume`` unpauses them."""
+    return None if spec.paused else first_fire(spec, now, anchor)
 
 
 def plan_json(plan: Plan) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -167,13 +168,17 @@ class Scheduler:
         """Make the loop pass again now (after an apply, a trigger, a queued retry)."""
         self._wake.set()
 
+    def request_stop(self) -> None:
+        """Stop firing; ``run_forever`` returns. Runs under way go on (see ``stop``)."""
+        self._stopping = True
+        self.wakeup()
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop firing; wait up to ``timeout`` s for running runs, then stop them.
 
         Returns True when every run finished within ``timeout``.
         """
-        self._stopping = True
-        self.wakeup()
+        self.request_stop()
         finished = self.wait_idle(timeout)
         if not finished:
             self.cancel()
@@ -205,6 +210,35 @@ class Scheduler:
         self.store.enqueue(item)
         self.wakeup()
         return item
+
+    def run_now(self, job_id: str, poll: float = 0.1) -> Run:
+        """Run ``job_id`` in this thread, retries included: ``trigger`` without a daemon.
+
+        Only this fire is claimed; workflow steps it sets off stay queued for a daemon.
+        """
+        item = Queued(job_id=job_id, due_at=self.clock(), scheduled_at=self.clock())
+        self.store.enqueue(item)
+        while True:
+            now = self.clock()
+            mine = [
+                (queued, spec)
+                for queued, spec in self.store.due_queued(now, BATCH)
+                if queued.job_id == job_id and queued.scheduled_at == item.scheduled_at
+            ]
+            for queued, spec in mine:
+                with self._lock:
+                    claim = self._claim_queued(queued, spec, now, Counter())
+                    runs = self.store.claim([claim], self.node, self.digest)
+                    for run in runs:
+                        self._running[run.job_id] += 1
+                for run in runs:
+                    assert spec is not None
+                    self._execute(run, spec)
+            final = final_run(self.store, job_id, item.scheduled_at)
+            if final is not None:
+                return final
+            if not mine:
+                time.sleep(poll)  # a retry is waiting for its delay
 
     # -- deciding what every due fire becomes --------------------------------------------
 
@@ -390,6 +424,14 @@ class Scheduler:
             for step in self.store.downstream(spec.id)
             if step.trigger.when in (outcome, "always")
         ]
+
+
+def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:
+    """The last attempt of a fire once nothing more is pending for it, else None."""
+    runs = store.runs(job_id, limit=1000, scheduled_at=scheduled_at)
+    if not runs or not runs[0].status.final or store.pending(job_id, scheduled_at):
+        return None
+    return runs[0]
 
 
 def _final(

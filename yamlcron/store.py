@@ -476,8 +476,18 @@ class SQLiteStore:
                 db.execute("UPDATE jobs SET last_status = 'interrupted' WHERE id = ?", (row[1],))
         return [_run_from_row(r) for r in rows]
 
-    def runs(self, job_id: str | None = None, limit: int = 50) -> list[Run]:
-        where, args = ("WHERE job_id = ?", (job_id,)) if job_id is not None else ("", ())
+    def runs(
+        self, job_id: str | None = None, limit: int = 50, scheduled_at: datetime | None = None
+    ) -> list[Run]:
+        clauses: list[str] = []
+        args: list[object] = []
+        if job_id is not None:
+            clauses.append("job_id = ?")
+            args.append(job_id)
+        if scheduled_at is not None:
+            clauses.append("scheduled_at = ?")
+            args.append(to_micros(scheduled_at))
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._lock:
             rows = self._db.execute(
                 f"SELECT {_RUN_COLUMNS} FROM runs {where} ORDER BY id DESC LIMIT ?",

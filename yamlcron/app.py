@@ -1,0 +1,177 @@
+"""The Python API: a manifest, its store and a scheduler, as one object.
+
+    from yamlcron import Yamlcron
+
+    cron = Yamlcron("jobs.yaml")          # store: .yamlcron/state.db beside it
+    cron.start()                          # apply, then schedule in a background thread
+    run = cron.trigger("nightly-report").result(timeout=60)
+    print(run.status, run.result)
+    cron.stop()
+
+``yamlcron run`` is the same object in the foreground, with signal handling and a
+watched manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from yamlcron import reconcile
+from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
+from yamlcron.manifest import load_manifest, parse_manifest
+from yamlcron.model import Manifest, Plan, Run, Store
+from yamlcron.registry import Registry, build_registry
+from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
+from yamlcron.store import default_store_path
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunHandle:
+    """A fire that was asked for; ``result`` waits for its final outcome (after retries)."""
+
+    store: Store
+    job_id: str
+    scheduled_at: datetime
+
+    def result(self, timeout: float | None = None, poll: float = 0.05) -> Run:
+        """The final run of this fire; TimeoutError if it has not ended within ``timeout``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            final = final_run(self.store, self.job_id, self.scheduled_at)
+            if final is not None:
+                return final
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"run of {self.job_id} not finished within {timeout} s")
+            time.sleep(poll)
+
+
+class Yamlcron:
+    """A manifest, a store and a scheduler. Thread-safe."""
+
+    def __init__(
+        self,
+        manifest: str | Path,
+        *,
+        store: str | None = None,
+        registry: Registry | None = None,
+        workers: int = 32,
+        clock: Clock = utc_now,
+        kill_grace: float = 10.0,
+        text: str | None = None,
+    ) -> None:
+        """Open the store for ``manifest`` (a path; with ``text``, its content instead)."""
+        self.path = Path(manifest)
+        self._text = text
+        self.registry = registry or build_registry()
+        url = store or f"sqlite://{default_store_path(self.path)}"
+        self.store = self.registry.open_store(url, create=True)
+        self.clock = clock
+        self.scheduler = Scheduler(
+            self.store,
+            self.registry,
+            self.path.resolve().parent,
+            clock=clock,
+            workers=workers,
+            kill_grace=kill_grace,
+        )
+        self._reload_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._unwatch_store: Callable[[], None] = lambda: None
+        self.manifest: Manifest | None = None
+
+    @classmethod
+    def from_text(cls, text: str, folder: str | Path = ".", **options: object) -> Yamlcron:
+        """A manifest given as text; ``folder`` stands for its folder (cwd, store, imports)."""
+        return cls(Path(folder) / "jobs.yaml", text=text, **options)  # type: ignore[arg-type]
+
+    def load(self) -> Manifest:
+        """Read and validate the manifest (ManifestError lists every problem)."""
+        if self._text is not None:
+            return parse_manifest(self._text, self.path)
+        return load_manifest(self.path)
+
+    def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
+        """Make the store match the manifest in one transaction; returns the plan applied."""
+        with self._reload_lock:
+            manifest = manifest or self.load()
+            plan = reconcile.sync(manifest, self.store, self.clock(), force=force)
+            self.manifest = manifest
+            self.scheduler.digest = manifest.digest
+            self.scheduler.wakeup()
+            return plan
+
+    def reload(self) -> bool:
+        """Apply the manifest as it is now; on any error keep the last good one running.
+
+        A reload never forces: a plan the deletion guard refuses is reported and skipped.
+        Returns True when the new manifest is applied.
+        """
+        try:
+            plan = self.apply()
+        except PlanRefusedError as exc:
+            log.error("reload refused, keeping the running manifest: %s", exc)
+            return False
+        except YamlcronError as exc:
+            lines = str(exc).splitlines()
+            log.error("reload failed, keeping the running manifest: %s", "; ".join(lines))
+            return False
+        log.info("reloaded %s: %s", self.path, summary(plan))
+        return True
+
+    def prepare(self, *, force: bool = False) -> Plan:
+        """What ``start`` does before the loop: lock the store, recover, apply."""
+        self.store.lock_daemon()
+        self.scheduler.recover()
+        plan = self.apply(force=force)
+        self._unwatch_store = self.store.watch(self.scheduler.wakeup)
+        return plan
+
+    def run(self, *, force: bool = False) -> None:
+        """Prepare, then run the loop in this thread until ``stop``."""
+        self.prepare(force=force)
+        self.scheduler.run_forever()
+
+    def start(self, *, force: bool = False) -> Plan:
+        """Prepare, then run the loop in a background thread (for a web app's process)."""
+        plan = self.prepare(force=force)
+        self._thread = threading.Thread(
+            target=self.scheduler.run_forever, name="yamlcron-loop", daemon=True
+        )
+        self._thread.start()
+        return plan
+
+    def trigger(self, job_id: str) -> RunHandle:
+        """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome."""
+        if job_id not in self.store.load_jobs():
+            raise UnknownJobError(f"no job '{job_id}' in the store; apply the manifest first")
+        item = self.scheduler.trigger(job_id)
+        return RunHandle(self.store, job_id, item.scheduled_at)
+
+    def history(self, job_id: str | None = None, limit: int = 50) -> list[Run]:
+        """Recorded runs, newest first."""
+        return self.store.runs(job_id, limit=limit)
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop firing, wait up to ``timeout`` for runs, stop the rest; True if none was cut."""
+        finished = self.scheduler.stop(timeout)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._unwatch_store()
+        self.store.close()
+        return finished
+
+
+def summary(plan: Plan) -> str:
+    """``+ a ~ b - c`` (or ``no changes``) for logs."""
+    parts = [f"+ {s.id}" for s in plan.add]
+    parts += [f"~ {s.id}" for s, _ in plan.change]
+    parts += [f"- {job_id}" for job_id in plan.remove]
+    return " ".join(parts) if parts else f"no changes ({plan.unchanged} unchanged)"

@@ -1,0 +1,332 @@
+"""The commands of a running yamlcron: ``run``, ``history``, ``trigger``, ``pause``, ``resume``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from yamlcron.app import RunHandle, Yamlcron, summary
+from yamlcron.cli import (
+    App,
+    _cell,
+    _echo_json,
+    _manifest_options,
+    _now,
+    _output_option,
+    _store_option,
+    _table,
+)
+from yamlcron.errors import UnknownJobError
+from yamlcron.model import Queued, Run, RunStatus, Store, StoredJob
+from yamlcron.reconcile import first_fire
+from yamlcron.scheduler import Scheduler
+from yamlcron.triggers import zone
+from yamlcron.watch import ManifestWatcher
+
+log = logging.getLogger("yamlcron.run")
+
+
+def add_runtime_commands(cli: click.Group) -> None:
+    """Add the runtime commands to the group."""
+
+    @cli.command("run")
+    @_manifest_options
+    @_store_option
+    @click.option(
+        "--workers",
+        default=32,
+        show_default=True,
+        type=click.IntRange(1, 4096),
+        help="Runs that may be under way at once, over all jobs.",
+    )
+    @click.option(
+        "--shutdown-timeout",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(0),
+        help="Seconds to wait for runs on SIGTERM/SIGINT.",
+    )
+    @click.option(
+        "--watch/--no-watch",
+        default=True,
+        show_default=True,
+        help="Reload the manifest when its file changes.",
+    )
+    @click.option(
+        "--watch-interval",
+        default=30.0,
+        show_default=True,
+        type=click.FloatRange(1),
+        help="Also re-read the manifest this often (for filesystems without events).",
+    )
+    @click.option("--force", is_flag=True, help="Apply at start even if most jobs would go.")
+    @click.pass_obj
+    def run_command(
+        app: App,
+        manifest_path: Path,
+        store_url: str | None,
+        workers: int,
+        shutdown_timeout: float,
+        watch: bool,
+        watch_interval: float,
+        force: bool,
+    ) -> None:
+        """Apply the manifest, then run the scheduler until SIGTERM or SIGINT.
+
+        The first SIGTERM/SIGINT stops firing, waits up to --shutdown-timeout for runs
+        under way, stops what is left (SIGTERM, then SIGKILL) and exits 0; a second one
+        stops at once. SIGHUP reloads the manifest; so does saving it, unless --no-watch.
+        An invalid manifest on reload is reported and the last good one keeps running.
+
+        \b
+        Example:
+          yamlcron run -f examples/jobs.yaml
+        """
+        cron = Yamlcron(manifest_path, store=store_url, registry=app.registry, workers=workers)
+        manifest = cron.load()  # an invalid manifest stops here, before anything changes
+        plan = cron.prepare(force=force)
+        log.info("running %d jobs from %s (%s)", len(manifest.jobs), manifest_path, summary(plan))
+        stop_watching = _watch(cron, watch_interval) if watch else (lambda: None)
+        _handle_signals(cron)
+        try:
+            cron.scheduler.run_forever()
+        finally:
+            stop_watching()
+            log.info("stopping: waiting up to %s s for runs under way", shutdown_timeout)
+            cron.stop(shutdown_timeout)
+            log.info("stopped")
+
+    @cli.command("history")
+    @click.argument("job_id", metavar="[JOB]", required=False)
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1))
+    @click.pass_obj
+    def history_command(
+        app: App,
+        job_id: str | None,
+        manifest_path: Path,
+        store_url: str | None,
+        output: str,
+        limit: int,
+    ) -> None:
+        """Show recorded runs, newest first: status, exit code, result or error.
+
+        \b
+        Example:
+          yamlcron history nightly-report --limit 5 --output json
+        """
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            runs = store.runs(job_id, limit=limit)
+        finally:
+            store.close()
+        if output == "json":
+            _echo_json([_run_json(r) for r in runs])
+            return
+        headers = ("RUN", "JOB", "SCHEDULED", "TRY", "STATUS", "EXIT", "TOOK", "DETAIL")
+        click.echo(_table(headers, [_run_row(r) for r in runs]))
+
+    @cli.command("trigger")
+    @click.argument("job_id", metavar="JOB")
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.option("--wait", is_flag=True, help="Wait for the outcome; exit 0 only on success.")
+    @click.option("--timeout", type=click.FloatRange(0), help="Give up waiting after this many s.")
+    @click.pass_obj
+    def trigger_command(
+        app: App,
+        job_id: str,
+        manifest_path: Path,
+        store_url: str | None,
+        output: str,
+        wait: bool,
+        timeout: float | None,
+    ) -> None:
+        """Run JOB now, through the running daemon if there is one, else in this process.
+
+        Without a daemon the run happens here and now (retries included), as with --wait.
+
+        \b
+        Example:
+          yamlcron trigger nightly-report --wait
+        """
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            _stored(store, job_id)
+            if store.daemon_alive():
+                now = _now()
+                store.enqueue(Queued(job_id=job_id, due_at=now, scheduled_at=now))
+                store.ring()
+                if not wait:
+                    click.echo(f"queued a run of {job_id} for the running daemon")
+                    return
+                try:
+                    run = RunHandle(store, job_id, now).result(timeout)
+                except TimeoutError as exc:
+                    raise click.ClickException(str(exc)) from None
+            else:
+                store.lock_daemon()
+                folder = manifest_path.resolve().parent
+                run = Scheduler(store, app.registry, folder, dispatch=lambda w: w()).run_now(job_id)
+        finally:
+            store.close()
+        if output == "json":
+            _echo_json(_run_json(run))
+        else:
+            click.echo(_describe(run))
+            if run.output:
+                click.echo(run.output.rstrip("\n"))
+        if run.status != RunStatus.SUCCESS:
+            raise SystemExit(1)
+
+    @cli.command("pause")
+    @click.argument("job_id", metavar="JOB")
+    @_manifest_options
+    @_store_option
+    @click.pass_obj
+    def pause_command(app: App, job_id: str, manifest_path: Path, store_url: str | None) -> None:
+        """Stop firing JOB until `resume`, whatever the manifest says (shown as drift by `plan`).
+
+        \b
+        Example:
+          yamlcron pause nightly-report
+        """
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            job = _stored(store, job_id)
+            store.set_paused(job_id, True, job.next_run_at)
+            store.ring()
+        finally:
+            store.close()
+        click.echo(f"paused {job_id}")
+
+    @cli.command("resume")
+    @click.argument("job_id", metavar="JOB")
+    @_manifest_options
+    @_store_option
+    @click.pass_obj
+    def resume_command(app: App, job_id: str, manifest_path: Path, store_url: str | None) -> None:
+        """Fire JOB again from now on; fires missed while paused are not caught up.
+
+        \b
+        Example:
+          yamlcron resume nightly-report
+        """
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            job = _stored(store, job_id)
+            spec = job.spec
+            # Back to what the manifest says, unless the manifest itself pauses the job.
+            override = False if spec.paused else None
+            following = first_fire(spec, _now(), job.anchor)
+            store.set_paused(job_id, override, following)
+            store.ring()
+        finally:
+            store.close()
+        tz = zone(spec.trigger.timezone)
+        when = following.astimezone(tz).isoformat() if following else "none"
+        click.echo(f"resumed {job_id}; next run {when}")
+
+
+def _stored(store: Store, job_id: str) -> StoredJob:
+    job = store.load_jobs().get(job_id)
+    if job is None:
+        raise UnknownJobError(f"no job '{job_id}' in the store; run 'yamlcron apply' first")
+    return job
+
+
+def _run_json(run: Run) -> dict[str, object]:
+    """SPEC §6's shape, word for word."""
+    full = run.to_json()
+    keys = (
+        "id",
+        "job_id",
+        "scheduled_at",
+        "started_at",
+        "finished_at",
+        "attempt",
+        "status",
+        "exit_code",
+        "result",
+        "error",
+        "output",
+        "node",
+    )
+    return {k: full[k] for k in keys}
+
+
+def _took(run: Run) -> str:
+    if run.started_at is None or run.finished_at is None:
+        return "-"
+    return f"{(run.finished_at - run.started_at).total_seconds():.2f}s"
+
+
+def _run_row(run: Run) -> list[str]:
+    detail = ""
+    if run.error:
+        detail = str(run.error.get("message", ""))
+    elif run.result is not None:
+        detail = f"result: {run.result!r}"
+    elif run.output:
+        detail = run.output.strip().splitlines()[-1] if run.output.strip() else ""
+    return [
+        str(run.id),
+        run.job_id,
+        run.scheduled_at.isoformat(timespec="seconds"),
+        str(run.attempt),
+        run.status.value,
+        _cell(run.exit_code),
+        _took(run),
+        detail[:60],
+    ]
+
+
+def _describe(run: Run) -> str:
+    code = "" if run.exit_code is None else f", exit {run.exit_code}"
+    text = (
+        f"run {run.id} of {run.job_id} (attempt {run.attempt}): "
+        f"{run.status.value}{code} in {_took(run)}"
+    )
+    if run.result is not None:
+        text += f"; result {run.result!r}"
+    if run.error:
+        text += f"; {run.error.get('type')}: {run.error.get('message')}"
+    return text
+
+
+def _watch(cron: Yamlcron, interval: float) -> Callable[[], None]:
+    watcher = ManifestWatcher(cron.path, cron.reload, interval=interval)
+    watcher.start()
+    return watcher.stop
+
+
+def _handle_signals(cron: Yamlcron) -> None:
+    """SIGTERM/SIGINT: stop firing (twice: stop runs now). SIGHUP: reload."""
+    received = 0
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal received
+        received += 1
+        if received == 1:
+            log.info("%s: stopping", signal.Signals(signum).name)
+            cron.scheduler.request_stop()
+        else:
+            log.warning("%s again: stopping runs now", signal.Signals(signum).name)
+            cron.scheduler.cancel()
+
+    def reload(signum: int, frame: FrameType | None) -> None:
+        log.info("SIGHUP: reloading %s", cron.path)
+        threading.Thread(target=cron.reload, name="yamlcron-reload", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, reload)
