@@ -83,7 +83,7 @@ def _wait(child: Any, receive: Connection, context: RunContext) -> RunStatus | N
         elif context.cancel.is_set():
             stop = RunStatus.INTERRUPTED
         if stop is not None:
-            terminate_group(child.pid, context.kill_grace)
+            terminate_group(child.pid, context.kill_grace, child.is_alive)
             return stop
     return None
 

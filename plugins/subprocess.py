@@ -91,11 +91,11 @@ def _supervise(proc: subprocess.Popen[bytes], context: RunContext) -> tuple[RunS
                 break  # held by a process outside the group: stop reading
             else:
                 continue
-            terminate_group(proc.pid, context.kill_grace)
+            terminate_group(proc.pid, context.kill_grace, proc.poll)
     proc.stdout.close()
     proc.wait()
     if group_alive(proc.pid):  # left behind with its output sent elsewhere
-        terminate_group(proc.pid, context.kill_grace)
+        terminate_group(proc.pid, context.kill_grace, proc.poll)
     return stopped, tail.text()
 
 

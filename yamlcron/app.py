@@ -126,11 +126,11 @@ class Yamlcron:
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True
 
-    def prepare(self, *, force: bool = False) -> Plan:
+    def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """What ``start`` does before the loop: lock the store, recover, apply."""
         self.store.lock_daemon()
         self.scheduler.recover()
-        plan = self.apply(force=force)
+        plan = self.apply(force=force, manifest=manifest)
         self._unwatch_store = self.store.watch(self.scheduler.wakeup)
         return plan
 

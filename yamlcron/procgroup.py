@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 
 
 class OutputTail:
@@ -33,10 +34,12 @@ def group_alive(pgid: int) -> bool:
     return True
 
 
-def terminate_group(pgid: int, grace: float) -> None:
+def terminate_group(pgid: int, grace: float, reap: Callable[[], object] = lambda: None) -> None:
     """SIGTERM the whole group, then SIGKILL what is left after ``grace`` seconds.
 
-    Waiting polls the group every 50 ms; it only happens while something is left running.
+    Waiting polls the group every 50 ms, only while something is left running. ``reap``
+    collects the group leader if it is our child: an unreaped zombie still counts as a
+    member of its group.
     """
     try:
         os.killpg(pgid, signal.SIGTERM)
@@ -44,6 +47,7 @@ def terminate_group(pgid: int, grace: float) -> None:
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
+        reap()
         if not group_alive(pgid):
             return
         time.sleep(0.05)

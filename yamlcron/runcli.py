@@ -23,6 +23,7 @@ from yamlcron.cli import (
     _table,
 )
 from yamlcron.errors import UnknownJobError
+from yamlcron.manifest import load_manifest
 from yamlcron.model import Queued, Run, RunStatus, Store, StoredJob
 from yamlcron.reconcile import first_fire
 from yamlcron.scheduler import Scheduler
@@ -88,9 +89,9 @@ def add_runtime_commands(cli: click.Group) -> None:
         Example:
           yamlcron run -f examples/jobs.yaml
         """
+        manifest = load_manifest(manifest_path)  # invalid: stop here, before the store exists
         cron = Yamlcron(manifest_path, store=store_url, registry=app.registry, workers=workers)
-        manifest = cron.load()  # an invalid manifest stops here, before anything changes
-        plan = cron.prepare(force=force)
+        plan = cron.prepare(force=force, manifest=manifest)
         log.info("running %d jobs from %s (%s)", len(manifest.jobs), manifest_path, summary(plan))
         stop_watching = _watch(cron, watch_interval) if watch else (lambda: None)
         _handle_signals(cron)

@@ -455,13 +455,15 @@ def _final(
 
 
 def _log_finished(run: Run) -> None:
-    took = (
-        (run.finished_at - run.started_at).total_seconds()
-        if run.finished_at and run.started_at
-        else 0
-    )
+    took = 0.0
+    if run.finished_at and run.started_at:
+        took = (run.finished_at - run.started_at).total_seconds()
+    if run.error is not None:
+        detail = f": {run.error.get('message', '')}"
+    else:
+        lines = run.output.strip().splitlines()
+        detail = f": {lines[-1][:200]}" if lines else ""
     level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
-    detail = "" if run.error is None else f": {run.error.get('message', '')}"
     log.log(
         level,
         "%s run %s (attempt %s) %s in %.3f s%s",

@@ -1,0 +1,300 @@
+"""`yamlcron run` as a real process: signals, crash recovery, triggers, reloads."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
+
+
+class Daemon:
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.folder = folder
+        self.log = folder / "daemon.log"
+        with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "yamlcron", "run", "-f", "jobs.yaml", *args],
+                cwd=folder,
+                env=_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        db_path = self.folder / ".yamlcron" / "state.db"
+        if not db_path.exists():
+            return []
+        with sqlite3.connect(db_path, timeout=10) as db:
+            try:
+                return db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:  # not migrated yet
+                return []
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"yamlcron run exited ({self.proc.returncode}) waiting for {what}:\n"
+                    + self.log.read_text()
+                )
+            time.sleep(0.05)
+        pytest.fail(f"timed out waiting for {what}:\n{self.log.read_text()}")
+
+    def statuses(self, job: str) -> list[str]:
+        return [
+            r[0] for r in self.rows("SELECT status FROM runs WHERE job_id = ? ORDER BY id", job)
+        ]
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def exit_code(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(jobs: str, *args: str) -> Daemon:
+        (tmp_path / "jobs.yaml").write_text(
+            "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
+        )
+        started.append(Daemon(tmp_path, *args))
+        return started[-1]
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def cli(folder: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "yamlcron", *args],
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_runs_records_and_exits_0_on_sigterm(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("""\
+        tick:
+          trigger: {interval: 1s}
+          run: {shell: "echo tick $YAMLCRON_ATTEMPT"}
+    """)
+    d.wait_for(lambda: len(d.statuses("tick")) >= 2, "two runs")
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0
+    output = d.rows("SELECT output, exit_code FROM runs WHERE job_id = 'tick' LIMIT 1")
+    assert output == [("tick 1\n", 0)]
+    assert "Traceback" not in d.log.read_text()
+
+
+def test_sigterm_waits_for_the_run_under_way(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("""\
+        slow:
+          trigger: {interval: 1s}
+          run: {shell: "sleep 2; echo finished"}
+    """)
+    d.wait_for(lambda: d.statuses("slow") == ["running"], "a run under way")
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0
+    assert d.statuses("slow") == ["success"]
+    assert d.rows("SELECT output FROM runs") == [("finished\n",)]
+
+
+def test_shutdown_timeout_stops_the_run(daemon: Callable[..., Daemon]) -> None:
+    d = daemon(
+        """\
+        slow:
+          trigger: {interval: 1s}
+          run: {shell: "sleep 100"}
+    """,
+        "--shutdown-timeout",
+        "0.5",
+    )
+    d.wait_for(lambda: d.statuses("slow") == ["running"], "a run under way")
+    started = time.monotonic()
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0
+    assert time.monotonic() - started < 10
+    assert d.statuses("slow") == ["interrupted"]
+
+
+def test_second_signal_stops_at_once(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("""\
+        slow:
+          trigger: {interval: 1s}
+          run: {shell: "sleep 100"}
+    """)
+    d.wait_for(lambda: d.statuses("slow") == ["running"], "a run under way")
+    d.signal(signal.SIGINT)
+    time.sleep(0.3)  # the first signal is being handled; not waiting on a schedule
+    d.signal(signal.SIGINT)
+    assert d.exit_code(timeout=15) == 0
+    assert d.statuses("slow") == ["interrupted"]
+
+
+def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[..., Daemon]) -> None:
+    jobs = """\
+        slow:
+          trigger: {cron: "0 0 1 1 *"}
+          run: {shell: "echo attempt $YAMLCRON_ATTEMPT; sleep 100"}
+          retry: {attempts: 2, delay: 0s}
+    """
+    d = daemon(jobs)
+    d.wait_for(lambda: d.rows("SELECT 1 FROM jobs") != [], "the apply")
+    assert cli(d.folder, "trigger", "slow").returncode == 0
+    d.wait_for(lambda: d.statuses("slow") == ["running"], "a run under way")
+    d.proc.kill()  # SIGKILL: nothing gets recorded by the dying process
+    d.proc.wait()
+    assert d.statuses("slow") == ["running"]
+    again = daemon(jobs)
+    again.wait_for(lambda: again.statuses("slow") == ["interrupted", "running"], "recovery")
+    attempts = again.rows("SELECT attempt, error FROM runs ORDER BY id")
+    assert attempts[0][0] == 1
+    assert "yamlcron stopped during this run" in attempts[0][1]
+    assert attempts[1] == (2, None)
+    again.signal(signal.SIGTERM)
+    assert again.exit_code() == 0
+
+
+def test_misfires_while_down_follow_the_grace(
+    daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    jobs = """\
+        often:
+          trigger: {interval: 1s}
+          run: {shell: "true"}
+          misfire_grace_time: 1s
+    """
+    d = daemon(jobs)
+    d.wait_for(lambda: "success" in d.statuses("often"), "a run")
+    d.proc.kill()
+    d.proc.wait()
+    before = len(d.statuses("often"))
+    time.sleep(4)  # downtime is what this test is about
+    again = daemon(jobs)
+    again.wait_for(lambda: "missed" in again.statuses("often"), "missed runs after downtime")
+    again.signal(signal.SIGTERM)
+    assert again.exit_code() == 0
+    assert len(again.statuses("often")) > before
+
+
+def test_trigger_wait_through_the_daemon(daemon: Callable[..., Daemon]) -> None:
+    d = daemon("""\
+        report:
+          trigger: {cron: "0 0 1 1 *"}
+          run: {shell: "echo report for $YAMLCRON_JOB_ID"}
+        broken:
+          trigger: {cron: "0 0 1 1 *"}
+          run: {shell: "exit 4"}
+    """)
+    d.wait_for(lambda: len(d.rows("SELECT 1 FROM jobs")) == 2, "the apply")
+    d.wait_for(lambda: d.rows("SELECT 1 FROM sqlite_master WHERE name='queue'") != [], "schema")
+    started = time.monotonic()
+    ok = cli(d.folder, "trigger", "report", "--wait", "-o", "json")
+    assert ok.returncode == 0, ok.stderr
+    assert '"output": "report for report\\n"' in ok.stdout
+    assert time.monotonic() - started < 10
+    node = d.rows("SELECT node FROM runs")[0][0]
+    assert node.endswith(f":{d.proc.pid}")  # the daemon ran it, not the CLI
+    failed = cli(d.folder, "trigger", "broken", "--wait")
+    assert failed.returncode == 1
+    assert "failure, exit 4" in failed.stdout
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0
+
+
+def test_trigger_without_a_daemon_runs_in_process(tmp_path: Path) -> None:
+    (tmp_path / "jobs.yaml").write_text(
+        textwrap.dedent("""\
+        version: 1
+        jobs:
+          report:
+            trigger: {cron: "0 0 1 1 *"}
+            run: {shell: "echo in-process"}
+    """)
+    )
+    assert cli(tmp_path, "apply").returncode == 0
+    result = cli(tmp_path, "trigger", "report", "--wait")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "in-process"
+    unknown = cli(tmp_path, "trigger", "nope")
+    assert (unknown.returncode, unknown.stderr.strip().splitlines()[-1]) == (
+        1,
+        "error: no job 'nope' in the store; run 'yamlcron apply' first",
+    )
+
+
+def test_sighup_reloads_and_a_bad_manifest_keeps_the_old(daemon: Callable[..., Daemon]) -> None:
+    d = daemon(
+        """\
+        old:
+          trigger: {interval: 1s}
+          run: {shell: "true"}
+    """,
+        "--no-watch",
+    )
+    d.wait_for(lambda: "success" in d.statuses("old"), "the old job")
+    manifest = d.folder / "jobs.yaml"
+    manifest.write_text(
+        "version: 1\njobs:\n  old: {trigger: {interval: 1s}, run: {shell: 'true'}}\n  new: {trigger: {cron: nope}, run: {shell: 'true'}}\n"
+    )
+    d.signal(signal.SIGHUP)
+    d.wait_for(lambda: "reload failed" in d.log.read_text(), "the reload error")
+    assert (
+        "jobs.yaml:4:25: jobs.new.trigger.cron: a cron expression has 5 fields" in d.log.read_text()
+    )
+    count = len(d.statuses("old"))
+    d.wait_for(lambda: len(d.statuses("old")) > count, "the old job to keep firing")
+    manifest.write_text(
+        "version: 1\njobs:\n  old: {trigger: {interval: 1s}, run: {shell: 'true'}}\n  new: {trigger: {interval: 1s}, run: {shell: 'echo new'}}\n"
+    )
+    d.signal(signal.SIGHUP)
+    d.wait_for(lambda: "success" in d.statuses("new"), "the new job")
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0
+
+
+def test_invalid_manifest_at_start_and_a_second_daemon(
+    daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    bad = daemon("""\
+        a: {trigger: {cron: "* * *"}, run: {shell: "true"}}
+    """)
+    assert bad.exit_code() == 1
+    assert "jobs.yaml:3:23: jobs.a.trigger.cron" in bad.log.read_text()
+    assert "Traceback" not in bad.log.read_text()
+    assert not (tmp_path / ".yamlcron").exists()
+    first = daemon("""\
+        a: {trigger: {interval: 1h}, run: {shell: "true"}}
+    """)
+    first.wait_for(lambda: first.rows("SELECT 1 FROM jobs") != [], "the apply")
+    second = Daemon(tmp_path)
+    assert second.exit_code() == 1
+    assert "in use by another 'yamlcron run' (pid" in second.log.read_text()
+    first.signal(signal.SIGTERM)
+    assert first.exit_code() == 0
