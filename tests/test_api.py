@@ -48,7 +48,11 @@ def test_trigger_returns_a_handle_with_the_result(cron: Yamlcron, tmp_path: Path
         run = cron.trigger("answer").result(timeout=10)
         assert (run.status, run.result) == (RunStatus.SUCCESS, 42)
         flaky = cron.trigger("flaky").result(timeout=10)
-        assert (flaky.status, flaky.attempt, flaky.result) == (RunStatus.SUCCESS, 3, "third time lucky")
+        assert (flaky.status, flaky.attempt, flaky.result) == (
+            RunStatus.SUCCESS,
+            3,
+            "third time lucky",
+        )
         assert [r.status.value for r in cron.history("flaky")] == ["success", "failure", "failure"]
         with pytest.raises(UnknownJobError):
             cron.trigger("nope")

@@ -1,0 +1,90 @@
+"""How long `validate` and `apply` take for big manifests, and the memory they use.
+
+Each figure is the median of several fresh processes (`python -m yamlcron ...`), so it
+includes start-up, as a user sees it. Peak memory is the child's max RSS.
+
+    python bench/manifest_scale.py [--sizes 1000 10000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXPRESSIONS = [
+    "*/5 * * * *",
+    "0 3 * * 1-5",
+    "15,45 9-17 * * *",
+    "0 */6 * * *",
+    "23 0-20/2 * * *",
+    "*/15 8-18 * * mon-fri",
+    "0 12 1,15 * *",
+    "0 0 1 1 *",
+    "30 2 * * *",
+    "0 * * * *",
+]
+
+
+def manifest(count: int) -> str:
+    lines = ["version: 1", "defaults: {timezone: Europe/Berlin, retry: {attempts: 3}}", "jobs:"]
+    for i in range(count):
+        lines += [
+            f"  job-{i}:",
+            f"    trigger: {{cron: '{EXPRESSIONS[i % 10]}'}}",
+            f"    run: {{command: [echo, '{i}'], timeout: 5m}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def timed(args: list[str], cwd: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    started = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "yamlcron", *args], cwd=cwd, capture_output=True, check=False
+    )
+    took = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(done.stderr.decode())
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return took, max(peak, before) / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--repeat", type=int, default=5)
+    options = parser.parse_args()
+    env_note = f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
+    print(f"manifest scale ({env_note}); median of {options.repeat} fresh processes")
+    print(
+        f"{'jobs':>7} | {'validate s':>10} | {'cold apply s':>12} | {'re-apply s':>10} | {'peak RSS MiB':>12}"
+    )
+    for count in options.sizes:
+        validate, cold, again, peaks = [], [], [], []
+        for _ in range(options.repeat):
+            with tempfile.TemporaryDirectory() as folder:
+                cwd = Path(folder)
+                (cwd / "jobs.yaml").write_text(manifest(count))
+                took, _ = timed(["validate"], cwd)
+                validate.append(took)
+                took, peak = timed(["apply", "-o", "json"], cwd)
+                cold.append(took)
+                peaks.append(peak)
+                took, _ = timed(["apply", "-o", "json"], cwd)
+                again.append(took)
+        print(
+            f"{count:>7} | {statistics.median(validate):>10.2f} | {statistics.median(cold):>12.2f}"
+            f" | {statistics.median(again):>10.2f} | {max(peaks):>12.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
