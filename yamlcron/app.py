@@ -104,7 +104,7 @@ class Yamlcron:
             manifest = manifest or self.load()
             plan = reconcile.sync(manifest, self.store, self.clock(), force=force)
             self.manifest = manifest
-            self.scheduler.digest = manifest.digest
+            self.scheduler.source = self.store.last_applied()
             self.scheduler.wakeup()
             return plan
 

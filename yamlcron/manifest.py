@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, tzinfo
 from functools import cache
 from importlib.resources import files
@@ -24,6 +25,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from yamlcron.durations import format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
+from yamlcron.gitsource import source_commit
 from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, JobSpec, Manifest, NotifySpec
 from yamlcron.templates import stray
 from yamlcron.triggers import check_cron, zone
@@ -91,7 +93,7 @@ def load_manifest(path: Path) -> Manifest:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         message = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a manifest is UTF-8 YAML"
         raise ManifestError([Issue(file, line, column, "", message)]) from None
-    return parse_manifest(text, path)
+    return replace(parse_manifest(text, path), commit=source_commit(path))
 
 
 def parse_manifest(text: str, path: Path) -> Manifest:

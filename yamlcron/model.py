@@ -201,6 +201,7 @@ class Manifest:
     jobs: Mapping[str, JobSpec]
     notify: tuple[NotifySpec, ...]
     digest: str
+    commit: str | None = None
 
     @property
     def folder(self) -> Path:
@@ -260,11 +261,26 @@ class JobWrite:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class AppliedManifest:
-    """The record of an apply: which manifest content, from where, when."""
+    """The record of an apply: which manifest content (and git commit), from where, when."""
 
     digest: str
     path: str
     applied_at: datetime
+    commit: str | None = None
+
+    def label(self) -> str:
+        """``3f9a1c2e`` or ``3f9a1c2e@1a2b3c4``: the manifest a run came from, in short."""
+        return label(self.digest, self.commit)
+
+
+def label(digest: str | None, commit: str | None) -> str:
+    """A manifest digest and commit in short."""
+    if digest is None:
+        return "-"
+    short = digest[:8]
+    return (
+        f"{short}@{commit[:7]}{'-dirty' if commit.endswith('-dirty') else ''}" if commit else short
+    )
 
 
 class RunStatus(StrEnum):
@@ -307,6 +323,7 @@ class Run:
     node: str = ""
     cause_run_id: int | None = None
     manifest_digest: str | None = None
+    manifest_commit: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``--output json`` shape: datetimes as ISO 8601 with offset."""
@@ -325,6 +342,7 @@ class Run:
             "node": self.node,
             "cause_run_id": self.cause_run_id,
             "manifest_digest": self.manifest_digest,
+            "manifest_commit": self.manifest_commit,
         }
 
 
@@ -479,7 +497,7 @@ class Store(Protocol):
         """The earliest next fire time or queued fire, or None when nothing is pending."""
         ...
 
-    def claim(self, claims: list[Claim], node: str, digest: str | None) -> list[Run]:
+    def claim(self, claims: list[Claim], node: str, source: AppliedManifest | None) -> list[Run]:
         """Apply every claim that still holds, in one transaction; the ``running`` runs made."""
         ...
 

@@ -111,7 +111,9 @@ def apply(
         moved = reschedules(changes)
         next_run_at = _initial(spec, now, stored[spec.id].anchor) if moved else None
         writes.append(JobWrite(spec=spec, next_run_at=next_run_at, reschedule=moved))
-    record = AppliedManifest(digest=manifest.digest, path=str(manifest.path), applied_at=now)
+    record = AppliedManifest(
+        digest=manifest.digest, path=str(manifest.path), applied_at=now, commit=manifest.commit
+    )
     store.apply(writes, list(plan.remove), record)
 
 
@@ -134,7 +136,8 @@ def sync(
         show(result)
     check_guard(result, len(stored), force=force)
     last = store.last_applied()
-    if not result.is_empty or last is None or last.digest != manifest.digest:
+    same = last is not None and (last.digest, last.commit) == (manifest.digest, manifest.commit)
+    if not result.is_empty or not same:
         apply(result, manifest, store, stored, now)
         store.ring()
     return result

@@ -24,7 +24,7 @@ from yamlcron.cli import (
 )
 from yamlcron.errors import UnknownJobError
 from yamlcron.manifest import load_manifest
-from yamlcron.model import Queued, Run, RunStatus, Store, StoredJob
+from yamlcron.model import Queued, Run, RunStatus, Store, StoredJob, label
 from yamlcron.reconcile import first_fire
 from yamlcron.scheduler import Scheduler
 from yamlcron.triggers import zone
@@ -132,7 +132,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         if output == "json":
             _echo_json([_run_json(r) for r in runs])
             return
-        headers = ("RUN", "JOB", "SCHEDULED", "TRY", "STATUS", "EXIT", "TOOK", "DETAIL")
+        headers = ("RUN", "JOB", "SCHEDULED", "TRY", "STATUS", "EXIT", "TOOK", "MANIFEST", "DETAIL")
         click.echo(_table(headers, [_run_row(r) for r in runs]))
 
     @cli.command("trigger")
@@ -287,6 +287,7 @@ def _run_row(run: Run) -> list[str]:
         run.status.value,
         _cell(run.exit_code),
         _took(run),
+        label(run.manifest_digest, run.manifest_commit),
         detail[:60],
     ]
 

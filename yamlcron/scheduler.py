@@ -108,8 +108,7 @@ class Scheduler:
         self._running: Counter[str] = Counter()
         self._finished: Counter[str] = Counter()
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
-        last = store.last_applied()
-        self.digest = last.digest if last else None
+        self.source = store.last_applied()  # recorded with every run: which manifest fired it
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -143,7 +142,7 @@ class Scheduler:
                 if spec is not None:
                     specs[spec.id] = spec
                 claims.append(self._claim_queued(item, spec, now, starting))
-            runs = self.store.claim(claims, self.node, self.digest) if claims else []
+            runs = self.store.claim(claims, self.node, self.source) if claims else []
             for run in runs:
                 self._running[run.job_id] += 1
         for run in runs:
@@ -228,7 +227,7 @@ class Scheduler:
             for queued, spec in mine:
                 with self._lock:
                     claim = self._claim_queued(queued, spec, now, Counter())
-                    runs = self.store.claim([claim], self.node, self.digest)
+                    runs = self.store.claim([claim], self.node, self.source)
                     for run in runs:
                         self._running[run.job_id] += 1
                 for run in runs:

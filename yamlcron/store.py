@@ -74,6 +74,7 @@ MIGRATIONS: tuple[str, ...] = (
         output TEXT,
         node TEXT,
         manifest_digest TEXT,
+        manifest_commit TEXT,
         cause_run_id INTEGER,
         UNIQUE (job_id, scheduled_at, attempt)
     );
@@ -93,7 +94,8 @@ MIGRATIONS: tuple[str, ...] = (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         digest TEXT NOT NULL,
         path TEXT NOT NULL,
-        applied_at INTEGER NOT NULL
+        applied_at INTEGER NOT NULL,
+        commit_id TEXT
     );
     """,
 )
@@ -231,8 +233,8 @@ class SQLiteStore:
                 )
                 db.executemany("DELETE FROM jobs WHERE id = ?", [(r,) for r in removals])
                 db.execute(
-                    "INSERT INTO applies (digest, path, applied_at) VALUES (?, ?, ?)",
-                    (record.digest, record.path, now),
+                    "INSERT INTO applies (digest, path, applied_at, commit_id) VALUES (?, ?, ?, ?)",
+                    (record.digest, record.path, now, record.commit),
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write the store {self.path}: {exc}") from None
@@ -240,11 +242,13 @@ class SQLiteStore:
     def last_applied(self) -> AppliedManifest | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT digest, path, applied_at FROM applies ORDER BY id DESC LIMIT 1"
+                "SELECT digest, path, applied_at, commit_id FROM applies ORDER BY id DESC LIMIT 1"
             ).fetchone()
         if row is None:
             return None
-        return AppliedManifest(digest=row[0], path=row[1], applied_at=from_micros(row[2]))
+        return AppliedManifest(
+            digest=row[0], path=row[1], applied_at=from_micros(row[2]), commit=row[3]
+        )
 
     def _spec(self, job_id: str, digest: str, text: str) -> JobSpec:
         """Parse a stored spec once per content: the hot loop reads the same jobs again."""
@@ -358,8 +362,9 @@ class SQLiteStore:
             ).fetchone()
         return None if row[0] is None else from_micros(row[0])
 
-    def claim(self, claims: list[Claim], node: str, digest: str | None) -> list[Run]:
+    def claim(self, claims: list[Claim], node: str, source: AppliedManifest | None) -> list[Run]:
         made: list[Run] = []
+        digest, commit = (source.digest, source.commit) if source else (None, None)
         with self._transaction() as db:
             for claim in claims:
                 if claim.expected is not None:
@@ -377,8 +382,8 @@ class SQLiteStore:
                     final = new.status != RunStatus.RUNNING
                     row = db.execute(
                         "INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, "
-                        "finished_at, error, node, cause_run_id, manifest_digest) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                        "finished_at, error, node, cause_run_id, manifest_digest, manifest_commit) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                         "ON CONFLICT (job_id, scheduled_at, attempt) DO NOTHING RETURNING id",
                         (
                             new.job_id,
@@ -391,6 +396,7 @@ class SQLiteStore:
                             node,
                             new.cause_run_id,
                             digest,
+                            commit,
                         ),
                     ).fetchone()
                     if row is None:
@@ -412,6 +418,7 @@ class SQLiteStore:
                                 node=node,
                                 cause_run_id=new.cause_run_id,
                                 manifest_digest=digest,
+                                manifest_commit=commit,
                             )
                         )
         return made
@@ -543,7 +550,7 @@ def _make_folder(folder: Path) -> None:
 
 _RUN_COLUMNS = (
     "id, job_id, scheduled_at, attempt, status, started_at, finished_at, exit_code, result, "
-    "error, output, node, cause_run_id, manifest_digest"
+    "error, output, node, cause_run_id, manifest_digest, manifest_commit"
 )
 
 
@@ -563,6 +570,7 @@ def _run_from_row(row: tuple[Any, ...]) -> Run:
         node,
         cause,
         digest,
+        commit,
     ) = row
     return Run(
         id=run_id,
@@ -579,6 +587,7 @@ def _run_from_row(row: tuple[Any, ...]) -> Run:
         node=node or "",
         cause_run_id=cause,
         manifest_digest=digest,
+        manifest_commit=commit,
     )
 
 
