@@ -10,6 +10,8 @@ import pytest
 from yamlcron.cli import main
 from yamlcron.registry import build_registry
 
+pytest_plugins = ["tests.processes"]  # the `daemon` fixture: a real `yamlcron run`
+
 GOOD = """\
 version: 1
 defaults:

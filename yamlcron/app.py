@@ -77,7 +77,7 @@ class Yamlcron:
         self.scheduler = Scheduler(
             self.store,
             self.registry,
-            self.path.resolve().parent,
+            self.path.absolute().parent,
             clock=clock,
             workers=workers,
             kill_grace=kill_grace,

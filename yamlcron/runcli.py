@@ -93,7 +93,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         cron = Yamlcron(manifest_path, store=store_url, registry=app.registry, workers=workers)
         plan = cron.prepare(force=force, manifest=manifest)
         log.info("running %d jobs from %s (%s)", len(manifest.jobs), manifest_path, summary(plan))
-        stop_watching = _watch(cron, watch_interval) if watch else (lambda: None)
+        stop_watching = _watch(cron, manifest.digest, watch_interval) if watch else (lambda: None)
         _handle_signals(cron)
         try:
             cron.scheduler.run_forever()
@@ -176,7 +176,7 @@ def add_runtime_commands(cli: click.Group) -> None:
                     raise click.ClickException(str(exc)) from None
             else:
                 store.lock_daemon()
-                folder = manifest_path.resolve().parent
+                folder = manifest_path.absolute().parent
                 run = Scheduler(store, app.registry, folder, dispatch=lambda w: w()).run_now(job_id)
         finally:
             store.close()
@@ -305,8 +305,8 @@ def _describe(run: Run) -> str:
     return text
 
 
-def _watch(cron: Yamlcron, interval: float) -> Callable[[], None]:
-    watcher = ManifestWatcher(cron.path, cron.reload, interval=interval)
+def _watch(cron: Yamlcron, applied: str, interval: float) -> Callable[[], None]:
+    watcher = ManifestWatcher(cron.path, cron.reload, applied=applied, interval=interval)
     watcher.start()
     return watcher.stop
 

@@ -116,8 +116,12 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def default_store_path(manifest: Path) -> Path:
-    """``.yamlcron/state.db`` beside the manifest."""
-    return manifest.resolve().parent / ".yamlcron" / "state.db"
+    """``.yamlcron/state.db`` beside the manifest.
+
+    Beside the path as given, not its symlink target: a Kubernetes ConfigMap's file is a
+    link into a folder that is swapped on every update.
+    """
+    return manifest.absolute().parent / ".yamlcron" / "state.db"
 
 
 class SQLiteStore:

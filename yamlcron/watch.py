@@ -2,17 +2,21 @@
 
 The manifest's folder is watched, not the file: an editor's write-and-rename, ``git
 checkout``/``git pull``, and a Kubernetes ConfigMap (the file is a symlink through ``..data``,
-which is swapped atomically) all show up as events in the folder. Every event only starts
-a short debounce; when the folder has been quiet for it, the file's content hash is
-compared with the last one seen, and only a changed hash reloads. A slow timer re-reads the
-file as a backstop for filesystems that send no events (network mounts).
+which is swapped atomically) all show up as events in the folder. Only events that name the
+manifest, or the first step of its symlink chain (``..data``), count; reads and events on
+other files (a log written beside it) do not. An event starts a short debounce: once the
+manifest has been left alone for it (or at most a second after the first event), the file's
+content hash is compared with the last one applied, and only a changed hash reloads. A slow
+timer re-reads the file as a backstop for filesystems that send no events (network mounts).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +24,9 @@ from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
 log = logging.getLogger(__name__)
+
+#: The longest a burst of events may delay a reload, in seconds.
+MAX_SETTLE = 1.0
 
 
 def content_digest(path: Path) -> str | None:
@@ -30,12 +37,33 @@ def content_digest(path: Path) -> str | None:
         return None
 
 
+#: Events that only read: they never change what the manifest says.
+_READS = {"opened", "closed_no_write"}
+
+
+def relevant_names(path: Path) -> set[str]:
+    """The names in the folder whose change can change ``path``'s content."""
+    names = {path.name}
+    if path.is_symlink():
+        target = Path(os.readlink(path))
+        if not target.is_absolute() and target.parts:
+            names.add(target.parts[0])  # ..data in a ConfigMap mount
+    return names
+
+
 class _Nudge(FileSystemEventHandler):
-    def __init__(self, event: threading.Event) -> None:
+    def __init__(self, event: threading.Event, names: Callable[[], set[str]]) -> None:
         self.event = event
+        self.names = names
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        self.event.set()
+        if event.event_type in _READS:
+            return
+        touched = {
+            Path(str(p)).name for p in (event.src_path, getattr(event, "dest_path", "")) if p
+        }
+        if touched & self.names():
+            self.event.set()
 
 
 class ManifestWatcher:
@@ -46,26 +74,31 @@ class ManifestWatcher:
         path: Path,
         reload: Callable[[], object],
         *,
+        applied: str | None,
         interval: float = 30.0,
         debounce: float = 0.2,
     ) -> None:
+        """``applied`` is the digest of the content running now: any other content reloads."""
         self.path = path
         self.reload = reload
         self.interval = interval
         self.debounce = debounce
         self._nudged = threading.Event()
         self._stopped = threading.Event()
-        self._seen = content_digest(path)
+        # Not the file as it is now: a save between the apply and this start must be seen.
+        self._seen = applied
         self._observer = Observer()
         self._thread = threading.Thread(target=self._loop, name="yamlcron-watch", daemon=True)
 
     def start(self) -> None:
         """Start watching the folder and the backstop timer."""
         folder = self.path.absolute().parent
-        self._observer.schedule(_Nudge(self._nudged), str(folder), recursive=False)
+        nudge = _Nudge(self._nudged, lambda: relevant_names(self.path))
+        self._observer.schedule(nudge, str(folder), recursive=False)
         self._observer.daemon = True
         self._observer.start()
         self._thread.start()
+        self._nudged.set()  # compare once at start
 
     def stop(self) -> None:
         """Stop both; a reload under way finishes first."""
@@ -78,10 +111,14 @@ class ManifestWatcher:
     def _loop(self) -> None:
         while not self._stopped.is_set():
             self._nudged.wait(self.interval)
-            # Quiet for `debounce` before reading: an editor's save is several events.
+            # Quiet for `debounce` before reading (an editor's save is several events), but
+            # never wait past MAX_SETTLE for a file that keeps changing.
+            settle_by = time.monotonic() + MAX_SETTLE
             while self._nudged.is_set() and not self._stopped.is_set():
                 self._nudged.clear()
                 self._stopped.wait(self.debounce)
+                if time.monotonic() >= settle_by:
+                    break
             if self._stopped.is_set():
                 return
             self.check()

@@ -1,0 +1,97 @@
+"""A real `yamlcron run` process for tests, and the store it writes, read with sqlite3."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
+
+
+class Daemon:
+    def __init__(self, folder: Path, *args: str) -> None:
+        self.folder = folder
+        self.log = folder / "daemon.log"
+        with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "yamlcron", "run", "-f", "jobs.yaml", *args],
+                cwd=folder,
+                env=_env(),
+                stdout=subprocess.DEVNULL,
+                stderr=log,
+            )
+
+    def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+        db_path = self.folder / ".yamlcron" / "state.db"
+        if not db_path.exists():
+            return []
+        with sqlite3.connect(db_path, timeout=10) as db:
+            try:
+                return db.execute(sql, args).fetchall()
+            except sqlite3.OperationalError:  # not migrated yet
+                return []
+
+    def wait_for(self, check: Callable[[], bool], what: str, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if check():
+                return
+            if self.proc.poll() is not None:
+                pytest.fail(
+                    f"yamlcron run exited ({self.proc.returncode}) waiting for {what}:\n"
+                    + self.log.read_text()
+                )
+            time.sleep(0.05)
+        pytest.fail(f"timed out waiting for {what}:\n{self.log.read_text()}")
+
+    def statuses(self, job: str) -> list[str]:
+        return [
+            r[0] for r in self.rows("SELECT status FROM runs WHERE job_id = ? ORDER BY id", job)
+        ]
+
+    def signal(self, signum: int) -> None:
+        self.proc.send_signal(signum)
+
+    def exit_code(self, timeout: float = 60) -> int:
+        return self.proc.wait(timeout)
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(jobs: str, *args: str) -> Daemon:
+        (tmp_path / "jobs.yaml").write_text(
+            "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
+        )
+        started.append(Daemon(tmp_path, *args))
+        return started[-1]
+
+    yield start
+    for d in started:
+        if d.proc.poll() is None:
+            d.proc.kill()
+            d.proc.wait()
+
+
+def cli(folder: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "yamlcron", *args],
+        cwd=folder,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
