@@ -17,15 +17,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from yamlcron import reconcile
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
+from yamlcron.eventbus import EventBus
+from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
 from yamlcron.manifest import load_manifest, parse_manifest
-from yamlcron.model import Manifest, Plan, Run, Store
+from yamlcron.model import Manifest, NotifySpec, Plan, Run, Store
 from yamlcron.registry import Registry, build_registry
 from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
 from yamlcron.store import default_store_path
@@ -74,6 +76,7 @@ class Yamlcron:
         url = store or f"sqlite://{default_store_path(self.path)}"
         self.store = self.registry.open_store(url, create=True)
         self.clock = clock
+        self.events = EventBus(self.registry)
         self.scheduler = Scheduler(
             self.store,
             self.registry,
@@ -81,6 +84,7 @@ class Yamlcron:
             clock=clock,
             workers=workers,
             kill_grace=kill_grace,
+            publish=self._publish_run,
         )
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -94,15 +98,28 @@ class Yamlcron:
 
     def load(self) -> Manifest:
         """Read and validate the manifest (ManifestError lists every problem)."""
+        components = self.registry.components
         if self._text is not None:
-            return parse_manifest(self._text, self.path)
-        return load_manifest(self.path)
+            return parse_manifest(self._text, self.path, components)
+        return load_manifest(self.path, components)
+
+    def _publish_run(self, event: RunEvent) -> None:
+        shared = self.manifest.notify if self.manifest else ()
+        own = event.job.notify if event.job else ()
+        self.events.publish(event, (*own, *shared))
 
     def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """Make the store match the manifest in one transaction; returns the plan applied."""
         with self._reload_lock:
             manifest = manifest or self.load()
-            plan = reconcile.sync(manifest, self.store, self.clock(), force=force)
+            before = self.store.last_applied()
+            try:
+                plan = reconcile.sync(manifest, self.store, self.clock(), force=force)
+            except PlanRefusedError as exc:
+                self._publish_manifest("plan_refused", manifest.notify, str(exc))
+                raise
+            if self.store.last_applied() != before:
+                publish_apply(self.events, plan, manifest, self.clock())
             self.manifest = manifest
             self.scheduler.source = self.store.last_applied()
             self.scheduler.wakeup()
@@ -120,11 +137,20 @@ class Yamlcron:
             log.error("reload refused, keeping the running manifest: %s", exc)
             return False
         except YamlcronError as exc:
-            lines = str(exc).splitlines()
-            log.error("reload failed, keeping the running manifest: %s", "; ".join(lines))
+            lines = "; ".join(str(exc).splitlines())
+            log.error("reload failed, keeping the running manifest: %s", lines)
+            self._publish_manifest(
+                "reload_failed", self.manifest.notify if self.manifest else (), lines
+            )
             return False
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True
+
+    def _publish_manifest(
+        self, kind: ManifestEventKind, notify: Sequence[NotifySpec], message: str
+    ) -> None:
+        event = ManifestEvent(kind=kind, path=str(self.path), time=self.clock(), message=message)
+        self.events.publish(event, notify)
 
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """What ``start`` does before the loop: lock the store, recover, apply."""
@@ -165,8 +191,28 @@ class Yamlcron:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._unwatch_store()
+        self.events.close()
         self.store.close()
         return finished
+
+
+def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
+    """The events of an apply that wrote: each job added, changed, removed; the manifest."""
+    for spec in plan.add:
+        events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
+    for spec, changes in plan.change:
+        paths = tuple(c.path for c in changes)
+        events.publish(JobEvent(kind="changed", job_id=spec.id, time=now, changes=paths))
+    for job_id in plan.remove:
+        events.publish(JobEvent(kind="removed", job_id=job_id, time=now))
+    applied = ManifestEvent(
+        kind="applied",
+        path=str(manifest.path),
+        time=now,
+        digest=manifest.digest,
+        message=summary(plan),
+    )
+    events.publish(applied, manifest.notify)
 
 
 def summary(plan: Plan) -> str:

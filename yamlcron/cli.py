@@ -18,8 +18,10 @@ from typing import Any, TypeVar
 import click
 
 from yamlcron import reconcile
+from yamlcron.app import publish_apply
 from yamlcron.errors import ManifestError, UnknownJobError, YamlcronError
-from yamlcron.manifest import load_manifest, parse_datetime
+from yamlcron.eventbus import EventBus
+from yamlcron.manifest import load_manifest, merged_schema, parse_datetime
 from yamlcron.model import JobSpec, Manifest, Plan, Store
 from yamlcron.registry import Registry, build_registry
 from yamlcron.store import default_store_path
@@ -116,7 +118,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
     @click.option("-v", "--verbose", is_flag=True, help="Log debug details too.")
     @click.pass_context
     def cli(ctx: click.Context, log_format: str, verbose: bool) -> None:
-        r"""Declarative YAML cron and workflow runner.
+        """Declarative YAML cron and workflow runner.
 
         Keep your jobs in a jobs.yaml in git; `apply` makes the job store match it and
         `run` schedules it, reloading when the file changes.
@@ -133,8 +135,9 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
     @cli.command()
     @_manifest_options
     @_output_option
-    def validate(manifest_path: Path, output: str) -> None:
-        r"""Check the manifest and report every problem at once, one per line.
+    @click.pass_obj
+    def validate(app: App, manifest_path: Path, output: str) -> None:
+        """Check the manifest and report every problem at once, one per line.
 
         Each problem reads FILE:LINE:COL: PATH: message. Exits 1 when there is any.
         Writes nothing.
@@ -144,7 +147,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
           yamlcron validate -f jobs.yaml
         """
         try:
-            manifest = load_manifest(manifest_path)
+            manifest = load_manifest(manifest_path, app.registry.components)
         except ManifestError as exc:
             if output == "json":
                 issues = [
@@ -184,7 +187,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         force: bool,
         detailed_exitcode: bool,
     ) -> None:
-        r"""Show what `apply` would add (+), change (~) and remove (-). Writes nothing.
+        """Show what `apply` would add (+), change (~) and remove (-). Writes nothing.
 
         A store that does not exist yet plans against an empty one.
 
@@ -192,7 +195,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron plan -f jobs.yaml --detailed-exitcode
         """
-        manifest = load_manifest(manifest_path)
+        manifest = load_manifest(manifest_path, app.registry.components)
         store = app.open_store(manifest_path, store_url, create=False)
         try:
             stored = store.load_jobs()
@@ -213,7 +216,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
     def apply_command(
         app: App, manifest_path: Path, store_url: str | None, output: str, force: bool
     ) -> None:
-        r"""Make the store match the manifest, in one transaction, without prompting.
+        """Make the store match the manifest, in one transaction, without prompting.
 
         Jobs missing from the manifest are removed (their run history is kept). A plan
         that would remove every job, or more than half of four or more, is refused unless
@@ -223,12 +226,18 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron apply -f jobs.yaml --store sqlite:///var/lib/yamlcron/state.db
         """
-        manifest = load_manifest(manifest_path)
+        manifest = load_manifest(manifest_path, app.registry.components)
         store = app.open_store(manifest_path, store_url, create=True)
         try:
+            before = store.last_applied()
+            now = _now()
             result = reconcile.sync(
-                manifest, store, _now(), force=force, show=lambda p: _print_plan(p, output)
+                manifest, store, now, force=force, show=lambda p: _print_plan(p, output)
             )
+            if store.last_applied() != before:  # listeners hear what this apply wrote
+                events = EventBus(app.registry)
+                publish_apply(events, result, manifest, now)
+                events.close()
         finally:
             store.close()
         if output == "text":
@@ -240,7 +249,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
     @_output_option
     @click.pass_obj
     def jobs_command(app: App, manifest_path: Path, store_url: str | None, output: str) -> None:
-        r"""List the jobs in the store with their next fire time and last outcome.
+        """List the jobs in the store with their next fire time and last outcome.
 
         \b
         Example:
@@ -291,7 +300,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         count: int,
         after: str | None,
     ) -> None:
-        r"""Print the coming fire times of JOB as the manifest declares it, in its time zone.
+        """Print the coming fire times of JOB as the manifest declares it, in its time zone.
 
         Needs no store and writes nothing: the way to check a cron expression before
         trusting it. An interval without `start` is anchored where the store has it, or at
@@ -301,7 +310,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron next nightly-backup --count 10 --after 2026-10-24T00:00
         """
-        manifest = load_manifest(manifest_path)
+        manifest = load_manifest(manifest_path, app.registry.components)
         spec = _find_job(manifest, job_id)
         tz = zone(spec.trigger.timezone)
         try:
@@ -332,6 +341,56 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
             click.echo(f"{job_id} has no fire time after {moment.astimezone(tz).isoformat()}")
         for line in shown:
             click.echo(line)
+
+    @cli.command("plugins")
+    @_output_option
+    @click.pass_obj
+    def plugins_command(app: App, output: str) -> None:
+        """List the loaded plugins: origin, version, hooks and what each provides.
+
+        \b
+        Example:
+          yamlcron plugins --output json
+        """
+        infos = app.registry.plugins
+        if output == "json":
+            _echo_json(
+                [
+                    {
+                        "name": i.name,
+                        "origin": i.origin,
+                        "version": i.version,
+                        "hooks": list(i.hooks),
+                        "provides": {k: list(v) for k, v in i.provides.items()},
+                    }
+                    for i in infos
+                ]
+            )
+            return
+        rows = [
+            [
+                i.name,
+                i.origin,
+                i.version or "-",
+                " ".join(f"{k}: {', '.join(v)}" for k, v in sorted(i.provides.items())) or "-",
+                ", ".join(h.removeprefix("yamlcron_") for h in i.hooks),
+            ]
+            for i in infos
+        ]
+        click.echo(_table(("PLUGIN", "FROM", "VERSION", "PROVIDES", "HOOKS"), rows))
+
+    @cli.command("schema")
+    @click.pass_obj
+    def schema_command(app: App) -> None:
+        """Print the manifest's JSON Schema, with every installed plugin's options in it.
+
+        Point an editor at the file it writes to complete plugin options too.
+
+        \b
+        Example:
+          yamlcron schema > jobs.schema.json
+        """
+        _echo_json(merged_schema(app.registry.components))
 
     from yamlcron.runcli import add_runtime_commands  # it builds on this module's helpers
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from functools import cache
@@ -26,7 +26,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from yamlcron.durations import format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.gitsource import source_commit
-from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, JobSpec, Manifest, NotifySpec
+from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, Components, JobSpec, Manifest, NotifySpec
 from yamlcron.templates import stray
 from yamlcron.triggers import check_cron, zone
 from yamlcron.yamldoc import Document, dotted, read_document
@@ -68,7 +68,7 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(core_schema())
 
 
-def load_manifest(path: Path) -> Manifest:
+def load_manifest(path: Path, components: Components | None = None) -> Manifest:
     """Read and validate the manifest at ``path``.
 
     Raises:
@@ -93,11 +93,16 @@ def load_manifest(path: Path) -> Manifest:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         message = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a manifest is UTF-8 YAML"
         raise ManifestError([Issue(file, line, column, "", message)]) from None
-    return replace(parse_manifest(text, path), commit=source_commit(path))
+    return replace(parse_manifest(text, path, components), commit=source_commit(path))
 
 
-def parse_manifest(text: str, path: Path) -> Manifest:
-    """Validate manifest ``text`` as if read from ``path`` (which locates runs and errors)."""
+def parse_manifest(text: str, path: Path, components: Components | None = None) -> Manifest:
+    """Validate manifest ``text`` as if read from ``path`` (which locates runs and errors).
+
+    ``components`` are the installed executors and notifiers: names are checked against
+    them and notifier options against their schemas. None skips those checks (for tools
+    that read a manifest without running it).
+    """
     file = str(path)
     if len(text) > MAX_BYTES:
         raise ManifestError([Issue(file, 1, 1, "", f"the manifest is over {MAX_BYTES >> 20} MiB")])
@@ -107,6 +112,8 @@ def parse_manifest(text: str, path: Path) -> Manifest:
         raise ManifestError(issues)
     checker = _Checker(doc)
     checker.check_jobs()
+    if components is not None:
+        checker.check_components(components)
     issues.extend(checker.issues)
     if issues:
         raise ManifestError(issues)
@@ -123,8 +130,8 @@ def parse_manifest(text: str, path: Path) -> Manifest:
 # -- schema errors, in words a person understands -------------------------------------------
 
 
-def _issues(doc: Document, error: ValidationError) -> list[Issue]:
-    path: Path_ = tuple(error.absolute_path)
+def _issues(doc: Document, error: ValidationError, prefix: Path_ = ()) -> list[Issue]:
+    path: Path_ = (*prefix, *error.absolute_path)
     if error.validator in ("oneOf", "dependentRequired") and not isinstance(error.instance, dict):
         return []  # "required" passes vacuously on a non-mapping; its type error says it all
     schema: Any = error.schema
@@ -335,6 +342,56 @@ class _Checker:
         elif isinstance(value, str) and stray(value):
             self.fail(path, "'${' starts no ${VAR} or ${VAR:-default}; write $${ for a literal")
 
+    def check_components(self, components: Components) -> None:
+        """Executor and notifier names against the installed ones; notifier options."""
+        jobs = self.doc.data.get("jobs")
+        jobs = jobs if isinstance(jobs, dict) else {}
+        executor = self.defaults.get("executor")
+        if isinstance(executor, str) and executor not in components.executors:
+            self.unknown(("defaults", "executor"), "executor", executor, components.executors)
+        for job_id, job in jobs.items():
+            if not isinstance(job, dict):
+                continue
+            run = job.get("run")
+            kind = next((k for k in RUN_KINDS if isinstance(run, dict) and k in run), None)
+            if "executor" in job:
+                name, where = job["executor"], ("jobs", job_id, "executor")
+            elif isinstance(executor, str) or kind is None:
+                continue  # a wrong defaults.executor is reported once, above
+            else:
+                name, where = DEFAULT_EXECUTORS[kind], ("jobs", job_id, "run")
+            if isinstance(name, str) and name not in components.executors:
+                self.unknown(where, "executor", name, components.executors)
+        lists: list[tuple[Path_, Any]] = [(("notify",), self.doc.data.get("notify"))]
+        lists.append((("defaults", "notify"), self.defaults.get("notify")))
+        lists += [
+            (("jobs", j, "notify"), job.get("notify"))
+            for j, job in jobs.items()
+            if isinstance(job, dict)
+        ]
+        for base, entries in lists:
+            for index, entry in enumerate(entries if isinstance(entries, list) else []):
+                if isinstance(entry, dict):
+                    self.check_notifier((*base, index), entry, components)
+
+    def check_notifier(self, path: Path_, entry: dict[str, Any], components: Components) -> None:
+        via = entry.get("via", "log")
+        if not isinstance(via, str):
+            return
+        schema = components.notifiers.get(via)
+        if schema is None:
+            self.unknown((*path, "via"), "notifier", via, components.notifiers)
+            return
+        options = {k: v for k, v in entry.items() if k not in ("via", "on")}
+        validator = jsonschema.Draft202012Validator(schema)
+        for error in validator.iter_errors(options):
+            self.issues.extend(_issues(self.doc, error, path))
+
+    def unknown(self, path: Path_, kind: str, name: str, known: Collection[str]) -> None:
+        hint = _did_you_mean(name, list(known))
+        installed = ", ".join(sorted(known)) or "none"
+        self.fail(path, f"unknown {kind} '{name}'{hint}; installed: {installed}")
+
     def check_cycles(self, jobs: Mapping[str, Any]) -> None:
         upstream = {
             job_id: job["trigger"]["after"]
@@ -452,7 +509,31 @@ def _canonical_run(run: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _notify(entry: Mapping[str, Any]) -> dict[str, Any]:
-    return {**entry, "on": list(entry.get("on", DEFAULT_NOTIFY_ON))}
+    return {**entry, "via": entry.get("via", "log"), "on": list(entry.get("on", DEFAULT_NOTIFY_ON))}
+
+
+def merged_schema(components: Components) -> dict[str, Any]:
+    """The core schema plus the installed executors' names and notifiers' options.
+
+    Editors pointed at it complete plugin options too; ``yamlcron schema`` prints it.
+    """
+    schema: dict[str, Any] = json.loads(json.dumps(core_schema()))
+    defs = schema["$defs"]
+    defs["executor"]["enum"] = sorted(components.executors)
+    notifier = defs["notifier"]
+    notifier["properties"]["via"]["enum"] = sorted(components.notifiers)
+    notifier["allOf"] = [
+        {
+            "if": {"properties": {"via": {"const": name}}},
+            "then": {
+                "properties": {**options.get("properties", {}), "via": True, "on": True},
+                "required": options.get("required", []),
+                "additionalProperties": False,
+            },
+        }
+        for name, options in sorted(components.notifiers.items())
+    ]
+    return schema
 
 
 def iter_issues(error: ManifestError) -> Iterator[str]:

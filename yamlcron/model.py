@@ -210,6 +210,14 @@ class Manifest:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Components:
+    """What installed plugins provide for a manifest to name, notifiers with options schemas."""
+
+    executors: frozenset[str]
+    notifiers: Mapping[str, Mapping[str, Any]]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class StoredJob:
     """A job as the store holds it: the applied spec and its runtime state."""
 
@@ -498,11 +506,15 @@ class Store(Protocol):
         ...
 
     def claim(self, claims: list[Claim], node: str, source: AppliedManifest | None) -> list[Run]:
-        """Apply every claim that still holds, in one transaction; the ``running`` runs made."""
+        """Apply every claim that still holds, in one transaction; every run it wrote."""
         ...
 
-    def finish(self, run: Run, followups: list[Queued]) -> None:
-        """Record a run's outcome and queue what follows it (a retry, workflow steps)."""
+    def finish(self, run: Run, followups: list[Queued]) -> str | None:
+        """Record a run's outcome and queue what follows it (a retry, workflow steps).
+
+        Returns the job's previous final outcome (the status of its last run that was not
+        retried), which tells a recovery from a success like the others.
+        """
         ...
 
     def enqueue(self, item: Queued) -> int:

@@ -5,15 +5,18 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import pluggy
 
 from yamlcron import hookspecs
 from yamlcron.errors import PluginError, StoreError
+from yamlcron.events import Notifier
 from yamlcron.hookspecs import StoreFactory
-from yamlcron.model import Executor, Store
+from yamlcron.model import Components, Executor, Store
+
+T = TypeVar("T")
 
 #: The built-in components, registered through the same hooks as a third-party plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = (
@@ -21,9 +24,30 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "yamlcron.plugins.subprocess",
     "yamlcron.plugins.thread",
     "yamlcron.plugins.process",
+    "yamlcron.plugins.log",
+    "yamlcron.plugins.webhook",
+    "yamlcron.plugins.command",
 )
 #: Set (to anything) to skip plugins installed through the ``yamlcron`` entry-point group.
 DISABLE_AUTOLOAD_ENV = "YAMLCRON_DISABLE_PLUGIN_AUTOLOAD"
+#: Comma-separated plugin names (built-in module names or entry-point names) not to load.
+DISABLED_PLUGINS_ENV = "YAMLCRON_DISABLED_PLUGINS"
+_DISCOVERY = {
+    "executors": "yamlcron_executors",
+    "notifiers": "yamlcron_notifiers",
+    "stores": "yamlcron_stores",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    """A loaded plugin: its name, where it came from, its hooks and what it provides."""
+
+    name: str
+    origin: str  # "built-in", "entry point (dist 1.2)" or "registered"
+    version: str | None
+    hooks: tuple[str, ...]
+    provides: Mapping[str, tuple[str, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,14 +57,24 @@ class Registry:
     manager: pluggy.PluginManager
     stores: Mapping[str, StoreFactory]
     executors: Mapping[str, Executor]
+    notifiers: Mapping[str, Notifier]
+    plugins: tuple[PluginInfo, ...] = field(default=())
+
+    @property
+    def components(self) -> Components:
+        """What a manifest may name, for its validation."""
+        return Components(
+            executors=frozenset(self.executors),
+            notifiers={name: n.options_schema for name, n in self.notifiers.items()},
+        )
 
     def executor(self, name: str) -> Executor:
         """The executor ``name``; PluginError naming the installed ones if it is unknown."""
-        found = self.executors.get(name)
-        if found is None:
-            known = ", ".join(sorted(self.executors)) or "none"
-            raise PluginError(f"unknown executor '{name}'; installed: {known}")
-        return found
+        return _named(self.executors, name, "executor")
+
+    def notifier(self, name: str) -> Notifier:
+        """The notifier ``name``; PluginError naming the installed ones if it is unknown."""
+        return _named(self.notifiers, name, "notifier")
 
     def open_store(self, url: str, *, create: bool) -> Store:
         """Open the store at ``url`` through the plugin registered for its scheme."""
@@ -52,21 +86,53 @@ class Registry:
         return factory(url if "://" in url else f"sqlite://{url}", create=create)
 
 
-def build_registry(*, autoload: bool = True, extra: Iterable[object] = ()) -> Registry:
-    """Load the built-ins, entry-point plugins (unless disabled) and ``extra`` plugin objects."""
+def _named(components: Mapping[str, T], name: str, kind: str) -> T:
+    found = components.get(name)
+    if found is None:
+        known = ", ".join(sorted(components)) or "none"
+        raise PluginError(f"unknown {kind} '{name}'; installed: {known}")
+    return found
+
+
+def build_registry(
+    *, autoload: bool = True, extra: Iterable[object] = (), blocked: Iterable[str] = ()
+) -> Registry:
+    """Load the built-ins, entry-point plugins (unless disabled) and ``extra`` plugin objects.
+
+    Raises:
+        PluginError: a plugin implements an unknown hook, fails to load, or provides a
+            component name another plugin provides too.
+    """
     manager = pluggy.PluginManager(hookspecs.PROJECT)
     manager.add_hookspecs(hookspecs)
+    disabled = {n.strip() for n in os.environ.get(DISABLED_PLUGINS_ENV, "").split(",") if n.strip()}
+    for name in {*disabled, *blocked}:
+        manager.set_blocked(name)
+    origins: dict[str, str] = {}
     for name in BUILTIN_PLUGINS:
-        manager.register(importlib.import_module(name), name=name)
+        if not manager.is_blocked(name):
+            manager.register(importlib.import_module(name), name=name)
+            origins[name] = "built-in"
     if autoload and not os.environ.get(DISABLE_AUTOLOAD_ENV):
-        manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        try:
+            manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        except Exception as exc:  # a broken third-party package: say which, in one line
+            raise PluginError(f"cannot load a 'yamlcron' entry-point plugin: {exc}") from exc
     for plugin in extra:
-        manager.register(plugin)
-    manager.check_pending()
+        registered = manager.register(plugin)
+        if registered is not None:
+            origins[registered] = "registered"
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
+    found = {kind: _collect(manager, hook) for kind, hook in _DISCOVERY.items()}
     return Registry(
         manager=manager,
-        stores=_collect(manager, "yamlcron_stores"),
-        executors=_collect(manager, "yamlcron_executors"),
+        stores=found["stores"],
+        executors=found["executors"],
+        notifiers=found["notifiers"],
+        plugins=_describe(manager, origins),
     )
 
 
@@ -76,8 +142,36 @@ def _collect(manager: pluggy.PluginManager, hook_name: str) -> dict[str, Any]:
     owners: dict[str, str] = {}
     for impl in getattr(manager.hook, hook_name).get_hookimpls():
         owner = impl.plugin_name
-        for name, component in impl.function().items():
+        try:
+            provided = impl.function()
+        except Exception as exc:
+            raise PluginError(f"plugin {owner} failed in {hook_name}: {exc}") from exc
+        for name, component in provided.items():
             if name in found:
-                raise PluginError(f"'{name}' is provided by both {owners[name]} and {owner}")
+                raise PluginError(
+                    f"{hook_name[9:-1]} '{name}' is provided by both {owners[name]} and {owner}"
+                )
             found[name], owners[name] = component, owner
     return found
+
+
+def _describe(manager: pluggy.PluginManager, origins: Mapping[str, str]) -> tuple[PluginInfo, ...]:
+    dists = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
+    infos = []
+    for name, plugin in manager.list_name_plugin():
+        if plugin is None:
+            continue
+        dist = dists.get(id(plugin))
+        version = dist.version if dist is not None else None
+        origin = origins.get(name) or (
+            f"entry point ({dist.project_name})" if dist else "registered"
+        )
+        hooks = tuple(sorted(impl.name for impl in manager.get_hookcallers(plugin) or ()))
+        provides = {
+            kind: tuple(sorted(impl.function()))
+            for kind, hook in _DISCOVERY.items()
+            for impl in getattr(manager.hook, hook).get_hookimpls()
+            if impl.plugin is plugin
+        }
+        infos.append(PluginInfo(name, origin, version, hooks, provides))
+    return tuple(sorted(infos, key=lambda i: (i.origin != "built-in", i.name)))

@@ -89,7 +89,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         Example:
           yamlcron run -f examples/jobs.yaml
         """
-        manifest = load_manifest(manifest_path)  # invalid: stop here, before the store exists
+        manifest = load_manifest(manifest_path, app.registry.components)  # invalid: stop here
         cron = Yamlcron(manifest_path, store=store_url, registry=app.registry, workers=workers)
         plan = cron.prepare(force=force, manifest=manifest)
         log.info("running %d jobs from %s (%s)", len(manifest.jobs), manifest_path, summary(plan))

@@ -37,6 +37,7 @@ from typing import Any
 
 from yamlcron.callables import error_of
 from yamlcron.durations import format_duration
+from yamlcron.events import RunEvent, run_event
 from yamlcron.model import (
     Claim,
     DueJob,
@@ -63,6 +64,7 @@ MAX_CATCHUP = 1000
 
 Clock = Callable[[], datetime]
 Dispatch = Callable[[Callable[[], None]], None]
+Publish = Callable[[RunEvent], None]
 
 
 def utc_now() -> datetime:
@@ -90,14 +92,20 @@ class Scheduler:
         node: str | None = None,
         rng: random.Random | None = None,
         kill_grace: float = 10.0,
+        publish: Publish | None = None,
     ) -> None:
-        """``dispatch`` runs a unit of work (default: a pool of ``workers`` threads)."""
+        """Build a scheduler; nothing runs until ``tick`` or ``run_forever``.
+
+        ``dispatch`` runs a unit of work (default: a pool of ``workers`` threads);
+        ``publish`` hears every run event (default: nobody).
+        """
         self.store = store
         self.registry = registry
         self.folder = folder
         self.clock = clock
         self.node = node or default_node()
         self.kill_grace = kill_grace
+        self.publish: Publish = publish or (lambda event: None)
         self._rng = rng or random.Random()
         self._pool = None if dispatch else ThreadPoolExecutor(workers, "yamlcron-worker")
         self._dispatch: Dispatch = dispatch or self._submit
@@ -120,9 +128,11 @@ class Scheduler:
             log.warning(
                 "run %s of %s was cut short by a stop; marked interrupted", run.id, run.job_id
             )
-            if run.job_id in jobs:
-                for item in self._followups(jobs[run.job_id].spec, run):
-                    self.store.enqueue(item)
+            spec = jobs[run.job_id].spec if run.job_id in jobs else None
+            followups = self._followups(spec, run) if spec else []
+            for item in followups:
+                self.store.enqueue(item)
+            self.publish(run_event(run, spec, retrying=bool(followups)))
         return runs
 
     def tick(self, now: datetime) -> float:
@@ -142,12 +152,17 @@ class Scheduler:
                 if spec is not None:
                     specs[spec.id] = spec
                 claims.append(self._claim_queued(item, spec, now, starting))
-            runs = self.store.claim(claims, self.node, self.source) if claims else []
+            written = self.store.claim(claims, self.node, self.source) if claims else []
+            runs = [r for r in written if r.status == RunStatus.RUNNING]
             for run in runs:
                 self._running[run.job_id] += 1
-        for run in runs:
+        for run in written:
             spec = specs[run.job_id]
-            self._dispatch(partial(self._execute, run, spec))
+            if run.status == RunStatus.RUNNING:
+                self.publish(RunEvent(kind="submitted", run=run, job=spec))
+                self._dispatch(partial(self._execute, run, spec))
+            else:
+                self.publish(run_event(run, spec))
         if len(due) == BATCH or len(queued) == BATCH:
             return 0.0
         wake = self.store.next_wakeup()
@@ -229,10 +244,11 @@ class Scheduler:
                     claim = self._claim_queued(queued, spec, now, Counter())
                     runs = self.store.claim([claim], self.node, self.source)
                     for run in runs:
-                        self._running[run.job_id] += 1
+                        if run.status == RunStatus.RUNNING:
+                            self._running[run.job_id] += 1
                 for run in runs:
-                    assert spec is not None
-                    self._execute(run, spec)
+                    if spec is not None and run.status == RunStatus.RUNNING:
+                        self._execute(run, spec)
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
@@ -346,6 +362,14 @@ class Scheduler:
                 if delay > 0:
                     self._cancel.wait(delay)
             started = self.clock()
+            self.publish(
+                RunEvent(
+                    kind="started",
+                    run=replace(run, started_at=started),
+                    job=spec,
+                    notify_kinds=frozenset({"started"}),
+                )
+            )
             outcome = self._outcome(run, spec, started)
             final = replace(
                 run,
@@ -358,8 +382,10 @@ class Scheduler:
                 output=outcome.output,
             )
             followups = self._followups(spec, final)
-            self.store.finish(final, followups)
+            previous = self.store.finish(final, followups)
             _log_finished(final)
+            retrying = any(f.reason == "retry" for f in followups)
+            self.publish(run_event(final, spec, retrying=retrying, previous=previous))
             self._finished[spec.id] += 1
             if self._finished[spec.id] % max(spec.history // 10, 1) == 0:
                 self.store.prune(spec.id, spec.history)

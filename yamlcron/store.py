@@ -55,6 +55,7 @@ MIGRATIONS: tuple[str, ...] = (
         paused_override INTEGER,
         upstream TEXT,
         last_status TEXT,
+        last_final TEXT,
         created_at INTEGER NOT NULL,
         updated_at INTEGER NOT NULL
     );
@@ -410,25 +411,30 @@ class SQLiteStore:
                             "UPDATE jobs SET last_status = ? WHERE id = ?",
                             (new.status.value, new.job_id),
                         )
-                    else:
-                        made.append(
-                            Run(
-                                id=row[0],
-                                job_id=new.job_id,
-                                scheduled_at=new.scheduled_at,
-                                attempt=new.attempt,
-                                status=new.status,
-                                started_at=new.started_at,
-                                node=node,
-                                cause_run_id=new.cause_run_id,
-                                manifest_digest=digest,
-                                manifest_commit=commit,
-                            )
+                    made.append(
+                        Run(
+                            id=row[0],
+                            job_id=new.job_id,
+                            scheduled_at=new.scheduled_at,
+                            attempt=new.attempt,
+                            status=new.status,
+                            started_at=new.started_at,
+                            finished_at=new.started_at if final else None,
+                            error=new.error,
+                            node=node,
+                            cause_run_id=new.cause_run_id,
+                            manifest_digest=digest,
+                            manifest_commit=commit,
                         )
+                    )
         return made
 
-    def finish(self, run: Run, followups: list[Queued]) -> None:
+    def finish(self, run: Run, followups: list[Queued]) -> str | None:
+        retrying = any(f.job_id == run.job_id and f.reason == "retry" for f in followups)
         with self._transaction() as db:
+            previous = db.execute(
+                "SELECT last_final FROM jobs WHERE id = ?", (run.job_id,)
+            ).fetchone()
             db.execute(
                 "UPDATE runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, "
                 "result = ?, error = ?, output = ? WHERE id = ?",
@@ -444,9 +450,12 @@ class SQLiteStore:
                 ),
             )
             db.execute(
-                "UPDATE jobs SET last_status = ? WHERE id = ?", (run.status.value, run.job_id)
+                "UPDATE jobs SET last_status = ?1, "
+                "last_final = CASE WHEN ?2 THEN last_final ELSE ?1 END WHERE id = ?3",
+                (run.status.value, retrying, run.job_id),
             )
             self._enqueue(db, followups)
+        return None if previous is None else previous[0]
 
     def _enqueue(self, db: sqlite3.Connection, items: list[Queued]) -> list[int]:
         return [

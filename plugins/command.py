@@ -1,0 +1,65 @@
+"""The ``command`` notifier: run a program with the event as JSON on its standard input."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+from collections.abc import Mapping
+from typing import Any
+
+from yamlcron.durations import parse_duration
+from yamlcron.events import ManifestEvent, Notifier, RunEvent
+from yamlcron.hookspecs import hookimpl
+
+log = logging.getLogger("yamlcron.notify.command")
+
+
+class CommandNotifier:
+    """Runs ``command`` (an argv, no shell) once per event; a failure is logged."""
+
+    options_schema: Mapping[str, Any] = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["command"],
+        "properties": {
+            "command": {
+                "type": "array",
+                "minItems": 1,
+                "items": {"type": "string"},
+                "description": "The program and its arguments; ${VAR} allowed.",
+            },
+            "timeout": {
+                "type": ["integer", "string"],
+                "description": "Stop it after this long: a duration, default 30s.",
+            },
+        },
+    }
+
+    def notify(self, event: RunEvent | ManifestEvent, options: Mapping[str, Any]) -> None:
+        argv = [str(a) for a in options["command"]]
+        payload = json.dumps(event.to_json(), default=str)
+        try:
+            done = subprocess.run(
+                argv,
+                input=payload,
+                text=True,
+                capture_output=True,
+                timeout=parse_duration(options.get("timeout", "30s")),
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            log.warning("notify command %s failed: %s", argv[0], exc)
+            return
+        if done.returncode:
+            log.warning(
+                "notify command %s exited %s: %s",
+                argv[0],
+                done.returncode,
+                done.stderr.strip()[-200:],
+            )
+
+
+@hookimpl
+def yamlcron_notifiers() -> Mapping[str, Notifier]:
+    return {"command": CommandNotifier()}

@@ -1,0 +1,101 @@
+"""Delivering events to listeners and notifiers, off the loop, each in isolation."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from yamlcron.events import Event, JobEvent, ManifestEvent, RunEvent
+from yamlcron.model import NotifySpec
+from yamlcron.registry import Registry
+from yamlcron.templates import expand
+
+log = logging.getLogger(__name__)
+_HOOK_OF = {
+    JobEvent: "yamlcron_job_event",
+    ManifestEvent: "yamlcron_manifest_event",
+    RunEvent: "yamlcron_run_event",
+}
+
+
+class EventBus:
+    """Calls every event hook implementation and every matching notifier for each event.
+
+    Listeners run on one thread, in order; notifiers on a small pool, so a slow webhook
+    delays neither the loop nor the listeners. Every call is in its own ``try``.
+    """
+
+    def __init__(self, registry: Registry, notifier_threads: int = 4) -> None:
+        self.registry = registry
+        self._listeners = ThreadPoolExecutor(1, "yamlcron-events")
+        self._notifiers = ThreadPoolExecutor(notifier_threads, "yamlcron-notify")
+        self._pending = 0
+        self._idle = threading.Condition()
+
+    def publish(self, event: Event, notify: Sequence[NotifySpec] = ()) -> None:
+        """Queue ``event`` for the hooks and for the ``notify`` entries whose ``on`` it meets."""
+        self._submit(self._listeners, self._call_hooks, event)
+        kinds: frozenset[str] = getattr(event, "notify_kinds", frozenset())
+        for entry in notify:
+            if kinds & set(entry.on):
+                self._submit(self._notifiers, self._notify, entry, event)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until everything published so far was delivered; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued (up to ``timeout``), then stop the threads."""
+        self.flush(timeout)
+        self._listeners.shutdown(wait=False, cancel_futures=True)
+        self._notifiers.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, pool: ThreadPoolExecutor, work: Callable[..., None], *args: Any) -> None:
+        with self._idle:
+            self._pending += 1
+        try:
+            future: Future[None] = pool.submit(work, *args)
+        except RuntimeError:  # shut down: nothing more is delivered
+            self._done(None)
+            return
+        future.add_done_callback(self._done)
+
+    def _done(self, _: object) -> None:
+        with self._idle:
+            self._pending -= 1
+            self._idle.notify_all()
+
+    def _call_hooks(self, event: Event) -> None:
+        hook = getattr(self.registry.manager.hook, _HOOK_OF[type(event)])
+        for impl in hook.get_hookimpls():
+            try:
+                impl.function(**dict.fromkeys(impl.argnames, event))
+            except Exception:  # listener isolation: one plugin cannot silence the others
+                log.exception("plugin %s raised in %s; carrying on", impl.plugin_name, hook.name)
+
+    def _notify(self, entry: NotifySpec, event: RunEvent | ManifestEvent) -> None:
+        try:
+            notifier = self.registry.notifier(entry.via)
+            notifier.notify(event, expand_options(entry.options))
+        except Exception:  # listener isolation, as above
+            log.exception("notifier %s failed on %s; carrying on", entry.via, type(event).__name__)
+
+
+def expand_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``${VAR}`` in every string of a notifier's options, from the environment, now."""
+    import os
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return expand(value, os.environ)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return {k: walk(v) for k, v in options.items()}
