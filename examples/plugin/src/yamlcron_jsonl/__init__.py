@@ -1,0 +1,1 @@
+"""An example yamlcron plugin package."""
