@@ -245,3 +245,23 @@ def test_every_command_help_has_an_example(cli: Callable[..., CliResult]) -> Non
         # click keeps the example's lines as written only after its \b marker
         assert f"\n  Example:\n    yamlcron {name}" in result.out, result.out
         assert "\\b" not in result.out
+
+
+def test_pause_resume_and_plan_shows_the_drift(cli: Callable[..., CliResult], project: Path) -> None:
+    path = project / "jobs.yaml"
+    assert cli("apply", "-f", path).code == 0
+    assert cli("pause", "backup", "-f", path).out == "paused backup\n"
+    rows = {r["id"]: r for r in json.loads(cli("jobs", "-f", path, "-o", "json").out)}
+    assert rows["backup"]["paused"] is True
+    plan = cli("plan", "-f", path)
+    assert plan.out.splitlines() == [
+        "! backup: paused at run time, the manifest says not paused ('yamlcron resume backup' to undo)",
+        "No changes: 4 unchanged.",
+    ]
+    assert cli("apply", "-f", path).code == 0  # an apply keeps the runtime override
+    assert json.loads(cli("jobs", "-f", path, "-o", "json").out)[0]["paused"] is True
+    resumed = cli("resume", "backup", "-f", path)
+    assert resumed.out.startswith("resumed backup; next run 20")
+    assert "T03:00:00+01:00" in resumed.out or "T03:00:00+02:00" in resumed.out
+    assert cli("plan", "-f", path).out == "No changes: 4 unchanged.\n"
+    assert cli("pause", "nope", "-f", path).code == 1

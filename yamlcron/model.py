@@ -251,6 +251,7 @@ class Plan:
     remove: tuple[str, ...]
     unchanged: int
     warnings: tuple[str, ...] = ()
+    drift: tuple[str, ...] = ()  # runtime state the manifest does not say (pause overrides)
 
     @property
     def is_empty(self) -> bool:

@@ -45,7 +45,18 @@ def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> 
         if spec.trigger.date is not None and first_fire(spec, now, now) is None
     )
     unchanged = len(manifest.jobs) - len(add) - len(change)
-    return Plan(add=add, change=change, remove=remove, unchanged=unchanged, warnings=warnings)
+    drift = tuple(
+        f"{job_id}: {'paused' if job.paused else 'resumed'} at run time, the manifest says "
+        f"{'paused' if spec.paused else 'not paused'} ('yamlcron "
+        f"{'resume' if job.paused else 'pause'} {job_id}' to undo)"
+        for job_id, spec in sorted(manifest.jobs.items())
+        if (job := stored.get(job_id)) is not None
+        and job.paused_override is not None
+        and job.paused_override != spec.paused
+    )
+    return Plan(
+        add=add, change=change, remove=remove, unchanged=unchanged, warnings=warnings, drift=drift
+    )
 
 
 def diff(old: Any, new: Any, prefix: str = "") -> tuple[FieldChange, ...]:
@@ -168,6 +179,7 @@ def render_plan(plan: Plan) -> str:
         lines.append(f"~ {spec.id}")
         lines.extend(f"    {c.path}: {_show(c.old)} -> {_show(c.new)}" for c in changes)
     lines.extend(f"- {job_id}" for job_id in plan.remove)
+    lines.extend(f"! {note}" for note in plan.drift)
     if plan.is_empty:
         lines.append(f"No changes: {plan.unchanged} unchanged.")
     else:

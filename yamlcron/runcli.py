@@ -6,6 +6,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 
@@ -24,7 +25,7 @@ from yamlcron.cli import (
 )
 from yamlcron.errors import UnknownJobError
 from yamlcron.manifest import load_manifest
-from yamlcron.model import Queued, Run, RunStatus, Store, StoredJob, label
+from yamlcron.model import JobSpec, Queued, Run, RunStatus, Store, StoredJob, label
 from yamlcron.reconcile import first_fire
 from yamlcron.scheduler import Scheduler
 from yamlcron.triggers import zone
@@ -201,13 +202,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         Example:
           yamlcron pause nightly-report
         """
-        store = app.open_store(manifest_path, store_url, create=False)
-        try:
-            job = _stored(store, job_id)
-            store.set_paused(job_id, True, job.next_run_at)
-            store.ring()
-        finally:
-            store.close()
+        _set_pause(app, manifest_path, store_url, job_id, pause=True)
         click.echo(f"paused {job_id}")
 
     @cli.command("resume")
@@ -222,20 +217,30 @@ def add_runtime_commands(cli: click.Group) -> None:
         Example:
           yamlcron resume nightly-report
         """
-        store = app.open_store(manifest_path, store_url, create=False)
-        try:
-            job = _stored(store, job_id)
-            spec = job.spec
-            # Back to what the manifest says, unless the manifest itself pauses the job.
-            override = False if spec.paused else None
-            following = first_fire(spec, _now(), job.anchor)
-            store.set_paused(job_id, override, following)
-            store.ring()
-        finally:
-            store.close()
+        spec, following = _set_pause(app, manifest_path, store_url, job_id, pause=False)
         tz = zone(spec.trigger.timezone)
         when = following.astimezone(tz).isoformat() if following else "none"
         click.echo(f"resumed {job_id}; next run {when}")
+
+
+def _set_pause(
+    app: App, manifest_path: Path, store_url: str | None, job_id: str, *, pause: bool
+) -> tuple[JobSpec, datetime | None]:
+    """Set the runtime override; resuming fires again from now, without catching up."""
+    store = app.open_store(manifest_path, store_url, create=False)
+    try:
+        job = _stored(store, job_id)
+        if pause:
+            following = job.next_run_at
+            store.set_paused(job_id, True, following)
+        else:
+            # Back to what the manifest says, unless the manifest itself pauses the job.
+            following = first_fire(job.spec, _now(), job.anchor)
+            store.set_paused(job_id, False if job.spec.paused else None, following)
+        store.ring()
+    finally:
+        store.close()
+    return job.spec, following
 
 
 def _stored(store: Store, job_id: str) -> StoredJob:
