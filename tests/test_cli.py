@@ -247,7 +247,9 @@ def test_every_command_help_has_an_example(cli: Callable[..., CliResult]) -> Non
         assert "\\b" not in result.out
 
 
-def test_pause_resume_and_plan_shows_the_drift(cli: Callable[..., CliResult], project: Path) -> None:
+def test_pause_resume_and_plan_shows_the_drift(
+    cli: Callable[..., CliResult], project: Path
+) -> None:
     path = project / "jobs.yaml"
     assert cli("apply", "-f", path).code == 0
     assert cli("pause", "backup", "-f", path).out == "paused backup\n"

@@ -1,0 +1,70 @@
+"""The built-in command and log notifiers, and JSON logs, end to end."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import cli
+from yamlcron import RunStatus, Yamlcron
+from yamlcron.registry import build_registry
+
+
+def test_command_notifier_gets_the_event_on_stdin(tmp_path: Path) -> None:
+    sink = tmp_path / "events.jsonl"
+    text = f"""\
+version: 1
+jobs:
+  a:
+    trigger: {{cron: "0 0 1 1 *"}}
+    run: {{shell: "exit 1"}}
+    notify:
+      - {{via: command, command: ["{sys.executable}", "-c", "import sys; open(sys.argv[1], 'a').write(sys.stdin.read() + '\\\\n')", "{sink}"], on: [failure]}}
+"""
+    cron = Yamlcron.from_text(text, tmp_path, registry=build_registry(autoload=False))
+    cron.start()
+    try:
+        assert cron.trigger("a").result(timeout=10).status == RunStatus.FAILURE
+        assert cron.events.flush(timeout=10)
+    finally:
+        cron.stop(timeout=5)
+    [line] = sink.read_text().splitlines()
+    event = json.loads(line)
+    assert (event["event"], event["run"]["job_id"], event["run"]["status"]) == (
+        "run.failed",
+        "a",
+        "failure",
+    )
+
+
+def test_log_notifier(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    text = "version: 1\njobs:\n  a: {trigger: {cron: '0 0 1 1 *'}, run: {shell: 'exit 3'}, notify: [{on: [failure]}]}\n"
+    caplog.set_level(logging.INFO, logger="yamlcron")
+    cron = Yamlcron.from_text(text, tmp_path, registry=build_registry(autoload=False))
+    cron.start()
+    try:
+        cron.trigger("a").result(timeout=10)
+        assert cron.events.flush(timeout=10)
+    finally:
+        cron.stop(timeout=5)
+    [record] = [r for r in caplog.records if r.name == "yamlcron.notify"]
+    assert record.levelno == logging.WARNING
+    assert record.getMessage().endswith("of a failure: exited with code 3")
+
+
+def test_json_logs(tmp_path: Path) -> None:
+    (tmp_path / "jobs.yaml").write_text(
+        "version: 1\njobs:\n  a: {trigger: {cron: '0 0 1 1 *'}, run: {shell: 'echo hi'}}\n"
+    )
+    assert cli(tmp_path, "apply").returncode == 0
+    result = cli(tmp_path, "--log-format", "json", "trigger", "a")
+    assert result.returncode == 0
+    entries = [json.loads(line) for line in result.stderr.splitlines()]
+    assert entries
+    assert {"time", "level", "logger", "message"} <= set(entries[-1])
+    assert entries[-1]["message"] == entries[-1]["message"].strip()
+    assert any("a run" in e["message"] and "success" in e["message"] for e in entries)
