@@ -12,7 +12,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, tzinfo
 from functools import cache
@@ -534,9 +534,3 @@ def merged_schema(components: Components) -> dict[str, Any]:
         for name, options in sorted(components.notifiers.items())
     ]
     return schema
-
-
-def iter_issues(error: ManifestError) -> Iterator[str]:
-    """The issues of ``error`` as the lines ``validate`` prints."""
-    for issue in error.issues:
-        yield str(issue)

@@ -203,11 +203,6 @@ class Manifest:
     digest: str
     commit: str | None = None
 
-    @property
-    def folder(self) -> Path:
-        """The manifest's folder: default ``cwd`` of runs, first on ``sys.path`` for calls."""
-        return self.path.parent
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Components:
@@ -277,13 +272,9 @@ class AppliedManifest:
     applied_at: datetime
     commit: str | None = None
 
-    def label(self) -> str:
-        """``3f9a1c2e`` or ``3f9a1c2e@1a2b3c4``: the manifest a run came from, in short."""
-        return label(self.digest, self.commit)
-
 
 def label(digest: str | None, commit: str | None) -> str:
-    """A manifest digest and commit in short."""
+    """``3f9a1c2e`` or ``3f9a1c2e@1a2b3c4``: the manifest a run came from, in short."""
     if digest is None:
         return "-"
     short = digest[:8]
