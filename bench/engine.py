@@ -25,8 +25,8 @@ from pathlib import Path
 
 from yamlcron import Yamlcron
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import RunContext
 from yamlcron.registry import build_registry
+from yamlcron.runs import RunContext
 
 
 def percentile(values: list[float], q: float) -> float:

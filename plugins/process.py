@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from yamlcron.hookspecs import hookimpl
-from yamlcron.model import Executor, Outcome, RunContext, RunStatus
 from yamlcron.procgroup import OutputTail, exit_code, terminate_group
+from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
 from yamlcron.templates import expand
 
 _TICK = 0.2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from yamlcron.errors import StoreError
 from yamlcron.hookspecs import StoreFactory, hookimpl
-from yamlcron.model import Store
+from yamlcron.runs import Store
 from yamlcron.store import SQLiteStore
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from yamlcron.callables import arguments, error_of, jsonable, resolve
 from yamlcron.hookspecs import hookimpl
-from yamlcron.model import Executor, Outcome, RunContext, RunStatus
+from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
 
 
 class ThreadExecutor:

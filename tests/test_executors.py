@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import Outcome, RunContext, RunStatus
 from yamlcron.registry import Registry, build_registry
+from yamlcron.runs import Outcome, RunContext, RunStatus
 
 TASKS = """
 import os, time

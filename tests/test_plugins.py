@@ -19,8 +19,8 @@ from yamlcron import Yamlcron, hookimpl
 from yamlcron.errors import ManifestError, PluginError
 from yamlcron.events import JobEvent, ManifestEvent, RunEvent
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import Executor, Outcome, RunContext, RunStatus
 from yamlcron.registry import BUILTIN_PLUGINS, build_registry
+from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
 
 ROOT = Path(__file__).parent.parent
 

@@ -14,8 +14,8 @@ import pytest
 from yamlcron import reconcile
 from yamlcron.hookspecs import hookimpl
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import Executor, Outcome, Run, RunContext, RunStatus
 from yamlcron.registry import build_registry
+from yamlcron.runs import Executor, Outcome, Run, RunContext, RunStatus
 from yamlcron.scheduler import Scheduler
 from yamlcron.store import SQLiteStore
 

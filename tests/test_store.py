@@ -13,8 +13,9 @@ import pytest
 from tests.conftest import GOOD
 from yamlcron.errors import StoreError
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import AppliedManifest, JobWrite, Store
+from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
+from yamlcron.runs import Store
 from yamlcron.store import SCHEMA_VERSION, SQLiteStore, from_micros, to_micros
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 from yamlcron.app import RunHandle, Yamlcron
 from yamlcron.hookspecs import hookimpl
-from yamlcron.model import Run, RunStatus
+from yamlcron.runs import Run, RunStatus
 
 try:
     __version__ = version("yamlcron")

@@ -27,8 +27,9 @@ from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
 from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
 from yamlcron.manifest import load_manifest, parse_manifest
-from yamlcron.model import Manifest, NotifySpec, Plan, Run, Store
+from yamlcron.model import Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry, build_registry
+from yamlcron.runs import Run, Store
 from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
 from yamlcron.store import default_store_path
 

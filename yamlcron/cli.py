@@ -22,8 +22,9 @@ from yamlcron.app import publish_apply
 from yamlcron.errors import ManifestError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
 from yamlcron.manifest import load_manifest, merged_schema, parse_datetime
-from yamlcron.model import JobSpec, Manifest, Plan, Store
+from yamlcron.model import JobSpec, Manifest, Plan
 from yamlcron.registry import Registry, build_registry
+from yamlcron.runs import Store
 from yamlcron.store import default_store_path
 from yamlcron.triggers import schedule_for, zone
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from yamlcron.model import JobSpec, Run, RunStatus
+from yamlcron.model import JobSpec
+from yamlcron.runs import Run, RunStatus
 
 JobEventKind = Literal["added", "changed", "removed"]
 ManifestEventKind = Literal["applied", "reload_failed", "plan_refused"]

@@ -32,7 +32,7 @@ from typing import Protocol
 import pluggy
 
 from yamlcron.events import JobEvent, ManifestEvent, Notifier, RunEvent
-from yamlcron.model import Executor, Store
+from yamlcron.runs import Executor, Store
 
 PROJECT = "yamlcron"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -86,7 +86,7 @@ def yamlcron_stores() -> Mapping[str, StoreFactory]:  # type: ignore[empty-body]
 
     The scheme is the part of ``--store`` before ``://``. The factory is called once per
     command, on the main thread; the store it returns must be safe to use from several
-    threads (``model.Store`` documents each method).
+    threads (``runs.Store`` documents each method).
     """
 
 

@@ -21,9 +21,9 @@ from yamlcron.model import (
     JobWrite,
     Manifest,
     Plan,
-    Store,
     StoredJob,
 )
+from yamlcron.runs import Store
 from yamlcron.triggers import schedule_for
 
 #: The deletion guard looks at stores holding at least this many jobs.

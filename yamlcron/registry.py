@@ -14,7 +14,8 @@ from yamlcron import hookspecs
 from yamlcron.errors import PluginError, StoreError
 from yamlcron.events import Notifier
 from yamlcron.hookspecs import StoreFactory
-from yamlcron.model import Components, Executor, Store
+from yamlcron.model import Components
+from yamlcron.runs import Executor, Store
 
 T = TypeVar("T")
 

@@ -25,8 +25,9 @@ from yamlcron.cli import (
 )
 from yamlcron.errors import UnknownJobError
 from yamlcron.manifest import load_manifest
-from yamlcron.model import JobSpec, Queued, Run, RunStatus, Store, StoredJob, label
+from yamlcron.model import JobSpec, StoredJob, label
 from yamlcron.reconcile import first_fire
+from yamlcron.runs import Queued, Run, RunStatus, Store
 from yamlcron.scheduler import Scheduler
 from yamlcron.triggers import zone
 from yamlcron.watch import ManifestWatcher

@@ -38,19 +38,9 @@ from typing import Any
 from yamlcron.callables import error_of
 from yamlcron.durations import format_duration
 from yamlcron.events import RunEvent, run_event
-from yamlcron.model import (
-    Claim,
-    DueJob,
-    JobSpec,
-    NewRun,
-    Outcome,
-    Queued,
-    Run,
-    RunContext,
-    RunStatus,
-    Store,
-)
+from yamlcron.model import JobSpec
 from yamlcron.registry import Registry
+from yamlcron.runs import Claim, DueJob, NewRun, Outcome, Queued, Run, RunContext, RunStatus, Store
 from yamlcron.triggers import Schedule, schedule_for
 
 log = logging.getLogger(__name__)

@@ -26,17 +26,8 @@ from typing import IO, Any
 
 from yamlcron.errors import StoreError
 from yamlcron.filewatch import watch_file
-from yamlcron.model import (
-    AppliedManifest,
-    Claim,
-    DueJob,
-    JobSpec,
-    JobWrite,
-    Queued,
-    Run,
-    RunStatus,
-    StoredJob,
-)
+from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
+from yamlcron.runs import Claim, DueJob, Queued, Run, RunStatus
 
 SCHEMA_VERSION = 1
 #: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
@@ -126,7 +117,7 @@ def default_store_path(manifest: Path) -> Path:
 
 
 class SQLiteStore:
-    """A ``model.Store`` in one SQLite file, shared by the threads of one process."""
+    """A ``runs.Store`` in one SQLite file, shared by the threads of one process."""
 
     def __init__(self, path: Path | None, *, create: bool = True) -> None:
         """Open (and with ``create``, make and migrate) the store at ``path``.

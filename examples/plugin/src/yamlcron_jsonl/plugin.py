@@ -10,7 +10,7 @@ from typing import Any
 
 from yamlcron import hookimpl
 from yamlcron.events import ManifestEvent, RunEvent
-from yamlcron.model import Outcome, RunContext, RunStatus
+from yamlcron.runs import Outcome, RunContext, RunStatus
 
 
 class EchoExecutor:

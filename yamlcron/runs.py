@@ -1,0 +1,278 @@
+"""Runs and what produces them: run records, the executor contract, the store protocol.
+
+Like ``model``, everything here is a frozen value or a protocol; the SQLite store, the
+scheduler and the executors exchange these.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
+
+
+class RunStatus(StrEnum):
+    """Where a run stands. Only ``RUNNING`` is not final."""
+
+    RUNNING = "running"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"
+    MISSED = "missed"
+    SKIPPED = "skipped"
+
+    @property
+    def final(self) -> bool:
+        """Every status but ``running``."""
+        return self != RunStatus.RUNNING
+
+    @property
+    def failed(self) -> bool:
+        """A finished run that did not succeed and may be retried."""
+        return self in (RunStatus.FAILURE, RunStatus.TIMEOUT, RunStatus.INTERRUPTED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """One fire of a job, as recorded: SPEC §6's shape, plus what caused it."""
+
+    id: int
+    job_id: str
+    scheduled_at: datetime
+    attempt: int
+    status: RunStatus
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    exit_code: int | None = None
+    result: Any = None
+    error: Mapping[str, Any] | None = None
+    output: str = ""
+    node: str = ""
+    cause_run_id: int | None = None
+    manifest_digest: str | None = None
+    manifest_commit: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--output json`` shape: datetimes as ISO 8601 with offset."""
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "scheduled_at": self.scheduled_at.isoformat(),
+            "started_at": None if self.started_at is None else self.started_at.isoformat(),
+            "finished_at": None if self.finished_at is None else self.finished_at.isoformat(),
+            "attempt": self.attempt,
+            "status": self.status.value,
+            "exit_code": self.exit_code,
+            "result": self.result,
+            "error": self.error,
+            "output": self.output,
+            "node": self.node,
+            "cause_run_id": self.cause_run_id,
+            "manifest_digest": self.manifest_digest,
+            "manifest_commit": self.manifest_commit,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Outcome:
+    """What an executor reports for a finished run."""
+
+    status: RunStatus
+    exit_code: int | None = None
+    result: Any = None
+    error: Mapping[str, Any] | None = None
+    output: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    """What an executor needs beside the job: who this run is, where, and when to stop.
+
+    ``env`` holds ``YAMLCRON_JOB_ID``, ``YAMLCRON_RUN_ID``, ``YAMLCRON_SCHEDULED_AT`` and
+    ``YAMLCRON_ATTEMPT``. ``cancel`` is set when the scheduler shuts down past its grace: an
+    executor then stops the run (a subprocess's group gets SIGTERM, then SIGKILL after
+    ``kill_grace`` seconds) and reports ``interrupted``.
+    """
+
+    run_id: int
+    job: JobSpec
+    scheduled_at: datetime
+    attempt: int
+    folder: Path
+    env: Mapping[str, str]
+    cancel: threading.Event
+    kill_grace: float = 10.0
+    output_limit: int = 64 * 1024
+
+
+class Executor(Protocol):
+    """Runs a job once, blocking, on a worker thread of the scheduler.
+
+    ``execute`` must honour ``job.run.timeout`` (reporting ``timeout``) and
+    ``context.cancel`` (reporting ``interrupted``). An exception escaping it is recorded as
+    a ``failure`` with its traceback, so an executor need not catch the job's errors.
+    """
+
+    def execute(self, context: RunContext) -> Outcome:
+        """Run ``context.job`` and report how it ended."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DueJob:
+    """A job whose next fire time has come, with the spec it fires with."""
+
+    spec: JobSpec
+    next_run_at: datetime
+    anchor: datetime
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Queued:
+    """A fire the clock does not produce: a retry, a workflow step, or a manual trigger."""
+
+    job_id: str
+    due_at: datetime
+    scheduled_at: datetime
+    attempt: int = 1
+    reason: Literal["retry", "after", "trigger"] = "trigger"
+    cause_run_id: int | None = None
+    id: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NewRun:
+    """A run row to write when a fire is claimed (``running``, ``missed`` or ``skipped``)."""
+
+    job_id: str
+    scheduled_at: datetime
+    status: RunStatus
+    attempt: int = 1
+    started_at: datetime | None = None
+    error: Mapping[str, Any] | None = None
+    cause_run_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Claim:
+    """One job's share of a tick: advance its next fire time, take a queued fire, write runs.
+
+    ``expected`` is the next fire time the scheduler read. The claim only happens if the
+    store still holds it (another replica or an apply did not move it first); likewise a
+    queued fire is claimed only if its row is still there.
+    """
+
+    job_id: str
+    expected: datetime | None = None
+    next_run_at: datetime | None = None
+    queued_id: int | None = None
+    runs: tuple[NewRun, ...] = ()
+
+
+class Store(Protocol):
+    """Persistence for jobs, their state and runs. SQLite is built in; others are plugins.
+
+    Every write method is one transaction: after a crash the store holds the state before
+    the call or after it, never a mix. Implementations must be safe to call from several
+    threads of one process.
+    """
+
+    def load_jobs(self) -> dict[str, StoredJob]:
+        """Every stored job, by id."""
+        ...
+
+    def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:
+        """Insert or update ``writes``, delete ``removals`` and record the apply, atomically."""
+        ...
+
+    def last_applied(self) -> AppliedManifest | None:
+        """The most recent apply, or None for a store never applied to."""
+        ...
+
+    def due(self, now: datetime, limit: int) -> list[DueJob]:
+        """Jobs whose next fire time is at or before ``now``, earliest first, not paused."""
+        ...
+
+    def due_queued(self, now: datetime, limit: int) -> list[tuple[Queued, JobSpec | None]]:
+        """Queued fires due by ``now``, earliest first, with their job (None if removed)."""
+        ...
+
+    def downstream(self, job_id: str) -> list[JobSpec]:
+        """The jobs whose trigger is ``after: job_id``."""
+        ...
+
+    def lock_daemon(self) -> None:
+        """Claim this store for one ``yamlcron run``; StoreError if another holds it."""
+        ...
+
+    def daemon_alive(self) -> bool:
+        """Whether a ``yamlcron run`` holds this store now."""
+        ...
+
+    def ring(self) -> None:
+        """Tell a daemon watching this store that it changed (apply, trigger, pause)."""
+        ...
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on another thread) whenever ``ring`` is called from any process.
+
+        Returns a function that stops watching.
+        """
+        ...
+
+    def next_wakeup(self) -> datetime | None:
+        """The earliest next fire time or queued fire, or None when nothing is pending."""
+        ...
+
+    def claim(self, claims: list[Claim], node: str, source: AppliedManifest | None) -> list[Run]:
+        """Apply every claim that still holds, in one transaction; every run it wrote."""
+        ...
+
+    def finish(self, run: Run, followups: list[Queued]) -> str | None:
+        """Record a run's outcome and queue what follows it (a retry, workflow steps).
+
+        Returns the job's previous final outcome (the status of its last run that was not
+        retried), which tells a recovery from a success like the others.
+        """
+        ...
+
+    def enqueue(self, item: Queued) -> int:
+        """Queue one fire; returns its id."""
+        ...
+
+    def interrupt_running(self, now: datetime) -> list[Run]:
+        """Mark runs left ``running`` by a dead process ``interrupted``; returns them."""
+        ...
+
+    def runs(
+        self, job_id: str | None = None, limit: int = 50, scheduled_at: datetime | None = None
+    ) -> list[Run]:
+        """Recorded runs, newest first; of one job, or of one fire of it."""
+        ...
+
+    def run(self, run_id: int) -> Run | None:
+        """One run by id."""
+        ...
+
+    def pending(self, job_id: str, scheduled_at: datetime) -> bool:
+        """Whether a fire of ``job_id`` at ``scheduled_at`` is still queued (a retry ahead)."""
+        ...
+
+    def prune(self, job_id: str, keep: int) -> int:
+        """Delete all but the newest ``keep`` finished runs of a job; returns how many."""
+        ...
+
+    def set_paused(self, job_id: str, paused: bool | None, next_run_at: datetime | None) -> None:
+        """Set the runtime pause override (None: as the manifest says) and next fire time."""
+        ...
+
+    def close(self) -> None:
+        """Release connections; the store is unusable afterwards."""
+        ...
