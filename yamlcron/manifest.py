@@ -9,7 +9,6 @@ form and a ``JobSpec``; nothing past this module validates again.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 from collections.abc import Collection, Mapping, Sequence
@@ -21,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-from jsonschema.exceptions import ValidationError, best_match
 
 from yamlcron.durations import format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.gitsource import source_commit
 from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, Components, JobSpec, Manifest, NotifySpec
+from yamlcron.schemaerrors import Path_, did_you_mean, issues_of
 from yamlcron.templates import stray
 from yamlcron.triggers import check_cron, zone
 from yamlcron.yamldoc import Document, dotted, read_document
@@ -51,8 +50,6 @@ DEFAULT_EXECUTORS: Mapping[str, str] = {
     "call": "thread",
 }
 DEFAULT_NOTIFY_ON = ("failure",)
-
-Path_ = tuple[str | int, ...]
 
 
 @cache
@@ -107,7 +104,7 @@ def parse_manifest(text: str, path: Path, components: Components | None = None) 
     if len(text) > MAX_BYTES:
         raise ManifestError([Issue(file, 1, 1, "", f"the manifest is over {MAX_BYTES >> 20} MiB")])
     doc = read_document(text, file)
-    issues = [i for error in _validator().iter_errors(doc.data) for i in _issues(doc, error)]
+    issues = [i for error in _validator().iter_errors(doc.data) for i in issues_of(doc, error)]
     if not isinstance(doc.data, dict):
         raise ManifestError(issues)
     checker = _Checker(doc)
@@ -125,123 +122,6 @@ def parse_manifest(text: str, path: Path, components: Components | None = None) 
     notify = tuple(NotifySpec.from_canonical(_notify(n)) for n in doc.data.get("notify", []))
     digest = hashlib.sha256(text.encode()).hexdigest()
     return Manifest(path=path, jobs=jobs, notify=notify, digest=digest)
-
-
-# -- schema errors, in words a person understands -------------------------------------------
-
-
-def _issues(doc: Document, error: ValidationError, prefix: Path_ = ()) -> list[Issue]:
-    path: Path_ = (*prefix, *error.absolute_path)
-    if error.validator in ("oneOf", "dependentRequired") and not isinstance(error.instance, dict):
-        return []  # "required" passes vacuously on a non-mapping; its type error says it all
-    schema: Any = error.schema
-    instance: Any = error.instance
-    if error.validator == "additionalProperties":
-        known = list(schema.get("properties", {}))
-        extra = [k for k in instance if k not in known]
-        return [_located(doc, _unknown_key(k, known), (*path, k), key=True) for k in extra]
-    if error.validator == "required":
-        # jsonschema reports each missing key with the whole list; report each key once.
-        missing = [k for k in schema["required"] if k not in instance]
-        return [_located(doc, f"missing required key '{k}'", path, key=bool(path)) for k in missing]
-    message, at, key = _describe(doc, error, path)
-    return [_located(doc, message, at, key=key)]
-
-
-def _located(doc: Document, message: str, path: Path_, *, key: bool) -> Issue:
-    line, column = doc.locate(path, key=key)
-    return Issue(doc.file, line, column, dotted(path), message)
-
-
-def _describe(doc: Document, error: ValidationError, path: Path_) -> tuple[str, Path_, bool]:
-    """The message for ``error``, the path it is about, and whether to point at the key."""
-    kind = error.validator
-    value: Any = error.instance
-    schema: Any = error.schema
-    rule: Any = error.validator_value
-    noun = schema.get("title") if isinstance(schema, dict) else None
-    if kind == "pattern" and path and path[0] == "jobs" and len(path) == 1:
-        return f"invalid job id {value!r}: {_JOB_ID_RULE}", (*path, value), True
-    if kind == "type":
-        expected = noun or _type_names(rule)
-        return f"expected {expected}, got {_show(doc, path, value)}", path, False
-    if kind == "enum":
-        options = [str(o) for o in rule]
-        hint = _did_you_mean(str(value), options)
-        return f"must be one of {', '.join(options)}; got {value!r}{hint}", path, False
-    if kind == "const":
-        return f"must be {rule!r}, got {_show(doc, path, value)}", path, False
-    if kind == "pattern":
-        if path and path[-1] == "after":
-            return f"invalid job id {value!r}: {_JOB_ID_RULE}", path, False
-        return f"{value!r} is not {noun or 'valid here'}", path, False
-    if kind in ("minimum", "exclusiveMinimum"):
-        return f"must be at least {rule}, got {value!r}", path, False
-    if kind in ("minItems", "minLength"):
-        return "must not be empty", path, False
-    if kind == "uniqueItems":
-        return "lists an item twice", path, False
-    if kind == "dependentRequired":
-        owner = next(k for k, needs in rule.items() if k in value)
-        needed = rule[owner][0]
-        return f"'{owner}' goes only with '{needed}'", (*path, owner), True
-    if kind == "oneOf" and all(set(s) == {"required"} for s in rule):
-        kinds = [s["required"][0] for s in rule]
-        present = [k for k in kinds if k in value]
-        if present:
-            last = max(present, key=lambda k: doc.locate((*path, k), key=True))
-            return f"has {' and '.join(present)}; choose exactly one", (*path, last), True
-        return f"needs one of {', '.join(kinds)}", path, bool(path)
-    if kind in ("anyOf", "oneOf") and noun:
-        return f"expected {noun}, got {_show(doc, path, value)}", path, False
-    if kind in ("anyOf", "oneOf") and error.context:
-        inner = best_match(error.context)
-        return _describe(doc, inner, tuple(inner.absolute_path))
-    return str(error.message), path, False
-
-
-_JOB_ID_RULE = "use 1 to 64 letters, digits, '_', '-' or '.', starting with a letter or digit"
-
-
-def _unknown_key(key: str, known: list[str]) -> str:
-    hint = _did_you_mean(key, known)
-    if hint:
-        return f"unknown key '{key}'{hint}"
-    return f"unknown key '{key}'; expected one of: {', '.join(known)}"
-
-
-def _did_you_mean(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
-def _type_names(value: str | list[str]) -> str:
-    names = {
-        "integer": "a whole number",
-        "number": "a number",
-        "string": "a string",
-        "boolean": "true or false",
-        "array": "a list",
-        "object": "a mapping",
-        "null": "null",
-    }
-    items = [value] if isinstance(value, str) else value
-    return " or ".join(names[t] for t in items)
-
-
-def _show(doc: Document, path: Path_, value: Any) -> str:
-    """Describe ``value``, naming YAML 1.1's coercions of what was written."""
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, str):
-        return f"the string {value!r}"
-    shown = json.dumps(value)
-    written = doc.written(path)
-    if written is not None and written != shown and not written.startswith(("'", '"')):
-        return f'{shown} (YAML read the unquoted {written} as {shown}; write "{written}")'
-    return shown
 
 
 # -- checks a schema cannot express ---------------------------------------------------------
@@ -329,7 +209,7 @@ class _Checker:
             if after == job_id:
                 self.fail((*path, "after"), "a job cannot run after itself")
             elif after not in jobs:
-                hint = _did_you_mean(after, list(jobs))
+                hint = did_you_mean(after, list(jobs))
                 self.fail((*path, "after"), f"no job '{after}' in this manifest{hint}")
 
     def check_templates(self, path: Path_, value: Any) -> None:
@@ -385,10 +265,10 @@ class _Checker:
         options = {k: v for k, v in entry.items() if k not in ("via", "on")}
         validator = jsonschema.Draft202012Validator(schema)
         for error in validator.iter_errors(options):
-            self.issues.extend(_issues(self.doc, error, path))
+            self.issues.extend(issues_of(self.doc, error, path))
 
     def unknown(self, path: Path_, kind: str, name: str, known: Collection[str]) -> None:
-        hint = _did_you_mean(name, list(known))
+        hint = did_you_mean(name, list(known))
         installed = ", ".join(sorted(known)) or "none"
         self.fail(path, f"unknown {kind} '{name}'{hint}; installed: {installed}")
 
