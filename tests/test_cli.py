@@ -267,3 +267,23 @@ def test_pause_resume_and_plan_shows_the_drift(
     assert "T03:00:00+01:00" in resumed.out or "T03:00:00+02:00" in resumed.out
     assert cli("plan", "-f", path).out == "No changes: 4 unchanged.\n"
     assert cli("pause", "nope", "-f", path).code == 1
+
+
+def test_unchanged_manifest_is_not_read_again_unless_the_rules_changed(
+    cli: Callable[..., CliResult], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / "jobs.yaml"
+    path.write_text(GOOD.replace("jobs:\n", "notify: [{via: webhook, url: 'http://127.0.0.1:9/x'}]\njobs:\n"))
+    assert cli("apply", "-f", path).code == 0
+    store = project / ".yamlcron" / "state.db"
+    before = dump_store(store)
+    again = cli("apply", "-f", path)
+    assert (again.code, again.out) == (0, "No changes: 4 unchanged.\nNothing to apply.\n")
+    assert dump_store(store) == before
+    assert cli("plan", "-f", path, "--detailed-exitcode").code == 0
+    # Without the webhook notifier the same bytes are no longer valid: they are checked again.
+    monkeypatch.setenv("YAMLCRON_DISABLED_PLUGINS", "yamlcron.plugins.webhook")
+    refused = cli("apply", "-f", path)
+    assert refused.code == 1
+    assert "unknown notifier 'webhook'" in refused.err
+    assert dump_store(store) == before

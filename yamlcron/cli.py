@@ -21,7 +21,7 @@ from yamlcron import reconcile
 from yamlcron.app import publish_apply
 from yamlcron.errors import ManifestError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
-from yamlcron.manifest import load_manifest, merged_schema, parse_datetime
+from yamlcron.manifest import load_manifest, merged_schema, parse_datetime, rules_digest
 from yamlcron.model import JobSpec, Manifest, Plan
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Store
@@ -45,6 +45,11 @@ class App:
         if self._registry is None:
             self._registry = self.make_registry()
         return self._registry
+
+    @property
+    def rules(self) -> str:
+        """What manifests are validated by here (see ``manifest.rules_digest``)."""
+        return rules_digest(self.registry.components)
 
     def open_store(self, manifest_path: Path, url: str | None, *, create: bool) -> Store:
         url = url or f"sqlite://{default_store_path(manifest_path)}"
@@ -196,15 +201,19 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron plan -f jobs.yaml --detailed-exitcode
         """
-        manifest = load_manifest(manifest_path, app.registry.components)
         store = app.open_store(manifest_path, store_url, create=False)
         try:
-            stored = store.load_jobs()
+            result = reconcile.unchanged(manifest_path, store, app.rules)
+            stored_count = 0 if result is None else result.unchanged
+            if result is None:
+                manifest = load_manifest(manifest_path, app.registry.components)
+                stored = store.load_jobs()
+                stored_count = len(stored)
+                result = reconcile.plan(manifest, stored, _now())
         finally:
             store.close()
-        result = reconcile.plan(manifest, stored, _now())
         _print_plan(result, output)
-        reconcile.check_guard(result, len(stored), force=force)
+        reconcile.check_guard(result, stored_count, force=force)
         if detailed_exitcode and not result.is_empty:
             raise SystemExit(2)
 
@@ -227,6 +236,17 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron apply -f jobs.yaml --store sqlite:///var/lib/yamlcron/state.db
         """
+        probe = app.open_store(manifest_path, store_url, create=False)
+        try:
+            quick = reconcile.unchanged(manifest_path, probe, app.rules)
+        finally:
+            probe.close()
+        if quick is not None:  # the manifest applied last, bytes and rules unchanged
+            _print_plan(quick, output)
+            if output == "text":
+                click.echo("Nothing to apply.")
+            return
+        # Validate before the store is created: bad input changes nothing.
         manifest = load_manifest(manifest_path, app.registry.components)
         store = app.open_store(manifest_path, store_url, create=True)
         try:

@@ -24,7 +24,15 @@ import jsonschema
 from yamlcron.durations import format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.gitsource import source_commit
-from yamlcron.model import RUN_KINDS, TRIGGER_KINDS, Components, JobSpec, Manifest, NotifySpec
+from yamlcron.model import (
+    RUN_KINDS,
+    TRIGGER_KINDS,
+    Components,
+    JobSpec,
+    Manifest,
+    NotifySpec,
+    digest_of,
+)
 from yamlcron.schemaerrors import Path_, did_you_mean, issues_of
 from yamlcron.templates import stray
 from yamlcron.triggers import check_cron, zone
@@ -121,7 +129,20 @@ def parse_manifest(text: str, path: Path, components: Components | None = None) 
     }
     notify = tuple(NotifySpec.from_canonical(_notify(n)) for n in doc.data.get("notify", []))
     digest = hashlib.sha256(text.encode()).hexdigest()
-    return Manifest(path=path, jobs=jobs, notify=notify, digest=digest)
+    rules = None if components is None else rules_digest(components)
+    return Manifest(path=path, jobs=jobs, notify=notify, digest=digest, rules=rules)
+
+
+def rules_digest(components: Components) -> str:
+    """What a manifest was validated by: this yamlcron, its schema, the installed plugins.
+
+    An apply records it; while it and the manifest's bytes are unchanged, the manifest is
+    known valid and unchanged without reading it again (see ``reconcile.unchanged``).
+    """
+    from yamlcron import __version__
+
+    options = {name: components.notifiers[name] for name in sorted(components.notifiers)}
+    return digest_of([__version__, core_schema(), sorted(components.executors), options])
 
 
 # -- checks a schema cannot express ---------------------------------------------------------

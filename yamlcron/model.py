@@ -200,6 +200,7 @@ class Manifest:
     notify: tuple[NotifySpec, ...]
     digest: str
     commit: str | None = None
+    rules: str | None = None  # digest of the rules it was validated by (see manifest.rules_digest)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -269,6 +270,7 @@ class AppliedManifest:
     path: str
     applied_at: datetime
     commit: str | None = None
+    rules: str | None = None
 
 
 def label(digest: str | None, commit: str | None) -> str:

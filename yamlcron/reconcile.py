@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from yamlcron.errors import PlanRefusedError
+from yamlcron.gitsource import source_commit
 from yamlcron.model import (
     AppliedManifest,
     FieldChange,
@@ -25,6 +27,7 @@ from yamlcron.model import (
 )
 from yamlcron.runs import Store
 from yamlcron.triggers import schedule_for
+from yamlcron.watch import content_digest
 
 #: The deletion guard looks at stores holding at least this many jobs.
 GUARD_MIN_JOBS = 4
@@ -46,9 +49,7 @@ def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> 
     )
     unchanged = len(manifest.jobs) - len(add) - len(change)
     drift = tuple(
-        f"{job_id}: {'paused' if job.paused else 'resumed'} at run time, the manifest says "
-        f"{'paused' if spec.paused else 'not paused'} ('yamlcron "
-        f"{'resume' if job.paused else 'pause'} {job_id}' to undo)"
+        drift_note(job_id, job.paused_override)
         for job_id, spec in sorted(manifest.jobs.items())
         if (job := stored.get(job_id)) is not None
         and job.paused_override is not None
@@ -57,6 +58,32 @@ def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> 
     return Plan(
         add=add, change=change, remove=remove, unchanged=unchanged, warnings=warnings, drift=drift
     )
+
+
+def drift_note(job_id: str, paused: bool) -> str:
+    """How a runtime pause override differs from the manifest, and how to undo it."""
+    return (
+        f"{job_id}: {'paused' if paused else 'resumed'} at run time, the manifest says "
+        f"{'not paused' if paused else 'paused'} ('yamlcron "
+        f"{'resume' if paused else 'pause'} {job_id}' to undo)"
+    )
+
+
+def unchanged(path: Path, store: Store, rules: str) -> Plan | None:
+    """The empty plan, without reading the manifest, when nothing can have changed.
+
+    That is when the file's bytes and git commit are those of the last apply and the rules
+    it was validated by are the same: the boot of a GitOps deploy re-applies for free.
+    None means: load, validate and plan as usual.
+    """
+    last = store.last_applied()
+    if last is None or last.rules != rules or content_digest(path) != last.digest:
+        return None
+    if source_commit(path) != last.commit:
+        return None
+    count, drifted = store.overview()
+    notes = tuple(drift_note(job_id, paused) for job_id, paused in sorted(drifted.items()))
+    return Plan(add=(), change=(), remove=(), unchanged=count, drift=notes)
 
 
 def diff(old: Any, new: Any, prefix: str = "") -> tuple[FieldChange, ...]:
@@ -123,7 +150,11 @@ def apply(
         next_run_at = _initial(spec, now, stored[spec.id].anchor) if moved else None
         writes.append(JobWrite(spec=spec, next_run_at=next_run_at, reschedule=moved))
     record = AppliedManifest(
-        digest=manifest.digest, path=str(manifest.path), applied_at=now, commit=manifest.commit
+        digest=manifest.digest,
+        path=str(manifest.path),
+        applied_at=now,
+        commit=manifest.commit,
+        rules=manifest.rules,
     )
     store.apply(writes, list(plan.remove), record)
 

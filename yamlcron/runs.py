@@ -196,6 +196,10 @@ class Store(Protocol):
         """The most recent apply, or None for a store never applied to."""
         ...
 
+    def overview(self) -> tuple[int, dict[str, bool]]:
+        """How many jobs are stored, and the runtime pauses that contradict their manifest."""
+        ...
+
     def due(self, now: datetime, limit: int) -> list[DueJob]:
         """Jobs whose next fire time is at or before ``now``, earliest first, not paused."""
         ...

@@ -87,7 +87,8 @@ MIGRATIONS: tuple[str, ...] = (
         digest TEXT NOT NULL,
         path TEXT NOT NULL,
         applied_at INTEGER NOT NULL,
-        commit_id TEXT
+        commit_id TEXT,
+        rules TEXT
     );
     """,
 )
@@ -229,8 +230,9 @@ class SQLiteStore:
                 )
                 db.executemany("DELETE FROM jobs WHERE id = ?", [(r,) for r in removals])
                 db.execute(
-                    "INSERT INTO applies (digest, path, applied_at, commit_id) VALUES (?, ?, ?, ?)",
-                    (record.digest, record.path, now, record.commit),
+                    "INSERT INTO applies (digest, path, applied_at, commit_id, rules) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (record.digest, record.path, now, record.commit, record.rules),
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write the store {self.path}: {exc}") from None
@@ -238,13 +240,27 @@ class SQLiteStore:
     def last_applied(self) -> AppliedManifest | None:
         with self._lock:
             row = self._db.execute(
-                "SELECT digest, path, applied_at, commit_id FROM applies ORDER BY id DESC LIMIT 1"
+                "SELECT digest, path, applied_at, commit_id, rules FROM applies "
+                "ORDER BY id DESC LIMIT 1"
             ).fetchone()
         if row is None:
             return None
         return AppliedManifest(
-            digest=row[0], path=row[1], applied_at=from_micros(row[2]), commit=row[3]
+            digest=row[0],
+            path=row[1],
+            applied_at=from_micros(row[2]),
+            commit=row[3],
+            rules=row[4],
         )
+
+    def overview(self) -> tuple[int, dict[str, bool]]:
+        with self._lock:
+            count = self._db.execute("SELECT COUNT(*) FROM jobs").fetchone()[0]
+            rows = self._db.execute(
+                "SELECT id, paused_override FROM jobs WHERE paused_override IS NOT NULL "
+                "AND paused_override != json_extract(spec, '$.paused')"
+            ).fetchall()
+        return int(count), {job_id: bool(paused) for job_id, paused in rows}
 
     def _spec(self, job_id: str, digest: str, text: str) -> JobSpec:
         """Parse a stored spec once per content: the hot loop reads the same jobs again."""
