@@ -273,7 +273,9 @@ def test_unchanged_manifest_is_not_read_again_unless_the_rules_changed(
     cli: Callable[..., CliResult], project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = project / "jobs.yaml"
-    path.write_text(GOOD.replace("jobs:\n", "notify: [{via: webhook, url: 'http://127.0.0.1:9/x'}]\njobs:\n"))
+    path.write_text(
+        GOOD.replace("jobs:\n", "notify: [{via: webhook, url: 'http://127.0.0.1:9/x'}]\njobs:\n")
+    )
     assert cli("apply", "-f", path).code == 0
     store = project / ".yamlcron" / "state.db"
     before = dump_store(store)

@@ -103,6 +103,7 @@ class Scheduler:
         self._cancel = threading.Event()  # past the shutdown grace: executors stop their runs
         self._stopping = False
         self._lock = threading.Condition()
+        self._pass = threading.Lock()  # held through one tick: stop() waits for it to end
         self._running: Counter[str] = Counter()
         self._finished: Counter[str] = Counter()
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
@@ -127,8 +128,12 @@ class Scheduler:
 
     def tick(self, now: datetime) -> float:
         """Claim and dispatch everything due at ``now``; return seconds until the next pass."""
-        if self._stopping:
-            return MAX_SLEEP
+        with self._pass:
+            if self._stopping:
+                return MAX_SLEEP
+            return self._tick(now)
+
+    def _tick(self, now: datetime) -> float:
         due = self.store.due(now, BATCH)
         queued = self.store.due_queued(now, BATCH)
         specs: dict[str, JobSpec] = {}
@@ -183,6 +188,8 @@ class Scheduler:
         Returns True when every run finished within ``timeout``.
         """
         self.request_stop()
+        with self._pass:  # a pass under way dispatches what it claimed before the pool closes
+            pass
         finished = self.wait_idle(timeout)
         if not finished:
             self.cancel()

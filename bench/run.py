@@ -1,0 +1,433 @@
+"""yamlcron beside APScheduler 3, same workloads, same machine, same run, interleaved.
+
+    pip install -e '.[bench]'
+    python bench/run.py                 # the full table (about 15 minutes)
+    python bench/run.py --quick         # shorter windows and sizes (about 3 minutes)
+
+Prints one table: per workload, yamlcron's and APScheduler's medians with [min-max] over
+the repetitions, and the yamlcron/APScheduler ratio. Each repetition runs both systems one
+after the other, so machine noise hits both. See bench/README.md for what each measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from croniter import croniter
+
+from yamlcron import Yamlcron
+from yamlcron.manifest import parse_manifest
+from yamlcron.registry import build_registry
+from yamlcron.runs import RunContext
+from yamlcron.store import SQLiteStore
+from yamlcron.triggers import CronSchedule, zone
+
+EXPRESSIONS = [
+    "* * * * *",
+    "*/5 * * * *",
+    "0 3 * * 1-5",
+    "15,45 9-17 * * *",
+    "0 */6 * * *",
+    "23 0-20/2 * * *",
+    "*/15 8-18 * * mon-fri",
+    "0 12 1,15 * *",
+    "0 0 1 1 *",
+    "0 0 29 2 *",
+]
+Row = tuple[str, list[float], list[float], str]  # workload, yamlcron, apscheduler, unit
+
+
+def noop() -> None:
+    """The job both schedulers fire."""
+
+
+# -- fire lateness --------------------------------------------------------------------------
+
+
+def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
+    """p50, p99 (ms) and the share of fires missed, N interval jobs every second."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder)
+        (path / "benchjobs.py").write_text("def noop():\n    return None\n")
+        start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        lines = ["version: 1", "jobs:"]
+        for i in range(jobs):
+            offset = start + timedelta(seconds=i / jobs)
+            lines += [
+                f"  j{i}:",
+                f"    trigger: {{interval: 1s, start: '{offset.isoformat()}'}}",
+                "    run: {call: 'benchjobs:noop'}",
+                "    history: 1000",
+                "    misfire_grace_time: 1s",
+            ]
+        (path / "jobs.yaml").write_text("\n".join(lines) + "\n")
+        cron = Yamlcron(path / "jobs.yaml", registry=build_registry(autoload=False), workers=64)
+        cron.start()
+        warm = start + timedelta(seconds=2)
+        end = warm + timedelta(seconds=window)
+        time.sleep(max((end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
+        cron.stop(timeout=10)
+        store = SQLiteStore(path / ".yamlcron" / "state.db")
+        runs = [r for r in store.runs(limit=10**8) if warm <= r.scheduled_at < end]
+        store.close()
+    late = [
+        (r.started_at - r.scheduled_at).total_seconds() * 1000
+        for r in runs
+        if r.status.value == "success" and r.started_at
+    ]
+    expected = jobs * window
+    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected
+
+
+def aps_lateness(jobs: int, window: float, store: str) -> tuple[float, float, float]:
+    from apscheduler.events import EVENT_JOB_EXECUTED
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    with tempfile.TemporaryDirectory() as folder:
+        stores = {"default": _aps_store(store, Path(folder))}
+        scheduler = BackgroundScheduler(jobstores=stores, timezone="UTC")
+        late: list[float] = []
+        window_start = datetime.now(UTC) + timedelta(seconds=5)
+        window_end = window_start + timedelta(seconds=window)
+
+        def executed(event: Any) -> None:
+            if window_start <= event.scheduled_run_time < window_end:
+                late.append((datetime.now(UTC) - event.scheduled_run_time).total_seconds() * 1000)
+
+        scheduler.add_listener(executed, EVENT_JOB_EXECUTED)
+        first = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+        for i in range(jobs):
+            scheduler.add_job(
+                noop,
+                "interval",
+                seconds=1,
+                id=f"j{i}",
+                misfire_grace_time=1,
+                start_date=first + timedelta(seconds=i / jobs),
+            )
+        scheduler.start()
+        time.sleep(max((window_end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
+        scheduler.shutdown(wait=True)
+    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / (jobs * window)
+
+
+def _aps_store(kind: str, folder: Path) -> Any:
+    if kind == "memory":
+        from apscheduler.jobstores.memory import MemoryJobStore
+
+        return MemoryJobStore()
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+
+    return SQLAlchemyJobStore(url=f"sqlite:///{folder / 'aps.db'}")
+
+
+def _pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+# -- apply ----------------------------------------------------------------------------------
+
+
+def manifest_text(jobs: int, variant: int = 0) -> str:
+    lines = ["version: 1", "jobs:"]
+    for i in range(jobs):
+        command = f"echo {i}" + (" changed" if variant and i % 100 == 0 else "")
+        lines += [
+            f"  j{i}:",
+            f"    trigger: {{cron: '{EXPRESSIONS[i % 10]}'}}",
+            f"    run: {{shell: '{command}'}}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def yamlcron_apply(jobs: int) -> tuple[float, float, float]:
+    """Seconds: cold apply, re-apply of the same file, apply with 1 % of jobs changed."""
+    registry = build_registry(autoload=False)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "jobs.yaml"
+        path.write_text(manifest_text(jobs))
+        times = []
+        for variant in (0, 0, 1):
+            path.write_text(manifest_text(jobs, variant))
+            started = time.perf_counter()
+            _cli(["apply", "-f", str(path), "-o", "json"], registry)
+            times.append(time.perf_counter() - started)
+    return times[0], times[1], times[2]
+
+
+def _cli(args: list[str], registry: Any) -> None:
+    from contextlib import redirect_stdout
+    from io import StringIO
+
+    from yamlcron.cli import main
+
+    with redirect_stdout(StringIO()):
+        code = main(args, make_registry=lambda: registry)
+    if code:
+        raise SystemExit(f"yamlcron {' '.join(args)} exited {code}")
+
+
+def aps_apply(jobs: int, store: str) -> tuple[float, float, float]:
+    """Seconds: add N cron jobs and start; the same again (replace); 1 % replaced."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+
+    times = []
+    with tempfile.TemporaryDirectory() as folder:
+        for variant in (0, 0, 1):
+            started = time.perf_counter()
+            scheduler = BackgroundScheduler(
+                jobstores={"default": _aps_store(store, Path(folder))}, timezone="UTC"
+            )
+            for i in range(jobs):
+                if variant and i % 100:
+                    continue  # a 1 % change touches 1 % of the jobs
+                trigger = CronTrigger.from_crontab(EXPRESSIONS[i % 10], timezone="UTC")
+                scheduler.add_job(noop, trigger, id=f"j{i}", replace_existing=True)
+            scheduler.start(paused=True)
+            times.append(time.perf_counter() - started)
+            scheduler.shutdown(wait=False)
+    return times[0], times[1], times[2]
+
+
+# -- next fire, memory, idle, subprocess ------------------------------------------------------
+
+
+def next_fires_per_second(ours: bool, seconds: float = 1.0) -> float:
+    tz = zone("Europe/Berlin")
+    rates = []
+    for expr in EXPRESSIONS:
+        moment = datetime(2026, 1, 1, tzinfo=tz)
+        count = 0
+        started = time.perf_counter()
+        if ours:
+            schedule = CronSchedule(expr, tz, None, None)
+            while time.perf_counter() - started < seconds / len(EXPRESSIONS):
+                found = schedule.next_fire(moment)
+                moment = found or moment
+                count += 1
+        else:
+            iterator = croniter(expr, moment, ret_type=datetime)
+            while time.perf_counter() - started < seconds / len(EXPRESSIONS):
+                iterator.get_next()
+                count += 1
+        rates.append(count / (time.perf_counter() - started))
+    return statistics.geometric_mean(rates)
+
+
+MEMORY_CHILD = """
+import gc, json, sys, tempfile, time
+from pathlib import Path
+jobs, system, exprs = int(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3])
+def rss():
+    return int(open('/proc/self/statm').read().split()[1]) * 4096
+gc.collect(); base = rss()
+if system == 'yamlcron':
+    from yamlcron import Yamlcron
+    from yamlcron.registry import build_registry
+    folder = Path(tempfile.mkdtemp())
+    body = ''.join(
+        "  j%d: {trigger: {cron: '%s'}, run: {shell: 'echo'}}\\n" % (i, exprs[i % 10])
+        for i in range(jobs))
+    (folder / 'jobs.yaml').write_text('version: 1\\njobs:\\n' + body)
+    Yamlcron(folder / 'jobs.yaml', registry=build_registry(autoload=False)).start()
+else:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    s = BackgroundScheduler(timezone='UTC')
+    for i in range(jobs):
+        s.add_job(print, CronTrigger.from_crontab(exprs[i % 10], timezone='UTC'), id='j%d' % i)
+    s.start()
+time.sleep(1)
+gc.collect()
+print(rss() - base)
+"""
+
+
+def memory_per_job(jobs: int, system: str) -> float:
+    """Resident bytes per job of a running scheduler: the growth from N/10 to N jobs."""
+
+    def rss(count: int) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", MEMORY_CHILD, str(count), system, json.dumps(EXPRESSIONS)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return int(done.stdout.strip().splitlines()[-1])
+
+    small = jobs // 10
+    return (rss(jobs) - rss(small)) / (jobs - small)
+
+
+def idle_cpu(seconds: float, system: str) -> float:
+    """CPU seconds used by a scheduler with 1,000 cron jobs due hours later."""
+    hour = (datetime.now(UTC) + timedelta(hours=3)).hour
+    child = f"""
+import sys, time, tempfile
+from pathlib import Path
+if sys.argv[1] == 'yamlcron':
+    from yamlcron import Yamlcron
+    from yamlcron.registry import build_registry
+    folder = Path(tempfile.mkdtemp())
+    body = ''.join(f"  j{{i}}: {{{{trigger: {{{{cron: '{{i % 60}} {hour} * * *'}}}}, run: {{{{shell: 'true'}}}}}}}}\\n" for i in range(1000))
+    (folder / 'jobs.yaml').write_text('version: 1\\njobs:\\n' + body)
+    Yamlcron(folder / 'jobs.yaml', registry=build_registry(autoload=False)).start()
+else:
+    from apscheduler.schedulers.background import BackgroundScheduler
+    s = BackgroundScheduler(timezone='UTC')
+    for i in range(1000):
+        s.add_job(print, 'cron', minute=i % 60, hour={hour}, id=f'j{{i}}')
+    s.start()
+print('ready', flush=True)
+time.sleep(3600)
+"""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", child, system], stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    proc.stdout.readline()
+    time.sleep(2)
+    before = _cpu(proc.pid)
+    time.sleep(seconds)
+    used = _cpu(proc.pid) - before
+    proc.kill()
+    proc.wait()
+    return used
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def subprocess_rate(count: int, ours: bool) -> float:
+    if not ours:
+        started = time.perf_counter()
+        for _ in range(count):
+            subprocess.run(["/bin/true"], capture_output=True, check=False)
+        return count / (time.perf_counter() - started)
+    registry = build_registry(autoload=False)
+    folder = Path(tempfile.gettempdir())
+    text = "version: 1\njobs:\n  t: {trigger: {cron: '@daily'}, run: {command: ['/bin/true']}}\n"
+    spec = parse_manifest(text, folder / "jobs.yaml").jobs["t"]
+    executor, cancel = registry.executor("subprocess"), threading.Event()
+    started = time.perf_counter()
+    for i in range(count):
+        executor.execute(
+            RunContext(
+                run_id=i,
+                job=spec,
+                scheduled_at=datetime.now(UTC),
+                attempt=1,
+                folder=folder,
+                cancel=cancel,
+                env={},
+            )
+        )
+    return count / (time.perf_counter() - started)
+
+
+# -- the table ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="short windows and small sizes")
+    parser.add_argument("--repeat", type=int, default=3)
+    options = parser.parse_args()
+    quick = options.quick
+    window = 5.0 if quick else 20.0
+    rates = [100, 1000] if quick else [100, 1000, 10000]
+    sizes = [1000] if quick else [1000, 10000]
+    rows: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
+
+    def add(name: str, unit: str, ours: float, theirs: float) -> None:
+        mine, peer = rows.setdefault((name, unit), ([], []))
+        mine.append(ours)
+        peer.append(theirs)
+
+    for rep in range(options.repeat):
+        print(f"repetition {rep + 1}/{options.repeat}", file=sys.stderr)
+        for n in rates:
+            ours = yamlcron_lateness(n, window)
+            for store in ("memory", "sqlite"):
+                theirs = aps_lateness(n, window, store)
+                label = f"lateness {n}/s, APS {store}"
+                add(f"{label}: p50", "ms", ours[0], theirs[0])  # yamlcron: SQLite store
+                add(f"{label}: p99", "ms", ours[1], theirs[1])
+                add(f"{label}: missed", "%", 100 * ours[2], 100 * theirs[2])
+        for n in sizes:
+            ours_apply = yamlcron_apply(n)
+            theirs_apply = aps_apply(n, "sqlite")
+            for i, what in enumerate(("cold", "re-apply same", "1% changed")):
+                add(
+                    f"apply {n} cron jobs, {what} (APS sqlite)", "s", ours_apply[i], theirs_apply[i]
+                )
+        add(
+            "next fire/s (croniter bare as peer)",
+            "/s",
+            next_fires_per_second(True),
+            next_fires_per_second(False),
+        )
+        add(
+            "subprocess /bin/true (bare run as peer)",
+            "/s",
+            subprocess_rate(200, True),
+            subprocess_rate(200, False),
+        )
+        for n in sizes:
+            add(
+                f"memory per job at {n} (APS memory)",
+                "B",
+                memory_per_job(n, "yamlcron"),
+                memory_per_job(n, "apscheduler"),
+            )
+        idle = 10.0 if quick else 30.0
+        add(
+            f"idle CPU in {idle:.0f} s, 1000 jobs",
+            "s",
+            idle_cpu(idle, "yamlcron"),
+            idle_cpu(idle, "apscheduler"),
+        )
+        gc.collect()
+    print(
+        f"yamlcron vs APScheduler 3 (python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"{options.repeat} repetitions, median [min-max])"
+    )
+    print(f"| {'workload':<48} | {'unit':<4} | {'yamlcron':<24} | {'APScheduler':<24} | ratio |")
+    print(f"|{'-' * 50}|------|{'-' * 26}|{'-' * 26}|-------|")
+    for (name, unit), (mine, peer) in rows.items():
+        ratio = (
+            statistics.median(mine) / statistics.median(peer)
+            if statistics.median(peer)
+            else float("nan")
+        )
+        print(f"| {name:<48} | {unit:<4} | {_cell(mine):<24} | {_cell(peer):<24} | {ratio:5.2f} |")
+    print(
+        f"(max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)"
+    )
+
+
+def _cell(values: list[float]) -> str:
+    return f"{statistics.median(values):.3g} [{min(values):.3g}-{max(values):.3g}]"
+
+
+if __name__ == "__main__":
+    main()
