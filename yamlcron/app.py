@@ -90,7 +90,8 @@ class Yamlcron:
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._unwatch_store: Callable[[], None] = lambda: None
-        self.manifest: Manifest | None = None
+        # Only the applied manifest's own notifiers are kept: its jobs live in the store.
+        self.notify: tuple[NotifySpec, ...] = ()
 
     @classmethod
     def from_text(cls, text: str, folder: str | Path = ".", **options: object) -> Yamlcron:
@@ -105,7 +106,7 @@ class Yamlcron:
         return load_manifest(self.path, components)
 
     def _publish_run(self, event: RunEvent) -> None:
-        shared = self.manifest.notify if self.manifest else ()
+        shared = self.notify
         own = event.job.notify if event.job else ()
         self.events.publish(event, (*own, *shared))
 
@@ -121,7 +122,7 @@ class Yamlcron:
                 raise
             if self.store.last_applied() != before:
                 publish_apply(self.events, plan, manifest, self.clock())
-            self.manifest = manifest
+            self.notify = manifest.notify
             self.scheduler.source = self.store.last_applied()
             self.scheduler.wakeup()
             return plan
@@ -140,9 +141,7 @@ class Yamlcron:
         except YamlcronError as exc:
             lines = "; ".join(str(exc).splitlines())
             log.error("reload failed, keeping the running manifest: %s", lines)
-            self._publish_manifest(
-                "reload_failed", self.manifest.notify if self.manifest else (), lines
-            )
+            self._publish_manifest("reload_failed", self.notify, lines)
             return False
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True

@@ -193,7 +193,8 @@ class SQLiteStore:
             ).fetchall()
         return {
             job_id: StoredJob(
-                spec=self._spec(job_id, digest, spec),
+                # Not through the cache: listing every job must not keep every job in memory.
+                spec=JobSpec.from_canonical(job_id, json.loads(spec)),
                 next_run_at=None if next_at is None else from_micros(next_at),
                 anchor=from_micros(anchor),
                 paused_override=None if paused is None else bool(paused),
