@@ -18,29 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-EXPRESSIONS = [
-    "*/5 * * * *",
-    "0 3 * * 1-5",
-    "15,45 9-17 * * *",
-    "0 */6 * * *",
-    "23 0-20/2 * * *",
-    "*/15 8-18 * * mon-fri",
-    "0 12 1,15 * *",
-    "0 0 1 1 *",
-    "30 2 * * *",
-    "0 * * * *",
-]
-
-
-def manifest(count: int) -> str:
-    lines = ["version: 1", "defaults: {timezone: Europe/Berlin, retry: {attempts: 3}}", "jobs:"]
-    for i in range(count):
-        lines += [
-            f"  job-{i}:",
-            f"    trigger: {{cron: '{EXPRESSIONS[i % 10]}'}}",
-            f"    run: {{command: [echo, '{i}'], timeout: 5m}}",
-        ]
-    return "\n".join(lines) + "\n"
+from run import manifest_text  # bench/run.py: the same manifests in every benchmark
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -72,7 +50,7 @@ def main() -> None:
         for _ in range(options.repeat):
             with tempfile.TemporaryDirectory() as folder:
                 cwd = Path(folder)
-                (cwd / "jobs.yaml").write_text(manifest(count))
+                (cwd / "jobs.yaml").write_text(manifest_text(count))
                 took, _ = timed(["validate"], cwd)
                 validate.append(took)
                 took, peak = timed(["apply", "-o", "json"], cwd)
