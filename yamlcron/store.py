@@ -12,20 +12,17 @@ upgrades a read lock into a deadlock), and the database runs in WAL mode with
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import sqlite3
 import threading
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from yamlcron.errors import StoreError
-from yamlcron.filewatch import watch_file
+from yamlcron.filesignals import FileSignals
 from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
 from yamlcron.runs import Claim, DueJob, Queued, Run, RunStatus
 
@@ -129,7 +126,7 @@ class SQLiteStore:
         self.path = path
         self._lock = threading.RLock()
         self._specs: dict[tuple[str, str], JobSpec] = {}
-        self._daemon_lock: IO[str] | None = None
+        self._signals = None if path is None else FileSignals(path)
         exists = path is not None and path.exists()
         try:
             if path is not None and create and not exists:
@@ -322,50 +319,20 @@ class SQLiteStore:
             return [self._spec(i, d, t) for i, d, t in rows]
 
     def lock_daemon(self) -> None:
-        if self.path is None:
-            return
-        handle = self._lock_path().open("a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "another process"
-            handle.close()
-            raise StoreError(
-                f"the store {self.path} is in use by another 'yamlcron run' ({holder})"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
-        self._daemon_lock = handle
+        if self._signals is not None:
+            self._signals.lock_daemon()
 
     def daemon_alive(self) -> bool:
-        if self.path is None or not self._lock_path().exists():
-            return False
-        with self._lock_path().open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            return False
-
-    def _lock_path(self) -> Path:
-        assert self.path is not None
-        return self.path.with_name(self.path.name + ".daemon")
+        return self._signals is not None and self._signals.daemon_alive()
 
     def ring(self) -> None:
-        if self.path is not None:
-            self._doorbell().write_text(str(time.time_ns()))
-
-    def _doorbell(self) -> Path:
-        assert self.path is not None
-        return self.path.with_name(self.path.name + ".changed")
+        if self._signals is not None:
+            self._signals.ring()
 
     def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
-        if self.path is None:
+        if self._signals is None:
             return lambda: None
-        return watch_file(self._doorbell(), callback)
+        return self._signals.watch(callback)
 
     def next_wakeup(self) -> datetime | None:
         with self._lock:
@@ -557,8 +524,8 @@ class SQLiteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
-            if self._daemon_lock is not None:
-                self._daemon_lock.close()
+            if self._signals is not None:
+                self._signals.close()
 
 
 def _make_folder(folder: Path) -> None:

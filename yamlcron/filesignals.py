@@ -1,0 +1,73 @@
+"""Coordination through files beside a SQLite store: one daemon at a time, and a doorbell.
+
+A daemon holds an exclusive ``flock`` on ``<db>.daemon`` (holding its pid) for as long as
+it runs, so a second one refuses to start and ``trigger`` knows to go through it. Other
+processes ring the doorbell, ``<db>.changed``, after they write (an apply, a trigger, a
+pause); the daemon watches it with watchdog, so it wakes at once without polling the
+database.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+from yamlcron.errors import StoreError
+from yamlcron.filewatch import watch_file
+
+
+class FileSignals:
+    """The daemon lock and the doorbell of the store at ``db``."""
+
+    def __init__(self, db: Path) -> None:
+        self.db = db
+        self._lock_file = db.with_name(db.name + ".daemon")
+        self._doorbell = db.with_name(db.name + ".changed")
+        self._held: IO[str] | None = None
+
+    def lock_daemon(self) -> None:
+        """Take the daemon lock; StoreError naming the holder if another process has it."""
+        handle = self._lock_file.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"the store {self.db} is in use by another 'yamlcron run' ({holder})"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()}")
+        handle.flush()
+        self._held = handle
+
+    def daemon_alive(self) -> bool:
+        """Whether some process holds the daemon lock now."""
+        if not self._lock_file.exists():
+            return False
+        with self._lock_file.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            return False
+
+    def ring(self) -> None:
+        """Tell a watching daemon that the store changed."""
+        self._doorbell.write_text(str(time.time_ns()))
+
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` on every ring; returns the function that stops watching."""
+        return watch_file(self._doorbell, callback)
+
+    def close(self) -> None:
+        """Release the daemon lock if this process holds it."""
+        if self._held is not None:
+            self._held.close()
+            self._held = None
