@@ -114,13 +114,12 @@ class Yamlcron:
         """Make the store match the manifest in one transaction; returns the plan applied."""
         with self._reload_lock:
             manifest = manifest or self.load()
-            before = self.store.last_applied()
             try:
-                plan = reconcile.sync(manifest, self.store, self.clock(), force=force)
+                plan, wrote = reconcile.sync(manifest, self.store, self.clock(), force=force)
             except PlanRefusedError as exc:
                 self._publish_manifest("plan_refused", manifest.notify, str(exc))
                 raise
-            if self.store.last_applied() != before:
+            if wrote:
                 publish_apply(self.events, plan, manifest, self.clock())
             self.notify = manifest.notify
             self.scheduler.source = self.store.last_applied()
@@ -176,7 +175,7 @@ class Yamlcron:
 
     def trigger(self, job_id: str) -> RunHandle:
         """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome."""
-        if job_id not in self.store.load_jobs():
+        if not self.store.load_jobs([job_id]):
             raise UnknownJobError(f"no job '{job_id}' in the store; apply the manifest first")
         item = self.scheduler.trigger(job_id)
         return RunHandle(self.store, job_id, item.scheduled_at)

@@ -25,6 +25,7 @@ from yamlcron.manifest import load_manifest, merged_schema, parse_datetime, rule
 from yamlcron.model import JobSpec, Manifest, Plan
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Store
+from yamlcron.schemaerrors import did_you_mean
 from yamlcron.store import default_store_path
 from yamlcron.triggers import schedule_for, zone
 
@@ -102,10 +103,7 @@ def _echo_json(value: Any) -> None:
 def _find_job(manifest: Manifest, job_id: str) -> JobSpec:
     if job_id in manifest.jobs:
         return manifest.jobs[job_id]
-    import difflib
-
-    close = difflib.get_close_matches(job_id, list(manifest.jobs), n=1)
-    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    hint = did_you_mean(job_id, list(manifest.jobs))
     raise UnknownJobError(f"no job '{job_id}' in {manifest.path}{hint}")
 
 
@@ -250,12 +248,11 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         manifest = load_manifest(manifest_path, app.registry.components)
         store = app.open_store(manifest_path, store_url, create=True)
         try:
-            before = store.last_applied()
             now = _now()
-            result = reconcile.sync(
+            result, wrote = reconcile.sync(
                 manifest, store, now, force=force, show=lambda p: _print_plan(p, output)
             )
-            if store.last_applied() != before:  # listeners hear what this apply wrote
+            if wrote:  # listeners hear what this apply wrote
                 events = EventBus(app.registry)
                 publish_apply(events, result, manifest, now)
                 events.close()
@@ -427,7 +424,7 @@ def _stored_anchor(
         return None
     store = app.open_store(manifest_path, url, create=False)
     try:
-        stored = store.load_jobs().get(spec.id)
+        stored = store.load_jobs([spec.id]).get(spec.id)
     finally:
         store.close()
     if stored and stored.spec.canonical["trigger"] == spec.canonical["trigger"]:

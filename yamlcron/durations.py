@@ -6,8 +6,6 @@ import re
 
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdw])")
-#: The same grammar as the schema's duration pattern, kept in one place for both.
-PATTERN = r"^\s*(\d+(\.\d+)?(ms|[smhdw])\s*)+$"
 
 
 def parse_duration(value: int | float | str) -> float:

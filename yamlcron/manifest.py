@@ -98,7 +98,24 @@ def load_manifest(path: Path, components: Components | None = None) -> Manifest:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         message = f"not UTF-8 text (byte 0x{data[exc.start]:02x}); a manifest is UTF-8 YAML"
         raise ManifestError([Issue(file, line, column, "", message)]) from None
-    return replace(parse_manifest(text, path, components), commit=source_commit(path))
+    manifest = parse_manifest(text, path, components)
+    return replace(manifest, digest=_sha256(data), commit=source_commit(path))
+
+
+def file_digest(path: Path) -> str | None:
+    """A manifest file's identity: SHA-256 of its bytes (None while it cannot be read).
+
+    The same digest an apply records, so the watcher and the re-apply shortcut compare
+    like with like, byte-order mark and all.
+    """
+    try:
+        return _sha256(path.read_bytes())
+    except OSError:
+        return None
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def parse_manifest(text: str, path: Path, components: Components | None = None) -> Manifest:
@@ -128,7 +145,7 @@ def parse_manifest(text: str, path: Path, components: Components | None = None) 
         for job_id, job in doc.data["jobs"].items()
     }
     notify = tuple(NotifySpec.from_canonical(_notify(n)) for n in doc.data.get("notify", []))
-    digest = hashlib.sha256(text.encode()).hexdigest()
+    digest = _sha256(text.encode())
     rules = None if components is None else rules_digest(components)
     return Manifest(path=path, jobs=jobs, notify=notify, digest=digest, rules=rules)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from yamlcron.errors import PlanRefusedError
 from yamlcron.gitsource import source_commit
+from yamlcron.manifest import file_digest
 from yamlcron.model import (
     AppliedManifest,
     FieldChange,
@@ -27,7 +28,6 @@ from yamlcron.model import (
 )
 from yamlcron.runs import Store
 from yamlcron.triggers import schedule_for
-from yamlcron.watch import content_digest
 
 #: The deletion guard looks at stores holding at least this many jobs.
 GUARD_MIN_JOBS = 4
@@ -77,7 +77,7 @@ def unchanged(path: Path, store: Store, rules: str) -> Plan | None:
     None means: load, validate and plan as usual.
     """
     last = store.last_applied()
-    if last is None or last.rules != rules or content_digest(path) != last.digest:
+    if last is None or last.rules != rules or file_digest(path) != last.digest:
         return None
     if source_commit(path) != last.commit:
         return None
@@ -166,11 +166,11 @@ def sync(
     *,
     force: bool = False,
     show: Callable[[Plan], None] | None = None,
-) -> Plan:
+) -> tuple[Plan, bool]:
     """Plan ``manifest`` against ``store``, ``show`` it, check the guard, apply, ring.
 
-    The apply is skipped when nothing changed and this exact manifest was applied last,
-    so re-applying is free and leaves the store untouched.
+    Returns the plan and whether anything was written: the apply is skipped when nothing
+    changed and this exact manifest was applied last, leaving the store untouched.
     """
     stored = store.load_jobs()
     result = plan(manifest, stored, now)
@@ -179,10 +179,11 @@ def sync(
     check_guard(result, len(stored), force=force)
     last = store.last_applied()
     same = last is not None and (last.digest, last.commit) == (manifest.digest, manifest.commit)
-    if not result.is_empty or not same:
-        apply(result, manifest, store, stored, now)
-        store.ring()
-    return result
+    if result.is_empty and same:
+        return result, False
+    apply(result, manifest, store, stored, now)
+    store.ring()
+    return result, True
 
 
 def _initial(spec: JobSpec, now: datetime, anchor: datetime) -> datetime | None:

@@ -127,18 +127,28 @@ def build_registry(
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(f"plugin {exc.plugin!r} implements an unknown hook: {exc}") from None
-    found = {kind: _collect(manager, hook) for kind, hook in _DISCOVERY.items()}
+    found: dict[str, dict[str, Any]] = {}
+    provides: dict[str, dict[str, list[str]]] = {}  # plugin -> kind -> names
+    for kind, hook in _DISCOVERY.items():
+        found[kind], owners = _collect(manager, hook)
+        for name, owner in owners.items():
+            provides.setdefault(owner, {}).setdefault(kind, []).append(name)
     return Registry(
         manager=manager,
         stores=found["stores"],
         executors=found["executors"],
         notifiers=found["notifiers"],
-        plugins=_describe(manager, origins),
+        plugins=_describe(manager, origins, provides),
     )
 
 
-def _collect(manager: pluggy.PluginManager, hook_name: str) -> dict[str, Any]:
-    """Merge what every implementation of a discovery hook returns; duplicates are errors."""
+def _collect(
+    manager: pluggy.PluginManager, hook_name: str
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Merge what every implementation of a discovery hook returns, with each name's plugin.
+
+    A name two plugins provide is an error naming both.
+    """
     found: dict[str, Any] = {}
     owners: dict[str, str] = {}
     for impl in getattr(manager.hook, hook_name).get_hookimpls():
@@ -153,10 +163,14 @@ def _collect(manager: pluggy.PluginManager, hook_name: str) -> dict[str, Any]:
                     f"{hook_name[9:-1]} '{name}' is provided by both {owners[name]} and {owner}"
                 )
             found[name], owners[name] = component, owner
-    return found
+    return found, owners
 
 
-def _describe(manager: pluggy.PluginManager, origins: Mapping[str, str]) -> tuple[PluginInfo, ...]:
+def _describe(
+    manager: pluggy.PluginManager,
+    origins: Mapping[str, str],
+    provides: Mapping[str, Mapping[str, list[str]]],
+) -> tuple[PluginInfo, ...]:
     dists = {id(plugin): dist for plugin, dist in manager.list_plugin_distinfo()}
     infos = []
     for name, plugin in manager.list_name_plugin():
@@ -168,11 +182,6 @@ def _describe(manager: pluggy.PluginManager, origins: Mapping[str, str]) -> tupl
             f"entry point ({dist.project_name})" if dist else "registered"
         )
         hooks = tuple(sorted(impl.name for impl in manager.get_hookcallers(plugin) or ()))
-        provides = {
-            kind: tuple(sorted(impl.function()))
-            for kind, hook in _DISCOVERY.items()
-            for impl in getattr(manager.hook, hook).get_hookimpls()
-            if impl.plugin is plugin
-        }
-        infos.append(PluginInfo(name, origin, version, hooks, provides))
+        mine = {kind: tuple(sorted(names)) for kind, names in provides.get(name, {}).items()}
+        infos.append(PluginInfo(name, origin, version, hooks, mine))
     return tuple(sorted(infos, key=lambda i: (i.origin != "built-in", i.name)))

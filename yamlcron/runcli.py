@@ -245,7 +245,7 @@ def _set_pause(
 
 
 def _stored(store: Store, job_id: str) -> StoredJob:
-    job = store.load_jobs().get(job_id)
+    job = store.load_jobs([job_id]).get(job_id)
     if job is None:
         raise UnknownJobError(f"no job '{job_id}' in the store; run 'yamlcron apply' first")
     return job

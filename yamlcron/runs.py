@@ -7,7 +7,7 @@ scheduler and the executors exchange these.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -184,8 +184,8 @@ class Store(Protocol):
     threads of one process.
     """
 
-    def load_jobs(self) -> dict[str, StoredJob]:
-        """Every stored job, by id."""
+    def load_jobs(self, ids: Collection[str] | None = None) -> dict[str, StoredJob]:
+        """The stored jobs by id: all of them, or those of ``ids`` that exist."""
         ...
 
     def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:

@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 MAX_SLEEP = 60.0
 #: Jobs (and queued fires) taken per pass; a full batch means another pass at once.
 BATCH = 1000
+#: Parsed schedules kept by (job, spec digest, anchor); the loop fires the same jobs again.
+_SCHEDULE_CACHE = 50_000
 #: Fire times of one job looked at per pass; beyond, the schedule jumps to now.
 MAX_CATCHUP = 1000
 
@@ -114,7 +116,7 @@ class Scheduler:
     def recover(self) -> list[Run]:
         """Mark runs a dead process left ``running`` as ``interrupted``; queue their retries."""
         runs = self.store.interrupt_running(self.clock())
-        jobs = self.store.load_jobs() if runs else {}
+        jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
         for run in runs:
             log.warning(
                 "run %s of %s was cut short by a stop; marked interrupted", run.id, run.job_id
@@ -147,10 +149,7 @@ class Scheduler:
                 if spec is not None:
                     specs[spec.id] = spec
                 claims.append(self._claim_queued(item, spec, now, starting))
-            written = self.store.claim(claims, self.node, self.source) if claims else []
-            runs = [r for r in written if r.status == RunStatus.RUNNING]
-            for run in runs:
-                self._running[run.job_id] += 1
+            written = self._claim(claims) if claims else []
         for run in written:
             spec = specs[run.job_id]
             if run.status == RunStatus.RUNNING:
@@ -238,11 +237,7 @@ class Scheduler:
             ]
             for queued, spec in mine:
                 with self._lock:
-                    claim = self._claim_queued(queued, spec, now, Counter())
-                    runs = self.store.claim([claim], self.node, self.source)
-                    for run in runs:
-                        if run.status == RunStatus.RUNNING:
-                            self._running[run.job_id] += 1
+                    runs = self._claim([self._claim_queued(queued, spec, now, Counter())])
                 for run in runs:
                     if spec is not None and run.status == RunStatus.RUNNING:
                         self._execute(run, spec)
@@ -252,13 +247,21 @@ class Scheduler:
             if not mine:
                 time.sleep(poll)  # a retry is waiting for its delay
 
+    def _claim(self, claims: list[Claim]) -> list[Run]:
+        """Write the claims (under ``self._lock``) and count the runs they start."""
+        written = self.store.claim(claims, self.node, self.source)
+        for run in written:
+            if run.status == RunStatus.RUNNING:
+                self._running[run.job_id] += 1
+        return written
+
     # -- deciding what every due fire becomes --------------------------------------------
 
     def _schedule(self, job: DueJob) -> Schedule:
         key = (job.spec.id, job.spec.digest, job.anchor)
         schedule = self._schedules.get(key)
         if schedule is None:
-            if len(self._schedules) > 4 * BATCH * 10:
+            if len(self._schedules) > _SCHEDULE_CACHE:
                 self._schedules.clear()
             schedule = self._schedules[key] = schedule_for(job.spec.trigger, job.anchor)
         return schedule

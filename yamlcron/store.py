@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,12 +182,19 @@ class SQLiteStore:
                 raise
             self._db.execute("COMMIT")
 
-    def load_jobs(self) -> dict[str, StoredJob]:
+    def load_jobs(self, ids: Collection[str] | None = None) -> dict[str, StoredJob]:
+        columns = "id, digest, spec, next_run_at, anchor, paused_override, last_status"
         with self._lock:
-            rows = self._db.execute(
-                "SELECT id, digest, spec, next_run_at, anchor, paused_override, last_status "
-                "FROM jobs"
-            ).fetchall()
+            if ids is None:
+                rows = self._db.execute(f"SELECT {columns} FROM jobs").fetchall()
+            else:
+                rows = [
+                    row
+                    for job_id in dict.fromkeys(ids)
+                    for row in self._db.execute(
+                        f"SELECT {columns} FROM jobs WHERE id = ?", (job_id,)
+                    ).fetchall()
+                ]
         return {
             job_id: StoredJob(
                 # Not through the cache: listing every job must not keep every job in memory.

@@ -97,13 +97,7 @@ class CronSchedule:
         self._start = start
         self._end = end
         self._every_hour = _covers_every_hour(fields)
-        self._iter = croniter(
-            " ".join(fields),
-            datetime(2000, 1, 1),
-            ret_type=datetime,
-            day_or=not (fields[-3].startswith("*") or fields[-1].startswith("*")),
-            second_at_beginning=len(fields) == 6,
-        )
+        self._iter = _croniter(fields)
         self._lock = threading.Lock()
 
     def _candidate(self, naive: datetime) -> datetime:
@@ -203,19 +197,23 @@ def check_cron(expr: str) -> tuple[str, ...]:
         if not pattern.match(value):
             raise ValueError(f"invalid {name} field {value!r} in {expr!r}")
     try:
-        probe = croniter(
-            " ".join(fields),
-            datetime(2000, 1, 1),
-            ret_type=datetime,
-            day_or=not (fields[-3].startswith("*") or fields[-1].startswith("*")),
-            second_at_beginning=len(fields) == 6,
-        )
-        probe.get_next()
+        _croniter(fields).get_next()
     except CroniterBadDateError:
         raise ValueError(f"cron expression {expr!r} never matches a real date") from None
     except (CroniterBadCronError, CroniterError) as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
     return fields
+
+
+def _croniter(fields: tuple[str, ...]) -> croniter[datetime]:
+    """Croniter over naive wall-clock time, with Vixie cron's day-of-month/day-of-week rule."""
+    return croniter(
+        " ".join(fields),
+        datetime(2000, 1, 1),
+        ret_type=datetime,
+        day_or=not (fields[-3].startswith("*") or fields[-1].startswith("*")),
+        second_at_beginning=len(fields) == 6,
+    )
 
 
 def _covers_every_hour(fields: tuple[str, ...]) -> bool:

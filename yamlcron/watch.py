@@ -12,7 +12,6 @@ timer re-reads the file as a backstop for filesystems that send no events (netwo
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import threading
@@ -23,18 +22,12 @@ from pathlib import Path
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
+from yamlcron.manifest import file_digest
+
 log = logging.getLogger(__name__)
 
 #: The longest a burst of events may delay a reload, in seconds.
 MAX_SETTLE = 1.0
-
-
-def content_digest(path: Path) -> str | None:
-    """SHA-256 of the file's bytes (through symlinks); None while it cannot be read."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError:
-        return None
 
 
 #: Events that only read: they never change what the manifest says.
@@ -125,7 +118,7 @@ class ManifestWatcher:
 
     def check(self) -> bool:
         """Reload if the content changed since last seen; True when it did."""
-        digest = content_digest(self.path)
+        digest = file_digest(self.path)
         if digest is None or digest == self._seen:
             return False
         self._seen = digest
