@@ -88,7 +88,7 @@ def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[...,
     again.wait_for(lambda: again.statuses("slow") == ["interrupted", "running"], "recovery")
     attempts = again.rows("SELECT attempt, error FROM runs ORDER BY id")
     assert attempts[0][0] == 1
-    assert "yamlcron stopped during this run" in attempts[0][1]
+    assert "stopped or lost its lease" in attempts[0][1]
     assert attempts[1] == (2, None)
     again.signal(signal.SIGTERM)
     assert again.exit_code() == 0

@@ -16,7 +16,8 @@ from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
 from yamlcron.runs import Store
-from yamlcron.store import SCHEMA_VERSION, SQLiteStore, from_micros, to_micros
+from yamlcron.sqlstore import SCHEMA_VERSION, from_micros, to_micros
+from yamlcron.store import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

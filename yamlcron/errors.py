@@ -48,3 +48,7 @@ class PluginError(YamlcronError):
 
 class UnknownJobError(YamlcronError):
     """A command named a job the manifest or store does not hold."""
+
+
+class LeaseLostError(StoreError):
+    """This replica's lease expired and was taken over: its claims and results are refused."""

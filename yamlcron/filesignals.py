@@ -1,7 +1,9 @@
 """Coordination through files beside a SQLite store: one daemon at a time, and a doorbell.
 
 A daemon holds an exclusive ``flock`` on ``<db>.daemon`` (holding its pid) for as long as
-it runs, so a second one refuses to start and ``trigger`` knows to go through it. Other
+it runs, so a second one refuses to start and ``trigger`` knows to go through it. An apply
+holds ``<db>.apply`` from reading the store to writing it, so two applies never interleave.
+Other
 processes ring the doorbell, ``<db>.changed``, after they write (an apply, a trigger, a
 pause); the daemon watches it with watchdog, so it wakes at once without polling the
 database.
@@ -12,7 +14,8 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -46,6 +49,13 @@ class FileSignals:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         self._held = handle
+
+    @contextmanager
+    def applying(self) -> Iterator[None]:
+        """Hold the apply lock, waiting for another process's apply to end."""
+        with self.db.with_name(self.db.name + ".apply").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield  # closing the file releases the lock
 
     def daemon_alive(self) -> bool:
         """Whether some process holds the daemon lock now."""

@@ -170,18 +170,21 @@ def sync(
     """Plan ``manifest`` against ``store``, ``show`` it, check the guard, apply, ring.
 
     Returns the plan and whether anything was written: the apply is skipped when nothing
-    changed and this exact manifest was applied last, leaving the store untouched.
+    changed and this exact manifest was applied last, leaving the store untouched. The
+    store's apply lock is held throughout, so an apply from another process or replica
+    never writes a plan this one made stale.
     """
-    stored = store.load_jobs()
-    result = plan(manifest, stored, now)
-    if show is not None:
-        show(result)
-    check_guard(result, len(stored), force=force)
-    last = store.last_applied()
-    same = last is not None and (last.digest, last.commit) == (manifest.digest, manifest.commit)
-    if result.is_empty and same:
-        return result, False
-    apply(result, manifest, store, stored, now)
+    with store.applying():
+        stored = store.load_jobs()
+        result = plan(manifest, stored, now)
+        if show is not None:
+            show(result)
+        check_guard(result, len(stored), force=force)
+        last = store.last_applied()
+        same = last is not None and (last.digest, last.commit) == (manifest.digest, manifest.commit)
+        if result.is_empty and same:
+            return result, False
+        apply(result, manifest, store, stored, now)
     store.ring()
     return result, True
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -176,12 +177,55 @@ class Claim:
     runs: tuple[NewRun, ...] = ()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lease:
+    """A scheduler's membership of a store: ``token`` is its fencing token.
+
+    Every run a scheduler claims carries its token; the store accepts a claim or a result
+    only while the lease is live (renewed within ``ttl`` seconds, by the store's clock,
+    and not yet taken over). Tokens only grow, so a replica that comes back from a pause
+    cannot pass for its successor.
+    """
+
+    token: int
+    node: str
+    ttl: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Replica:
+    """A live lease, as ``yamlcron replicas`` shows it."""
+
+    token: int
+    node: str
+    started_at: datetime
+    heartbeat_at: datetime
+    expires_at: datetime
+    running: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``--output json`` shape."""
+        return {
+            "node": self.node,
+            "token": self.token,
+            "started_at": self.started_at.isoformat(),
+            "heartbeat_at": self.heartbeat_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "running": list(self.running),
+        }
+
+
 class Store(Protocol):
     """Persistence for jobs, their state and runs. SQLite is built in; others are plugins.
 
     Every write method is one transaction: after a crash the store holds the state before
     the call or after it, never a mix. Implementations must be safe to call from several
     threads of one process.
+
+    Schedulers take part through a ``Lease`` (``join``, ``renew``, ``leave``). A store
+    shared by several processes (PostgreSQL) must make ``claim`` exclusive between them and
+    take lease times from its own clock; SQLite admits one scheduler at a time
+    (``lock_daemon``), so joining there ends every earlier lease.
     """
 
     def load_jobs(self, ids: Collection[str] | None = None) -> dict[str, StoredJob]:
@@ -190,6 +234,14 @@ class Store(Protocol):
 
     def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:
         """Insert or update ``writes``, delete ``removals`` and record the apply, atomically."""
+        ...
+
+    def applying(self) -> AbstractContextManager[None]:
+        """Hold the apply lock while reading, planning and writing.
+
+        One apply at a time, across every process using the store, so no apply writes a
+        plan made stale by another.
+        """
         ...
 
     def last_applied(self) -> AppliedManifest | None:
@@ -235,24 +287,55 @@ class Store(Protocol):
         """The earliest next fire time or queued fire, or None when nothing is pending."""
         ...
 
-    def claim(self, claims: list[Claim], node: str, source: AppliedManifest | None) -> list[Run]:
-        """Apply every claim that still holds, in one transaction; every run it wrote."""
+    def claim(self, claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> list[Run]:
+        """Apply every claim that still holds, in one transaction; every run it wrote.
+
+        Claims that another scheduler holds or took first are left out, never waited for.
+        Raises ``LeaseLostError`` (writing nothing) when ``lease`` is no longer live.
+        """
         ...
 
-    def finish(self, run: Run, followups: list[Queued]) -> str | None:
+    def finish(self, run: Run, followups: list[Queued], lease: Lease) -> str | None:
         """Record a run's outcome and queue what follows it (a retry, workflow steps).
 
         Returns the job's previous final outcome (the status of its last run that was not
-        retried), which tells a recovery from a success like the others.
+        retried), which tells a recovery from a success like the others. Raises
+        ``LeaseLostError`` (writing nothing) when ``lease`` is no longer live or the run
+        is not its own: the fencing that keeps a paused replica from overwriting a run
+        that was taken over.
         """
+        ...
+
+    def running(self) -> dict[str, int]:
+        """How many runs of each job are ``running`` now, in every process."""
+        ...
+
+    def join(self, node: str, ttl: float) -> Lease:
+        """Start a lease for a scheduler called ``node``, live for ``ttl`` seconds."""
+        ...
+
+    def renew(self, lease: Lease) -> bool:
+        """Extend ``lease`` by its ttl; False when it expired or was taken over (rejoin)."""
+        ...
+
+    def leave(self, lease: Lease) -> None:
+        """End ``lease`` at a clean stop, so nobody waits for it to expire."""
+        ...
+
+    def replicas(self) -> list[Replica]:
+        """The live leases, oldest first, with the jobs each is running."""
         ...
 
     def enqueue(self, item: Queued) -> int:
         """Queue one fire; returns its id."""
         ...
 
-    def interrupt_running(self, now: datetime) -> list[Run]:
-        """Mark runs left ``running`` by a dead process ``interrupted``; returns them."""
+    def reap(self, now: datetime) -> list[Run]:
+        """Take over expired leases: mark their ``running`` runs ``interrupted`` (at ``now``).
+
+        Returns the runs it marked, so the caller can apply their retry policy. Two
+        schedulers reaping at once never both take one run.
+        """
         ...
 
     def runs(

@@ -37,10 +37,23 @@ from typing import Any
 
 from yamlcron.callables import error_of
 from yamlcron.durations import format_duration
+from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
+from yamlcron.membership import DEFAULT_TTL, Membership
 from yamlcron.model import JobSpec
 from yamlcron.registry import Registry
-from yamlcron.runs import Claim, DueJob, NewRun, Outcome, Queued, Run, RunContext, RunStatus, Store
+from yamlcron.runs import (
+    Claim,
+    DueJob,
+    Lease,
+    NewRun,
+    Outcome,
+    Queued,
+    Run,
+    RunContext,
+    RunStatus,
+    Store,
+)
 from yamlcron.triggers import Schedule, schedule_for
 
 log = logging.getLogger(__name__)
@@ -53,6 +66,8 @@ BATCH = 1000
 _SCHEDULE_CACHE = 50_000
 #: Fire times of one job looked at per pass; beyond, the schedule jumps to now.
 MAX_CATCHUP = 1000
+#: Pause after a pass the store could not serve (a database restart), before the next.
+STORE_RETRY = 1.0
 
 Clock = Callable[[], datetime]
 Dispatch = Callable[[Callable[[], None]], None]
@@ -85,11 +100,13 @@ class Scheduler:
         rng: random.Random | None = None,
         kill_grace: float = 10.0,
         publish: Publish | None = None,
+        lease_ttl: float = DEFAULT_TTL,
     ) -> None:
         """Build a scheduler; nothing runs until ``tick`` or ``run_forever``.
 
         ``dispatch`` runs a unit of work (default: a pool of ``workers`` threads);
-        ``publish`` hears every run event (default: nobody).
+        ``publish`` hears every run event (default: nobody); ``lease_ttl`` is how long
+        this scheduler may go without renewing its lease before others take its runs over.
         """
         self.store = store
         self.registry = registry
@@ -110,22 +127,33 @@ class Scheduler:
         self._finished: Counter[str] = Counter()
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self.source = store.last_applied()  # recorded with every run: which manifest fired it
+        self.membership = Membership(store, self.node, lease_ttl, on_beat=self.recover)
 
     # -- the loop -----------------------------------------------------------------------
 
     def recover(self) -> list[Run]:
-        """Mark runs a dead process left ``running`` as ``interrupted``; queue their retries."""
-        runs = self.store.interrupt_running(self.clock())
+        """Mark runs of dead schedulers (leases expired) ``interrupted``; queue their retries.
+
+        Called at start and after every heartbeat, so a replica that dies is taken over by
+        the others.
+        """
+        self.membership.lease  # noqa: B018 (join first: on SQLite that ends the leases before)
+        runs = self.store.reap(self.clock())
         jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
         for run in runs:
             log.warning(
-                "run %s of %s was cut short by a stop; marked interrupted", run.id, run.job_id
+                "run %s of %s on %s was cut short (its scheduler stopped); marked interrupted",
+                run.id,
+                run.job_id,
+                run.node,
             )
             spec = jobs[run.job_id].spec if run.job_id in jobs else None
             followups = self._followups(spec, run) if spec else []
             for item in followups:
                 self.store.enqueue(item)
             self.publish(run_event(run, spec, retrying=bool(followups)))
+        if runs:
+            self.wakeup()
         return runs
 
     def tick(self, now: datetime) -> float:
@@ -140,8 +168,10 @@ class Scheduler:
         queued = self.store.due_queued(now, BATCH)
         specs: dict[str, JobSpec] = {}
         claims: list[Claim] = []
+        # Runs under way anywhere (other replicas too) count against max_instances.
+        everywhere = Counter(self.store.running() if due or queued else {})
         with self._lock:
-            starting: Counter[str] = Counter()
+            starting = everywhere - self._running  # elsewhere: ours are in _running
             for job in due:
                 specs[job.spec.id] = job.spec
                 claims.append(self._claim_fires(job, now, starting))
@@ -150,11 +180,11 @@ class Scheduler:
                     specs[spec.id] = spec
                 claims.append(self._claim_queued(item, spec, now, starting))
             written = self._claim(claims) if claims else []
-        for run in written:
+        for run, lease in written:
             spec = specs[run.job_id]
             if run.status == RunStatus.RUNNING:
                 self.publish(RunEvent(kind="submitted", run=run, job=spec))
-                self._dispatch(partial(self._execute, run, spec))
+                self._dispatch(partial(self._execute, run, spec, lease))
             else:
                 self.publish(run_event(run, spec))
         if len(due) == BATCH or len(queued) == BATCH:
@@ -165,9 +195,18 @@ class Scheduler:
         return min(max((wake - self.clock()).total_seconds(), 0.0), MAX_SLEEP)
 
     def run_forever(self) -> None:
-        """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``."""
+        """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``.
+
+        Keeps the lease renewed meanwhile. A pass the store cannot serve is logged and
+        tried again a second later: a database restart pauses firing, it does not end it.
+        """
+        self.membership.start()
         while not self._stopping:
-            delay = self.tick(self.clock())
+            try:
+                delay = self.tick(self.clock())
+            except StoreError as exc:
+                log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)
+                delay = STORE_RETRY
             if delay > 0:
                 self._wake.wait(delay)
             self._wake.clear()
@@ -195,6 +234,7 @@ class Scheduler:
             self.wait_idle(self.kill_grace + 5.0)
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=False)
+        self.membership.stop()
         return finished
 
     def cancel(self) -> None:
@@ -238,22 +278,31 @@ class Scheduler:
             for queued, spec in mine:
                 with self._lock:
                     runs = self._claim([self._claim_queued(queued, spec, now, Counter())])
-                for run in runs:
+                for run, lease in runs:
                     if spec is not None and run.status == RunStatus.RUNNING:
-                        self._execute(run, spec)
+                        self._execute(run, spec, lease)
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
             if not mine:
                 time.sleep(poll)  # a retry is waiting for its delay
 
-    def _claim(self, claims: list[Claim]) -> list[Run]:
-        """Write the claims (under ``self._lock``) and count the runs they start."""
-        written = self.store.claim(claims, self.node, self.source)
+    def _claim(self, claims: list[Claim]) -> list[tuple[Run, Lease]]:
+        """Write the claims (under ``self._lock``) and count the runs they start.
+
+        Each run comes with the lease it was claimed under: only that lease may finish it.
+        """
+        lease = self.membership.lease
+        try:
+            written = self.store.claim(claims, lease, self.source)
+        except LeaseLostError:
+            self.membership.rejoin(lease)  # nothing was claimed; the next pass tries anew
+            self.wakeup()
+            return []
         for run in written:
             if run.status == RunStatus.RUNNING:
                 self._running[run.job_id] += 1
-        return written
+        return [(run, lease) for run in written]
 
     # -- deciding what every due fire becomes --------------------------------------------
 
@@ -354,7 +403,7 @@ class Scheduler:
         assert self._pool is not None
         self._pool.submit(work)
 
-    def _execute(self, run: Run, spec: JobSpec) -> None:
+    def _execute(self, run: Run, spec: JobSpec, lease: Lease) -> None:
         """On a worker: wait out the jitter, run the executor, record the outcome."""
         try:
             if run.started_at is not None:
@@ -382,7 +431,11 @@ class Scheduler:
                 output=outcome.output,
             )
             followups = self._followups(spec, final)
-            previous = self.store.finish(final, followups)
+            try:
+                previous = self.store.finish(final, followups, lease)
+            except LeaseLostError as exc:
+                log.warning("the %s result of run %s was discarded: %s", final.status, run.id, exc)
+                return
             _log_finished(final)
             retrying = any(f.reason == "retry" for f in followups)
             self.publish(run_event(final, spec, retrying=retrying, previous=previous))

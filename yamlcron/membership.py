@@ -1,0 +1,92 @@
+"""A scheduler's lease on its store: joined on first use, renewed by a heartbeat thread.
+
+The lease is what lets several replicas share one PostgreSQL store: each run is claimed
+under a lease's token, and when a replica stops renewing (killed, frozen, cut off) the
+others reap its lease after ``ttl`` seconds, marking its running runs ``interrupted`` so
+their retry policy applies. A replica that finds its own lease gone joins again with a
+new token; the runs of the old one are no longer its to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from yamlcron.errors import StoreError
+from yamlcron.runs import Lease, Store
+
+log = logging.getLogger(__name__)
+
+#: Default lease time: a replica that misses renewing for this long is taken over.
+DEFAULT_TTL = 30.0
+
+
+class Membership:
+    """One scheduler's lease. Thread-safe."""
+
+    def __init__(
+        self, store: Store, node: str, ttl: float, on_beat: Callable[[], object] = lambda: None
+    ) -> None:
+        """``on_beat`` runs after every heartbeat (the scheduler reaps dead replicas there)."""
+        self.store = store
+        self.node = node
+        self.ttl = ttl
+        self.on_beat = on_beat
+        self._lease: Lease | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lease(self) -> Lease:
+        """The current lease, joining the store the first time."""
+        with self._lock:
+            if self._lease is None:
+                self._lease = self.store.join(self.node, self.ttl)
+            return self._lease
+
+    def rejoin(self, lost: Lease) -> Lease:
+        """Replace ``lost`` with a new lease (once, however many threads noticed)."""
+        with self._lock:
+            if self._lease is None or self._lease.token == lost.token:
+                self._lease = self.store.join(self.node, self.ttl)
+                log.warning(
+                    "lease %s of %s was lost (not renewed within %s s); joined again as %s",
+                    lost.token,
+                    self.node,
+                    self.ttl,
+                    self._lease.token,
+                )
+            return self._lease
+
+    def beat(self) -> None:
+        """Renew the lease (or join again if it was lost), then call ``on_beat``."""
+        lease = self.lease
+        if not self.store.renew(lease):
+            self.rejoin(lease)
+        self.on_beat()
+
+    def start(self) -> None:
+        """Beat every third of the ttl on a thread of its own, until ``stop``."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._beat_forever, name="yamlcron-lease")
+        self._thread.daemon = True
+        self._thread.start()
+
+    def _beat_forever(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.beat()
+            except StoreError as exc:  # the database is away: keep trying, the loop does too
+                log.error("cannot renew the lease of %s: %s", self.node, exc)
+
+    def stop(self) -> None:
+        """Stop beating and end the lease, so nobody waits for it to expire."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        with self._lock:
+            lease, self._lease = self._lease, None
+        if lease is not None:
+            self.store.leave(lease)
