@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import os
 import sqlite3
 import textwrap
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from yamlcron.cli import main
 from yamlcron.registry import build_registry
+from yamlcron.runs import Store
 
 pytest_plugins = ["tests.processes"]  # the `daemon` fixture: a real `yamlcron run`
 
@@ -82,3 +87,70 @@ def dump_store(path: Path) -> dict[str, list[tuple[object, ...]]]:
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+
+#: A PostgreSQL database the tests may create schemas in; without it they are skipped
+#: (``.ci/run`` sets it, and fails when the server cannot be reached).
+POSTGRES_ENV = "YAMLCRON_TEST_POSTGRES_URL"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A store URL on the real PostgreSQL server, in a fresh schema dropped afterwards."""
+    base = os.environ.get(POSTGRES_ENV)
+    if not base:
+        pytest.skip(f"set {POSTGRES_ENV} to run the PostgreSQL tests")
+    schema = f"yc_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+    with psycopg.connect(base, autocommit=True) as db:
+        db.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["file", "memory", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty store on every backend: a SQLite file, memory, PostgreSQL."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres_url"))
+    return f"sqlite://{tmp_path / 'state.db'}" if request.param == "file" else "sqlite://:memory:"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """The store under test, on every backend."""
+    with _handles(store_url) as open_store:
+        yield open_store()
+
+
+@pytest.fixture(params=["file", "postgres"])
+def open_shared(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], Store]]:
+    """Open handles (each a connection of its own) on one store that processes can share."""
+    if request.param == "postgres":
+        url = str(request.getfixturevalue("postgres_url"))
+    else:
+        url = f"sqlite://{tmp_path / 'state.db'}"
+    with _handles(url) as open_store:
+        yield open_store
+
+
+@pytest.fixture
+def replicas(postgres_url: str) -> Iterator[Callable[[], Store]]:
+    """Open handles on one PostgreSQL store, as several replicas would."""
+    with _handles(postgres_url) as open_store:
+        yield open_store
+
+
+@contextmanager
+def _handles(url: str) -> Iterator[Callable[[], Store]]:
+    opened: list[Store] = []
+
+    def open_store() -> Store:
+        opened.append(build_registry(autoload=False).open_store(url, create=True))
+        return opened[-1]
+
+    try:
+        yield open_store
+    finally:
+        for handle in opened:
+            handle.close()

@@ -1,10 +1,13 @@
-"""The store contract, on a real SQLite file (and in memory)."""
+"""The store contract, on a real SQLite file, in memory and on the real PostgreSQL server.
+
+The ``store`` fixture (conftest) runs each test on every backend; tests that need what only
+one backend has (SQLite's file layout) open it themselves.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,14 +23,6 @@ from yamlcron.sqlstore import SCHEMA_VERSION, from_micros, to_micros
 from yamlcron.store import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture(params=["file", "memory"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    url = f"sqlite://{tmp_path / 'state.db'}" if request.param == "file" else "sqlite://:memory:"
-    opened = build_registry(autoload=False).open_store(url, create=True)
-    yield opened
-    opened.close()
 
 
 def _writes(next_run_at: datetime | None = NOW) -> list[JobWrite]:
@@ -134,7 +129,9 @@ def test_failed_apply_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_unknown_scheme() -> None:
-    with pytest.raises(StoreError, match=r"no store for 'redis://' URLs; installed: sqlite"):
+    with pytest.raises(
+        StoreError, match=r"no store for 'redis://' URLs; installed: postgres, postgresql, sqlite"
+    ):
         build_registry(autoload=False).open_store("redis://localhost", create=False)
 
 

@@ -22,6 +22,7 @@ T = TypeVar("T")
 #: The built-in components, registered through the same hooks as a third-party plugin.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "yamlcron.plugins.sqlite",
+    "yamlcron.plugins.postgres",
     "yamlcron.plugins.subprocess",
     "yamlcron.plugins.thread",
     "yamlcron.plugins.process",

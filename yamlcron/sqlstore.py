@@ -78,8 +78,11 @@ class SQLStore:
     def _version(self) -> int:
         raise NotImplementedError
 
-    def _lock_applies(self) -> None:
-        """Inside an apply's transaction: wait for other applies (nothing on SQLite)."""
+    def _lock_schema(self) -> None:
+        """Inside a migration's transaction: wait for another process migrating."""
+
+    def _ensure_connected(self) -> None:
+        """Before a transaction or a read: reconnect if the connection was lost."""
 
     def _split(self, script: str) -> list[str]:
         return [s for s in script.split(";") if s.strip()]
@@ -89,6 +92,7 @@ class SQLStore:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         with self._lock, self._errors_as_store_errors():
+            self._ensure_connected()
             self._begin()
             try:
                 yield
@@ -100,6 +104,7 @@ class SQLStore:
     @contextmanager
     def _reading(self) -> Iterator[None]:
         with self._lock, self._errors_as_store_errors():
+            self._ensure_connected()
             yield
 
     @contextmanager
@@ -123,7 +128,7 @@ class SQLStore:
         if not writable:
             raise StoreError(f"the store {self.name} needs an upgrade; run 'yamlcron apply'")
         with self._transaction():
-            self._lock_applies()  # two replicas starting at once migrate once
+            self._lock_schema()  # two replicas starting at once migrate once
             version = self._version()
             for script in self.migrations[version:]:
                 for statement in self._split(script):
@@ -182,7 +187,6 @@ class SQLStore:
             for w in writes
         ]
         with self._transaction():
-            self._lock_applies()
             self._executemany(
                 "INSERT INTO jobs (id, spec, digest, next_run_at, anchor, created_at, "
                 "updated_at, upstream) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
@@ -481,7 +485,8 @@ class SQLStore:
         with self._transaction():
             token = self._execute(
                 f"INSERT INTO nodes (name, started_at, heartbeat_at, expires_at) "
-                f"VALUES (?, {self.now_sql}, {self.now_sql}, {self.now_sql} + ?) RETURNING token",
+                f"SELECT ?, t, t, t + ? FROM (SELECT {self.now_sql} AS t) AS clock "
+                f"RETURNING token",
                 (node, int(ttl * 1_000_000)),
             ).fetchone()[0]
         return Lease(token=int(token), node=node, ttl=ttl)
@@ -490,9 +495,9 @@ class SQLStore:
         with self._transaction():
             return bool(
                 self._execute(
-                    f"UPDATE nodes SET heartbeat_at = {self.now_sql}, "
-                    f"expires_at = {self.now_sql} + ? "
-                    f"WHERE token = ? AND reaped_at IS NULL AND expires_at > {self.now_sql}",
+                    f"UPDATE nodes SET heartbeat_at = clock.t, expires_at = clock.t + ? "
+                    f"FROM (SELECT {self.now_sql} AS t) AS clock "
+                    f"WHERE token = ? AND reaped_at IS NULL AND expires_at > clock.t",
                     (int(lease.ttl * 1_000_000), lease.token),
                 ).rowcount
             )

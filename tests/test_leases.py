@@ -1,0 +1,222 @@
+"""The store contract for schedulers: leases, claiming, fencing and wake-ups.
+
+Each test runs on every backend (``store``/``open_store`` in conftest). What needs several
+schedulers on one store at once runs on PostgreSQL only: SQLite admits one ``yamlcron run``
+(the daemon lock), and joining there ends the leases before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.conftest import GOOD
+from yamlcron.errors import LeaseLostError
+from yamlcron.manifest import parse_manifest
+from yamlcron.model import AppliedManifest, JobWrite
+from yamlcron.runs import Claim, NewRun, Queued, Run, RunStatus, Store
+from yamlcron.store import SQLiteStore
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
+
+
+def _applied(store: Store) -> None:
+    manifest = parse_manifest(GOOD, Path("jobs.yaml"))
+    writes = [JobWrite(spec=s, next_run_at=NOW, reschedule=True) for s in manifest.jobs.values()]
+    store.apply(writes, [], AppliedManifest(digest="d1", path="jobs.yaml", applied_at=NOW))
+
+
+def _fire(job_id: str, at: datetime = NOW) -> Claim:
+    """Claim ``job_id``'s fire at ``at`` (its stored next fire time) and start a run."""
+    run = NewRun(job_id=job_id, scheduled_at=at, status=RunStatus.RUNNING, started_at=at)
+    return Claim(job_id=job_id, expected=at, next_run_at=at + HOUR, runs=(run,))
+
+
+def _done(run: Run) -> Run:
+    return replace(run, status=RunStatus.SUCCESS, finished_at=run.scheduled_at)
+
+
+def test_claim_and_finish_under_a_lease(store: Store) -> None:
+    _applied(store)
+    lease = store.join("alpha", 30)
+    [run] = store.claim([_fire("backup")], lease, None)
+    assert (run.node, run.status) == ("alpha", RunStatus.RUNNING)
+    assert store.running() == {"backup": 1}
+    [replica] = store.replicas()
+    assert (replica.node, replica.token, replica.running) == ("alpha", lease.token, ("backup",))
+    assert replica.expires_at - replica.heartbeat_at == timedelta(seconds=30)
+    assert store.claim([_fire("backup")], lease, None) == []  # the fire moved on: once only
+    assert store.finish(_done(run), [], lease) is None
+    assert store.running() == {}
+    assert store.runs("backup")[0].status == RunStatus.SUCCESS
+
+
+def test_an_expired_lease_can_neither_claim_nor_finish(store: Store) -> None:
+    _applied(store)
+    lease = store.join("alpha", 30)
+    [run] = store.claim([_fire("backup")], lease, None)
+    store.leave(lease)  # as if it had not renewed in time
+    assert store.renew(lease) is False
+    with pytest.raises(LeaseLostError, match="alpha"):
+        store.claim([_fire("cleanup")], lease, None)
+    assert store.load_jobs(["cleanup"])["cleanup"].next_run_at == NOW  # nothing written
+    with pytest.raises(LeaseLostError):
+        store.finish(_done(run), [], lease)
+    [reaped] = store.reap(NOW + HOUR)
+    assert (reaped.id, reaped.status) == (run.id, RunStatus.INTERRUPTED)
+    assert store.runs("backup")[0].status == RunStatus.INTERRUPTED
+    assert store.reap(NOW + HOUR) == []  # taken over once
+    assert store.replicas() == []
+
+
+def test_a_fresh_lease_is_renewed_and_a_reaped_one_is_fenced(store: Store) -> None:
+    _applied(store)
+    lease = store.join("alpha", 30)
+    assert store.renew(lease) is True
+    [run] = store.claim([_fire("backup")], lease, None)
+    successor = store.join("beta", 30)
+    store.leave(lease)
+    store.reap(NOW)
+    # A result from the old lease is refused even though a lease of the same node lives.
+    with pytest.raises(LeaseLostError):
+        store.finish(_done(run), [], successor)
+    assert store.runs("backup")[0].status == RunStatus.INTERRUPTED
+
+
+def test_queued_fires_are_claimed_once(store: Store) -> None:
+    _applied(store)
+    lease = store.join("alpha", 30)
+    queued_id = store.enqueue(Queued(job_id="cleanup", due_at=NOW, scheduled_at=NOW))
+    run = NewRun(job_id="cleanup", scheduled_at=NOW, status=RunStatus.RUNNING, started_at=NOW)
+    take = Claim(job_id="cleanup", queued_id=queued_id, runs=(run,))
+    assert len(store.claim([take], lease, None)) == 1
+    assert store.claim([take], lease, None) == []
+    assert store.due_queued(NOW, 10) == []
+
+
+def test_sqlite_admits_one_scheduler(tmp_path: Path) -> None:
+    first = SQLiteStore(tmp_path / "state.db")
+    _applied(first)
+    old = first.join("alpha", 30)
+    [run] = first.claim([_fire("backup")], old, None)
+    first.join("alpha-restarted", 30)  # the daemon lock says the old one is gone
+    assert [r.id for r in first.reap(NOW)] == [run.id]
+    first.close()
+
+
+def test_applies_wait_for_each_other(open_shared: Callable[[], Store]) -> None:
+    first, second = open_shared(), open_shared()
+    entered = threading.Event()
+
+    def other() -> None:
+        with second.applying():
+            entered.set()
+
+    with first.applying():
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not entered.wait(0.3)
+    assert entered.wait(5)
+    thread.join()
+
+
+def test_a_ring_reaches_a_watcher_on_another_handle(open_shared: Callable[[], Store]) -> None:
+    watcher, writer = open_shared(), open_shared()
+    rung = threading.Event()
+    stop = watcher.watch(rung.set)
+    try:
+        deadline = time.monotonic() + 5
+        while not rung.is_set() and time.monotonic() < deadline:
+            rung.clear()  # the watcher may call once when it starts listening
+            writer.ring()
+            rung.wait(1.0)
+        assert rung.is_set()
+        started = time.monotonic()
+        rung.clear()
+        writer.ring()
+        assert rung.wait(1.0)
+        assert time.monotonic() - started < 1.0
+    finally:
+        stop()
+
+
+# -- several replicas: PostgreSQL ------------------------------------------------------------
+
+
+def test_replicas_racing_for_the_same_fires_claim_each_once(
+    replicas: Callable[[], Store],
+) -> None:
+    handles = [replicas() for _ in range(3)]
+    _applied(handles[0])
+    leases = [h.join(f"r{i}", 30) for i, h in enumerate(handles)]
+    claimed: list[list[Run]] = [[] for _ in handles]
+    rounds = 60
+
+    def race(index: int, start: threading.Barrier) -> None:
+        handle, lease = handles[index], leases[index]
+        for step in range(rounds):
+            start.wait()
+            at = NOW + step * HOUR
+            claims = [_fire(job, at) for job in ("backup", "cleanup", "launch")]
+            claimed[index] += handle.claim(claims, lease, None)
+
+    barrier = threading.Barrier(3)
+    threads = [threading.Thread(target=race, args=(i, barrier)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    fires = sorted((r.job_id, r.scheduled_at) for runs in claimed for r in runs)
+    assert len(fires) == len(set(fires)) == 3 * rounds
+    assert sum(1 for runs in claimed if runs) >= 2  # they really did split the work
+
+
+def test_a_row_another_replica_holds_is_skipped_not_waited_for(
+    replicas: Callable[[], Store], postgres_url: str
+) -> None:
+    store = replicas()
+    _applied(store)
+    lease = store.join("alpha", 30)
+    with psycopg.connect(postgres_url) as other:  # a transaction holding backup's row
+        other.execute("SELECT 1 FROM jobs WHERE id = 'backup' FOR UPDATE")
+        started = time.monotonic()
+        runs = store.claim([_fire("backup"), _fire("cleanup")], lease, None)
+        assert time.monotonic() - started < 1.0
+        assert [r.job_id for r in runs] == ["cleanup"]
+    assert [r.job_id for r in store.claim([_fire("backup")], lease, None)] == ["backup"]
+
+
+def test_a_replica_reaps_another_and_lease_times_are_the_databases(
+    replicas: Callable[[], Store],
+) -> None:
+    alpha, beta = replicas(), replicas()
+    _applied(alpha)
+    dying = alpha.join("alpha", 0.5)
+    living = beta.join("beta", 30)
+    [run] = alpha.claim([_fire("backup")], dying, None)
+    assert beta.reap(NOW) == []  # alpha's lease still runs
+    assert {r.node for r in beta.replicas()} == {"alpha", "beta"}
+    time.sleep(0.6)  # let the lease run out (a lease, not a schedule: real time)
+    [reaped] = beta.reap(NOW)
+    assert reaped.id == run.id
+    with pytest.raises(LeaseLostError):
+        alpha.finish(_done(run), [], dying)
+    assert alpha.renew(dying) is False
+    assert [r.node for r in beta.replicas()] == ["beta"]
+    assert beta.renew(living) is True
+
+
+def test_running_counts_cover_every_replica(replicas: Callable[[], Store]) -> None:
+    alpha, beta = replicas(), replicas()
+    _applied(alpha)
+    alpha.claim([_fire("backup")], alpha.join("alpha", 30), None)
+    beta.claim([_fire("cleanup")], beta.join("beta", 30), None)
+    assert alpha.running() == beta.running() == {"backup": 1, "cleanup": 1}
