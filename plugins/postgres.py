@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 _LOCK_SPACE = 0x79616D6C
 _APPLY_LOCK = 1
 _SCHEMA_LOCK = 2
+#: How long a transaction of ours may sit idle before the server ends it (see _connect).
+_IDLE_LIMIT_MS = 5000
 
 #: Migration ``n`` takes a store from version ``n`` to ``n + 1`` (the same steps as SQLite's).
 MIGRATIONS: tuple[str, ...] = (
@@ -155,7 +157,11 @@ class PostgresStore(SQLStore):
 
     def _connect(self) -> psycopg.Connection[Any]:
         try:
-            return self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            conn = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            # Our transactions never wait between statements; one that does belongs to a
+            # frozen process (SIGSTOP, a paused VM) holding row locks: the server ends it.
+            conn.execute(f"SET idle_in_transaction_session_timeout = {_IDLE_LIMIT_MS}")
+            return conn
         except self._psycopg.Error as exc:
             detail = " ".join(str(exc).split())
             raise StoreError(f"cannot open the store {self.name}: {detail}") from None

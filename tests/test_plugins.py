@@ -29,7 +29,7 @@ def test_builtins_come_through_the_registry_only() -> None:
     registry = build_registry(autoload=False)
     assert set(registry.executors) == {"process", "subprocess", "thread"}
     assert set(registry.notifiers) == {"command", "log", "webhook"}
-    assert set(registry.stores) == {"sqlite"}
+    assert set(registry.stores) == {"postgres", "postgresql", "sqlite"}
     assert {p.name for p in registry.plugins} == set(BUILTIN_PLUGINS)
     # The core names no built-in plugin module: they are strings in one tuple.
     for source in (ROOT / "yamlcron").glob("*.py"):

@@ -27,6 +27,7 @@ from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
 from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
 from yamlcron.manifest import load_manifest, parse_manifest
+from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Run, Store
@@ -69,8 +70,14 @@ class Yamlcron:
         clock: Clock = utc_now,
         kill_grace: float = 10.0,
         text: str | None = None,
+        lease_ttl: float = DEFAULT_TTL,
+        node: str | None = None,
     ) -> None:
-        """Open the store for ``manifest`` (a path; with ``text``, its content instead)."""
+        """Open the store for ``manifest`` (a path; with ``text``, its content instead).
+
+        ``node`` names this process in run history (default: host and pid); ``lease_ttl``
+        is how long it may go silent before other replicas take its runs over.
+        """
         self.path = Path(manifest)
         self._text = text
         self.registry = registry or build_registry()
@@ -86,6 +93,8 @@ class Yamlcron:
             workers=workers,
             kill_grace=kill_grace,
             publish=self._publish_run,
+            lease_ttl=lease_ttl,
+            node=node,
         )
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None

@@ -25,6 +25,7 @@ from yamlcron.cli import (
 )
 from yamlcron.errors import UnknownJobError
 from yamlcron.manifest import load_manifest
+from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, StoredJob, label
 from yamlcron.reconcile import first_fire
 from yamlcron.runs import Queued, Run, RunStatus, Store
@@ -68,6 +69,14 @@ def add_runtime_commands(cli: click.Group) -> None:
         type=click.FloatRange(1),
         help="Also re-read the manifest this often (for filesystems without events).",
     )
+    @click.option(
+        "--lease-ttl",
+        default=DEFAULT_TTL,
+        show_default=True,
+        type=click.FloatRange(1),
+        help="Seconds without a heartbeat after which other replicas take this one's runs over.",
+    )
+    @click.option("--node", help="This replica's name in history and `replicas` [host:pid].")
     @click.option("--force", is_flag=True, help="Apply at start even if most jobs would go.")
     @click.pass_obj
     def run_command(
@@ -78,6 +87,8 @@ def add_runtime_commands(cli: click.Group) -> None:
         shutdown_timeout: float,
         watch: bool,
         watch_interval: float,
+        lease_ttl: float,
+        node: str | None,
         force: bool,
     ) -> None:
         """Apply the manifest, then run the scheduler until SIGTERM or SIGINT.
@@ -86,13 +97,22 @@ def add_runtime_commands(cli: click.Group) -> None:
         under way, stops what is left (SIGTERM, then SIGKILL) and exits 0; a second one
         stops at once. SIGHUP reloads the manifest; so does saving it, unless --no-watch.
         An invalid manifest on reload is reported and the last good one keeps running.
+        On a PostgreSQL store, run as many replicas as you like: each fire runs once.
 
         \b
         Example:
           yamlcron run -f examples/jobs.yaml
+          yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
         """
         manifest = load_manifest(manifest_path, app.registry.components)  # invalid: stop here
-        cron = Yamlcron(manifest_path, store=store_url, registry=app.registry, workers=workers)
+        cron = Yamlcron(
+            manifest_path,
+            store=store_url,
+            registry=app.registry,
+            workers=workers,
+            lease_ttl=lease_ttl,
+            node=node,
+        )
         plan = cron.prepare(force=force, manifest=manifest)
         log.info("running %d jobs from %s (%s)", len(manifest.jobs), manifest_path, summary(plan))
         stop_watching = _watch(cron, manifest.digest, watch_interval) if watch else (lambda: None)
@@ -134,7 +154,18 @@ def add_runtime_commands(cli: click.Group) -> None:
         if output == "json":
             _echo_json([_run_json(r) for r in runs])
             return
-        headers = ("RUN", "JOB", "SCHEDULED", "TRY", "STATUS", "EXIT", "TOOK", "MANIFEST", "DETAIL")
+        headers = (
+            "RUN",
+            "JOB",
+            "SCHEDULED",
+            "TRY",
+            "STATUS",
+            "EXIT",
+            "TOOK",
+            "NODE",
+            "MANIFEST",
+            "DETAIL",
+        )
         click.echo(_table(headers, [_run_row(r) for r in runs]))
 
     @cli.command("trigger")
@@ -190,6 +221,44 @@ def add_runtime_commands(cli: click.Group) -> None:
                 click.echo(run.output.rstrip("\n"))
         if run.status != RunStatus.SUCCESS:
             raise SystemExit(1)
+
+    @cli.command("replicas")
+    @_manifest_options
+    @_store_option
+    @_output_option
+    @click.pass_obj
+    def replicas_command(app: App, manifest_path: Path, store_url: str | None, output: str) -> None:
+        """List the live `yamlcron run` replicas: lease age, expiry, what each is running.
+
+        A replica whose lease runs out (it stopped renewing: killed, frozen, cut off)
+        leaves this list, and the others mark its runs interrupted and retry them.
+
+        \b
+        Example:
+          yamlcron replicas --store postgresql://cron@db/cron
+        """
+        store = app.open_store(manifest_path, store_url, create=False)
+        try:
+            live = store.replicas()
+        finally:
+            store.close()
+        if output == "json":
+            _echo_json([r.to_json() for r in live])
+            return
+        now = _now()
+        rows = [
+            [
+                r.node,
+                str(r.token),
+                r.started_at.isoformat(timespec="seconds"),
+                f"{(now - r.heartbeat_at).total_seconds():.1f}s",
+                f"{(r.expires_at - now).total_seconds():.1f}s",
+                ", ".join(r.running) or "-",
+            ]
+            for r in live
+        ]
+        headers = ("NODE", "TOKEN", "STARTED", "LEASE AGE", "EXPIRES IN", "RUNNING")
+        click.echo(_table(headers, rows) if rows else "no live replicas")
 
     @cli.command("pause")
     @click.argument("job_id", metavar="JOB")
@@ -293,6 +362,7 @@ def _run_row(run: Run) -> list[str]:
         run.status.value,
         _cell(run.exit_code),
         _took(run),
+        run.node or "-",
         label(run.manifest_digest, run.manifest_commit),
         detail[:60],
     ]

@@ -268,6 +268,13 @@ class Scheduler:
         """
         item = Queued(job_id=job_id, due_at=self.clock(), scheduled_at=self.clock())
         self.store.enqueue(item)
+        try:
+            return self._run_queued(item, poll)
+        finally:
+            self.membership.stop()  # a one-off: end the lease rather than let it expire
+
+    def _run_queued(self, item: Queued, poll: float) -> Run:
+        job_id = item.job_id
         while True:
             now = self.clock()
             mine = [
@@ -435,6 +442,9 @@ class Scheduler:
                 previous = self.store.finish(final, followups, lease)
             except LeaseLostError as exc:
                 log.warning("the %s result of run %s was discarded: %s", final.status, run.id, exc)
+                return
+            except StoreError as exc:  # left running: whoever reaps the lease retries it
+                log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, exc)
                 return
             _log_finished(final)
             retrying = any(f.reason == "retry" for f in followups)
