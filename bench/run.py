@@ -94,34 +94,42 @@ def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
 
 
 def aps_lateness(jobs: int, window: float, store: str) -> tuple[float, float, float]:
+    with tempfile.TemporaryDirectory() as folder:
+        url = None if store == "memory" else f"sqlite:///{Path(folder) / 'aps.db'}"
+        return aps_lateness_on(url, jobs, window)
+
+
+def aps_lateness_on(url: str | None, jobs: int, window: float) -> tuple[float, float, float]:
+    """APScheduler's lateness on its MemoryJobStore (``None``) or a SQLAlchemy URL."""
     from apscheduler.events import EVENT_JOB_EXECUTED
+    from apscheduler.jobstores.memory import MemoryJobStore
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
     from apscheduler.schedulers.background import BackgroundScheduler
 
-    with tempfile.TemporaryDirectory() as folder:
-        stores = {"default": _aps_store(store, Path(folder))}
-        scheduler = BackgroundScheduler(jobstores=stores, timezone="UTC")
-        late: list[float] = []
-        window_start = datetime.now(UTC) + timedelta(seconds=5)
-        window_end = window_start + timedelta(seconds=window)
+    store = MemoryJobStore() if url is None else SQLAlchemyJobStore(url=url)
+    scheduler = BackgroundScheduler(jobstores={"default": store}, timezone="UTC")
+    late: list[float] = []
+    window_start = datetime.now(UTC) + timedelta(seconds=5)
+    window_end = window_start + timedelta(seconds=window)
 
-        def executed(event: Any) -> None:
-            if window_start <= event.scheduled_run_time < window_end:
-                late.append((datetime.now(UTC) - event.scheduled_run_time).total_seconds() * 1000)
+    def executed(event: Any) -> None:
+        if window_start <= event.scheduled_run_time < window_end:
+            late.append((datetime.now(UTC) - event.scheduled_run_time).total_seconds() * 1000)
 
-        scheduler.add_listener(executed, EVENT_JOB_EXECUTED)
-        first = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-        for i in range(jobs):
-            scheduler.add_job(
-                noop,
-                "interval",
-                seconds=1,
-                id=f"j{i}",
-                misfire_grace_time=1,
-                start_date=first + timedelta(seconds=i / jobs),
-            )
-        scheduler.start()
-        time.sleep(max((window_end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
-        scheduler.shutdown(wait=True)
+    scheduler.add_listener(executed, EVENT_JOB_EXECUTED)
+    first = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
+    for i in range(jobs):
+        scheduler.add_job(
+            noop,
+            "interval",
+            seconds=1,
+            id=f"j{i}",
+            misfire_grace_time=1,
+            start_date=first + timedelta(seconds=i / jobs),
+        )
+    scheduler.start()
+    time.sleep(max((window_end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
+    scheduler.shutdown(wait=True)
     return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / (jobs * window)
 
 

@@ -7,6 +7,7 @@ schedulers on one store at once runs on PostgreSQL only: SQLite admits one ``yam
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.conftest import GOOD
+from tests.conftest import GOOD, CliResult
 from yamlcron.errors import LeaseLostError
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
@@ -220,3 +221,36 @@ def test_running_counts_cover_every_replica(replicas: Callable[[], Store]) -> No
     alpha.claim([_fire("backup")], alpha.join("alpha", 30), None)
     beta.claim([_fire("cleanup")], beta.join("beta", 30), None)
     assert alpha.running() == beta.running() == {"backup": 1, "cleanup": 1}
+
+
+def test_replicas_and_history_commands(project: Path, cli: Callable[..., CliResult]) -> None:
+    manifest = project / "jobs.yaml"
+    assert cli("apply", "-f", manifest).code == 0
+    assert cli("replicas", "-f", manifest).out.strip() == "no live replicas"
+    store = SQLiteStore(project / ".yamlcron" / "state.db")
+    lease = store.join("alpha", 30)
+    due = store.load_jobs(["cleanup"])["cleanup"].next_run_at
+    assert due is not None
+    store.claim([_fire("cleanup", due)], lease, None)
+    table = cli("replicas", "-f", manifest).out.splitlines()
+    assert table[0].split() == [
+        "NODE",
+        "TOKEN",
+        "STARTED",
+        "LEASE",
+        "AGE",
+        "EXPIRES",
+        "IN",
+        "RUNNING",
+    ]
+    assert table[1].split()[0] == "alpha"
+    assert table[1].split()[-1] == "cleanup"
+    [shown] = json.loads(cli("replicas", "-f", manifest, "--output", "json").out)
+    assert set(shown) == {"node", "token", "started_at", "heartbeat_at", "expires_at", "running"}
+    assert (shown["node"], shown["token"], shown["running"]) == ("alpha", lease.token, ["cleanup"])
+    history = cli("history", "-f", manifest).out.splitlines()
+    assert "NODE" in history[0].split()
+    assert "alpha" in history[1].split()
+    store.leave(lease)
+    store.close()
+    assert cli("replicas", "-f", manifest).out.strip() == "no live replicas"
