@@ -15,6 +15,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from yamlcron.errors import LeaseLostError
 from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
 
 
@@ -303,6 +304,16 @@ class Store(Protocol):
         ``LeaseLostError`` (writing nothing) when ``lease`` is no longer live or the run
         is not its own: the fencing that keeps a paused replica from overwriting a run
         that was taken over.
+        """
+        ...
+
+    def finish_many(
+        self, items: list[tuple[Run, list[Queued], Lease]]
+    ) -> list[str | LeaseLostError | None]:
+        """``finish`` for several runs in one transaction (one disk flush for all).
+
+        Each item's result is what ``finish`` returns, or the ``LeaseLostError`` it would
+        raise: a refused run does not stop the others from being recorded.
         """
         ...
 

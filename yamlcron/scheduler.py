@@ -39,6 +39,7 @@ from yamlcron.callables import error_of
 from yamlcron.durations import format_duration
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
+from yamlcron.groupcommit import GroupCommit
 from yamlcron.membership import DEFAULT_TTL, Membership
 from yamlcron.model import JobSpec
 from yamlcron.registry import Registry
@@ -128,6 +129,10 @@ class Scheduler:
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self.source = store.last_applied()  # recorded with every run: which manifest fired it
         self.membership = Membership(store, self.node, lease_ttl, on_beat=self.recover)
+        # Runs that end together are recorded in one transaction: one disk flush for all.
+        self._recorder: GroupCommit[
+            tuple[Run, list[Queued], Lease], str | LeaseLostError | None
+        ] = GroupCommit(store.finish_many)
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -439,12 +444,14 @@ class Scheduler:
             )
             followups = self._followups(spec, final)
             try:
-                previous = self.store.finish(final, followups, lease)
-            except LeaseLostError as exc:
-                log.warning("the %s result of run %s was discarded: %s", final.status, run.id, exc)
-                return
+                previous = self._recorder.submit((final, followups, lease))
             except StoreError as exc:  # left running: whoever reaps the lease retries it
                 log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, exc)
+                return
+            if isinstance(previous, LeaseLostError):
+                log.warning(
+                    "the %s result of run %s was discarded: %s", final.status, run.id, previous
+                )
                 return
             _log_finished(final)
             retrying = any(f.reason == "retry" for f in followups)

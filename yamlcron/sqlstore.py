@@ -418,37 +418,61 @@ class SQLStore:
         return found
 
     def finish(self, run: Run, followups: list[Queued], lease: Lease) -> str | None:
-        retrying = any(f.job_id == run.job_id and f.reason == "retry" for f in followups)
+        [result] = self.finish_many([(run, followups, lease)])
+        if isinstance(result, LeaseLostError):
+            raise result
+        return result
+
+    def finish_many(
+        self, items: list[tuple[Run, list[Queued], Lease]]
+    ) -> list[str | LeaseLostError | None]:
+        results: list[str | LeaseLostError | None] = []
         with self._transaction():
-            self._hold_lease(lease)
-            written = self._execute(
-                f"UPDATE runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, "
-                f"result = ?, error = ?, output = ?, recorded_at = {self.now_sql} "
-                f"WHERE id = ? AND lease = ? AND status = 'running'",
-                (
-                    run.status.value,
-                    _micros(run.started_at),
-                    _micros(run.finished_at),
-                    run.exit_code,
-                    _json(run.result),
-                    _json(run.error),
-                    run.output,
-                    run.id,
-                    lease.token,
-                ),
-            ).rowcount
-            if not written:
-                raise LeaseLostError(f"run {run.id} of {run.job_id} was taken over")
-            previous = self._execute(
-                "SELECT last_final FROM jobs WHERE id = ?", (run.job_id,)
-            ).fetchone()
-            self._execute(
-                "UPDATE jobs SET last_status = ?, "
-                "last_final = CASE WHEN ? THEN last_final ELSE ? END WHERE id = ?",
-                (run.status.value, retrying, run.status.value, run.job_id),
-            )
-            self._enqueue(followups)
-        return None if previous is None else previous[0]
+            leases: dict[int, LeaseLostError | None] = {}
+            for run, followups, lease in items:
+                if lease.token not in leases:
+                    try:
+                        self._hold_lease(lease)
+                        leases[lease.token] = None
+                    except LeaseLostError as exc:
+                        leases[lease.token] = exc
+                refused = leases[lease.token]
+                results.append(refused or self._finish(run, followups, lease))
+        return results
+
+    def _finish(
+        self, run: Run, followups: list[Queued], lease: Lease
+    ) -> str | LeaseLostError | None:
+        """Inside a transaction, under ``lease``: record one run's end."""
+        retrying = any(f.job_id == run.job_id and f.reason == "retry" for f in followups)
+        written = self._execute(
+            f"UPDATE runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, "
+            f"result = ?, error = ?, output = ?, recorded_at = {self.now_sql} "
+            f"WHERE id = ? AND lease = ? AND status = 'running'",
+            (
+                run.status.value,
+                _micros(run.started_at),
+                _micros(run.finished_at),
+                run.exit_code,
+                _json(run.result),
+                _json(run.error),
+                run.output,
+                run.id,
+                lease.token,
+            ),
+        ).rowcount
+        if not written:
+            return LeaseLostError(f"run {run.id} of {run.job_id} was taken over")
+        previous = self._execute(
+            "SELECT last_final FROM jobs WHERE id = ?", (run.job_id,)
+        ).fetchone()
+        self._execute(
+            "UPDATE jobs SET last_status = ?, "
+            "last_final = CASE WHEN ? THEN last_final ELSE ? END WHERE id = ?",
+            (run.status.value, retrying, run.status.value, run.job_id),
+        )
+        self._enqueue(followups)
+        return None if previous is None or previous[0] is None else str(previous[0])
 
     def _enqueue(self, items: list[Queued]) -> list[int]:
         return [
