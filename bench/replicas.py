@@ -13,6 +13,7 @@ same PostgreSQL, which allows one scheduler only.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import statistics
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)  # a line per missed fire
     if not args.url:
         parser.error("give --url postgresql://... (or set YAMLCRON_TEST_POSTGRES_URL)")
     rows: dict[str, list[dict[str, Any]]] = {}
