@@ -28,7 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from run import _pct, aps_lateness_on  # bench/run.py: the same measures as its lateness rows
+from run import (
+    _pct,
+    aps_lateness_on,
+    lateness_manifest,
+)  # bench/run.py: the same measures as its lateness rows
 
 COMMAND = (
     sys.executable,
@@ -43,27 +47,13 @@ COMMAND = (
 )
 
 
-def _manifest(jobs: int, start: datetime) -> str:
-    lines = ["version: 1", "jobs:"]
-    for i in range(jobs):
-        offset = start + timedelta(seconds=i / jobs)
-        lines += [
-            f"  j{i}:",
-            f"    trigger: {{interval: 1s, start: '{offset.isoformat()}'}}",
-            "    run: {call: 'benchjobs:noop'}",
-            "    history: 1000",
-            "    misfire_grace_time: 1s",
-        ]
-    return "\n".join(lines) + "\n"
-
-
 def yamlcron_lateness(url: str | None, replicas: int, jobs: int, window: float) -> dict[str, Any]:
     """Lateness p50/p99 (ms), missed share and duplicates for ``replicas`` processes."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
         (path / "benchjobs.py").write_text("def noop():\n    return None\n")
         start = (datetime.now(UTC) + timedelta(seconds=5)).replace(microsecond=0)
-        (path / "jobs.yaml").write_text(_manifest(jobs, start))
+        (path / "jobs.yaml").write_text(lateness_manifest(jobs, start))
         store = url or f"sqlite://{path / 'state.db'}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
         procs = [

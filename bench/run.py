@@ -58,23 +58,28 @@ def noop() -> None:
 # -- fire lateness --------------------------------------------------------------------------
 
 
+def lateness_manifest(jobs: int, start: datetime) -> str:
+    """N interval jobs every second from ``start``, staggered evenly over the second."""
+    lines = ["version: 1", "jobs:"]
+    for i in range(jobs):
+        offset = start + timedelta(seconds=i / jobs)
+        lines += [
+            f"  j{i}:",
+            f"    trigger: {{interval: 1s, start: '{offset.isoformat()}'}}",
+            "    run: {call: 'benchjobs:noop'}",
+            "    history: 1000",
+            "    misfire_grace_time: 1s",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
     """p50, p99 (ms) and the share of fires missed, N interval jobs every second."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
         (path / "benchjobs.py").write_text("def noop():\n    return None\n")
         start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-        lines = ["version: 1", "jobs:"]
-        for i in range(jobs):
-            offset = start + timedelta(seconds=i / jobs)
-            lines += [
-                f"  j{i}:",
-                f"    trigger: {{interval: 1s, start: '{offset.isoformat()}'}}",
-                "    run: {call: 'benchjobs:noop'}",
-                "    history: 1000",
-                "    misfire_grace_time: 1s",
-            ]
-        (path / "jobs.yaml").write_text("\n".join(lines) + "\n")
+        (path / "jobs.yaml").write_text(lateness_manifest(jobs, start))
         cron = Yamlcron(path / "jobs.yaml", registry=build_registry(autoload=False), workers=64)
         cron.start()
         warm = start + timedelta(seconds=2)

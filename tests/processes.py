@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 
 
-def _env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
+    """This environment without YAMLCRON_* settings, for a real yamlcron process."""
     return {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
 
 
@@ -27,7 +28,7 @@ class Daemon:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "yamlcron", "run", "-f", "jobs.yaml", *args],
                 cwd=folder,
-                env=_env(),
+                env=clean_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
@@ -89,7 +90,7 @@ def cli(folder: Path, *args: str, timeout: float = 60) -> subprocess.CompletedPr
     return subprocess.run(
         [sys.executable, "-m", "yamlcron", *args],
         cwd=folder,
-        env=_env(),
+        env=clean_env(),
         capture_output=True,
         text=True,
         timeout=timeout,

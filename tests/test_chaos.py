@@ -16,7 +16,6 @@ The figures are printed (run with ``-s`` to see them; the issue's note quotes th
 
 from __future__ import annotations
 
-import os
 import signal
 import statistics
 import subprocess
@@ -28,6 +27,8 @@ from typing import Any
 
 import psycopg
 import pytest
+
+from tests.processes import clean_env
 
 JOBS = 50
 WINDOW = 60.0
@@ -80,7 +81,6 @@ class Replica:
 
     def _start(self) -> subprocess.Popen[bytes]:
         self.starts += 1
-        env = {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
         with self.log.open("a") as log:
             return subprocess.Popen(
                 [
@@ -101,7 +101,7 @@ class Replica:
                     "100",  # a replica may take a whole second's 50 fires of 0.5 s each
                 ],
                 cwd=self.folder,
-                env=env,
+                env=clean_env(),
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import GOOD, CliResult, dump_store
+from tests.processes import clean_env
 from yamlcron.cli import build_cli
 
 COMMANDS = ["validate", "plan", "apply", "jobs", "next"]
@@ -26,8 +27,7 @@ def yamlcron(
     env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The installed console script, as a user runs it."""
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
-    full_env.update(env or {})
+    full_env = clean_env() | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "yamlcron", *map(str, args)],
         cwd=cwd,
@@ -102,11 +102,10 @@ def test_usage_errors_exit_64(tmp_path: Path, args: list[str]) -> None:
 def test_interrupt_exits_130(tmp_path: Path) -> None:
     fifo = tmp_path / "jobs.yaml"
     os.mkfifo(fifo)  # opening it blocks until a writer comes: a command stuck reading
-    env = {k: v for k, v in os.environ.items() if not k.startswith("YAMLCRON_")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "yamlcron", "validate"],
         cwd=tmp_path,
-        env=env,
+        env=clean_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

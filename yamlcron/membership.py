@@ -38,8 +38,7 @@ class Membership:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    @property
-    def lease(self) -> Lease:
+    def current(self) -> Lease:
         """The current lease, joining the store the first time."""
         with self._lock:
             if self._lease is None:
@@ -62,7 +61,7 @@ class Membership:
 
     def beat(self) -> None:
         """Renew the lease (or join again if it was lost), then call ``on_beat``."""
-        lease = self.lease
+        lease = self.current()
         if not self.store.renew(lease):
             self.rejoin(lease)
         self.on_beat()

@@ -142,7 +142,7 @@ class Scheduler:
         Called at start and after every heartbeat, so a replica that dies is taken over by
         the others.
         """
-        self.membership.lease  # noqa: B018 (join first: on SQLite that ends the leases before)
+        self.membership.current()  # join first: on SQLite that ends the leases before it
         runs = self.store.reap(self.clock())
         jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
         for run in runs:
@@ -304,7 +304,7 @@ class Scheduler:
 
         Each run comes with the lease it was claimed under: only that lease may finish it.
         """
-        lease = self.membership.lease
+        lease = self.membership.current()
         try:
             written = self.store.claim(claims, lease, self.source)
         except LeaseLostError:

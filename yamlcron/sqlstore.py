@@ -550,18 +550,20 @@ class SQLStore:
                     f"AND expires_at <= {self.now_sql} ORDER BY token{self.skip_locked}"
                 ).fetchall()
             ]
-            rows: list[Any] = []
+            interrupt = (
+                f"UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?, "
+                f"recorded_at = {self.now_sql} WHERE status = 'running' AND "
+            )
             # Runs without a lease come from a store written before leases existed.
-            for token in [*tokens, None]:
+            rows: list[Any] = self._execute(
+                f"{interrupt}lease IS NULL RETURNING {_RUN_COLUMNS}", (to_micros(now), error)
+            ).fetchall()
+            for token in tokens:
                 self._execute(
                     f"UPDATE nodes SET reaped_at = {self.now_sql} WHERE token = ?", (token,)
                 )
-                owner = "lease IS NULL" if token is None else "lease = ?"
                 rows += self._execute(
-                    f"UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?, "
-                    f"recorded_at = {self.now_sql} WHERE status = 'running' AND {owner} "
-                    f"RETURNING {_RUN_COLUMNS}",
-                    (to_micros(now), error) + (() if token is None else (token,)),
+                    f"{interrupt}lease = ? RETURNING {_RUN_COLUMNS}", (to_micros(now), error, token)
                 ).fetchall()
             for row in rows:
                 self._execute("UPDATE jobs SET last_status = 'interrupted' WHERE id = ?", (row[1],))
