@@ -186,8 +186,13 @@ class PostgresStore(SQLStore):
         return native
 
     def _version(self) -> int:
-        found = self._db.execute("SELECT to_regclass('meta')").fetchone()
-        return self._meta_version() if found and found[0] is not None else 0
+        # A plain catalog query, not to_regclass(): that reads the session's catalog cache,
+        # which can miss a table another replica has just created while we waited for the
+        # schema lock.
+        found = self._db.execute(
+            "SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'meta'"
+        ).fetchone()
+        return self._meta_version() if found else 0
 
     def _lock_schema(self) -> None:
         self._db.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_SPACE, _SCHEMA_LOCK))

@@ -151,6 +151,7 @@ def test_three_replicas_run_every_fire_once_through_kills_and_freezes(
         for r in replicas:
             if r.proc.poll() is None:
                 r.proc.kill()
+                r.proc.wait()
     report["kills"] = kills
     print("\nchaos:", ", ".join(f"{k}={v}" for k, v in report.items()))
     assert codes == [0, 0, 0], [r.log.read_text()[-2000:] for r in replicas]

@@ -22,6 +22,7 @@ from tests.conftest import GOOD, CliResult
 from yamlcron.errors import LeaseLostError
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
+from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, NewRun, Queued, Run, RunStatus, Store
 from yamlcron.store import SQLiteStore
 
@@ -254,3 +255,24 @@ def test_replicas_and_history_commands(project: Path, cli: Callable[..., CliResu
     store.leave(lease)
     store.close()
     assert cli("replicas", "-f", manifest).out.strip() == "no live replicas"
+
+
+def test_replicas_starting_together_migrate_once(postgres_url: str) -> None:
+    errors: list[Exception] = []
+    opened: list[Store] = []
+
+    def start() -> None:
+        try:
+            opened.append(build_registry(autoload=False).open_store(postgres_url, create=True))
+        except Exception as exc:  # collected: the assertion below names it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for store in opened:
+        store.close()
+    assert errors == []
+    assert len(opened) == 4
