@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -10,13 +11,18 @@ import threading
 import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 _path_lock = threading.Lock()
 
 
+@functools.lru_cache(maxsize=1024)
 def resolve(target: str, folder: Path) -> Callable[..., Any]:
-    """Import ``package.module:function`` with the manifest's folder first on ``sys.path``."""
+    """Import ``package.module:function`` with the manifest's folder first on ``sys.path``.
+
+    Cached (a failure is not): an imported module is not imported again anyway, and the
+    lookup and its lock cost more than calling a small job.
+    """
     with _path_lock:
         entry = str(folder)
         if entry not in sys.path:
@@ -35,16 +41,36 @@ def arguments(
 ) -> dict[str, Any]:
     """``kwargs`` plus the ``YAMLCRON_*`` values the function asks for by name or ``**``."""
     try:
+        wanted = _wanted(func)
+    except TypeError:  # an unhashable callable object: read its signature every time
+        wanted = _wanted.__wrapped__(func)
+    if wanted is None:
+        return dict(kwargs)
+    if wanted is True:
+        return {**context, **kwargs}
+    extra = {k: v for k, v in context.items() if k in wanted}
+    return {**extra, **kwargs}
+
+
+@functools.lru_cache(maxsize=1024)
+def _wanted(func: Callable[..., Any]) -> frozenset[str] | Literal[True] | None:
+    """The parameter names of ``func``, True if it takes ``**``, None without a signature.
+
+    Cached: reading a signature costs more than calling a small job.
+    """
+    try:
         parameters = inspect.signature(func).parameters
     except (TypeError, ValueError):  # builtins without a signature
-        return dict(kwargs)
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    extra = {k: v for k, v in context.items() if takes_any or k in parameters}
-    return {**extra, **kwargs}
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return True
+    return frozenset(parameters)
 
 
 def jsonable(value: Any) -> Any:
     """The value itself when it is JSON, else its repr: what the store records as result."""
+    if value is None or type(value) in (str, int, bool):  # what most jobs return
+        return value
     try:
         json.dumps(value)
     except (TypeError, ValueError):
