@@ -1,58 +1,101 @@
-"""Group commit with real threads: every caller gets its own result, batches form under load."""
+"""Group commit with real threads: items come back in order, batches form under load."""
 
 from __future__ import annotations
 
 import threading
-import time
-
-import pytest
 
 from yamlcron.groupcommit import GroupCommit
+from yamlcron.workerpool import WorkerPool
 
 
-def test_alone_a_caller_writes_at_once() -> None:
+def test_alone_an_item_is_written_at_once_and_reported() -> None:
     batches: list[list[int]] = []
+    reported: list[tuple[int, int | None, BaseException | None]] = []
 
     def write(items: list[int]) -> list[int]:
         batches.append(items)
         return [i * 2 for i in items]
 
-    commit: GroupCommit[int, int] = GroupCommit(write)
-    assert commit.submit(1) == 2
-    assert commit.submit(2) == 4
+    commit: GroupCommit[int, int] = GroupCommit(write, lambda *r: reported.append(r))
+    commit.put(1)
+    assert commit.flush(5)
+    commit.put(2)
+    assert commit.flush(5)
     assert batches == [[1], [2]]
+    assert reported == [(1, 2, None), (2, 4, None)]
 
 
-def test_callers_arriving_during_a_write_share_the_next_one() -> None:
+def test_items_put_during_a_write_share_the_next_one() -> None:
     batches: list[list[int]] = []
+    writing, release = threading.Event(), threading.Event()
+    reported: dict[int, int | None] = {}
 
     def slow_write(items: list[int]) -> list[int]:
         batches.append(items)
-        time.sleep(0.05)  # a disk flush, exaggerated
+        writing.set()
+        release.wait(5)  # a disk flush, held until every other item has arrived
         return [-i for i in items]
 
-    commit: GroupCommit[int, int] = GroupCommit(slow_write)
-    results: dict[int, int] = {}
-
-    def call(i: int) -> None:
-        results[i] = commit.submit(i)
-
-    threads = [threading.Thread(target=call, args=(i,)) for i in range(40)]
+    commit: GroupCommit[int, int] = GroupCommit(
+        slow_write, lambda item, result, error: reported.__setitem__(item, result)
+    )
+    commit.put(0)
+    assert writing.wait(5)
+    threads = [threading.Thread(target=commit.put, args=(i,)) for i in range(1, 40)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert results == {i: -i for i in range(40)}
-    assert sorted(i for batch in batches for i in batch) == list(range(40))
-    assert len(batches) < 10  # 40 callers, far fewer flushes
+    release.set()
+    assert commit.flush(5)
+    assert reported == {i: -i for i in range(40)}
+    assert batches[0] == [0]
+    assert sorted(batches[1]) == list(range(1, 40))  # 39 items, one more flush
+    assert len(batches) == 2
 
 
-def test_a_failed_write_reaches_every_caller_of_its_batch() -> None:
-    def failing(items: list[int]) -> list[int]:
-        raise OSError("disk gone")
+def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on() -> None:
+    failing = threading.Event()
+    failing.set()
+    reported: list[tuple[int, int | None, str | None]] = []
 
-    commit: GroupCommit[int, int] = GroupCommit(failing)
-    with pytest.raises(OSError, match="disk gone"):
-        commit.submit(1)
-    ok: GroupCommit[int, int] = GroupCommit(lambda items: list(items))
-    assert ok.submit(3) == 3
+    def write(items: list[int]) -> list[int]:
+        if failing.is_set():
+            failing.clear()
+            raise OSError("disk gone")
+        return list(items)
+
+    commit: GroupCommit[int, int] = GroupCommit(
+        write,
+        lambda item, result, error: reported.append(
+            (item, result, None if error is None else str(error))
+        ),
+    )
+    commit.put(1)
+    assert commit.flush(5)
+    commit.put(3)
+    assert commit.flush(5)
+    assert reported == [(1, None, "disk gone"), (3, 3, None)]
+
+
+def test_worker_pool_runs_everything_and_survives_a_failing_task() -> None:
+    pool = WorkerPool(4)
+    done: list[int] = []
+    lock = threading.Lock()
+    finished = threading.Semaphore(0)
+
+    def task(i: int) -> None:
+        try:
+            if i == 3:
+                raise RuntimeError("a bug in one task")
+            with lock:
+                done.append(i)
+        finally:
+            finished.release()
+
+    for i in range(100):
+        pool.submit(lambda i=i: task(i))  # type: ignore[misc]
+    for _ in range(100):
+        assert finished.acquire(timeout=5)
+    pool.shutdown()
+    assert sorted(done) == [i for i in range(100) if i != 3]

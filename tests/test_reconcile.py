@@ -125,7 +125,7 @@ def _jobs(count: int) -> str:
 )
 def test_deletion_guard(stored: int, kept: int, refused: bool) -> None:
     manifest = _manifest(_jobs(stored))
-    current = {i: StoredJob(spec=s, next_run_at=None, anchor=NOW) for i, s in manifest.jobs.items()}
+    current = {i: StoredJob.of(s, next_run_at=None, anchor=NOW) for i, s in manifest.jobs.items()}
     result = reconcile.plan(_manifest(_jobs(kept)), current, NOW)
     if refused:
         with pytest.raises(PlanRefusedError, match="pass --force"):

@@ -60,9 +60,11 @@ class Harness:
     held: list[Callable[[], None]]
 
     def tick(self, moment: datetime) -> float:
+        assert self.scheduler.flush(5)  # runs that ended before this moment are recorded
         return self.scheduler.tick(self.clock.at(moment))
 
     def runs(self, job_id: str | None = None) -> list[Run]:
+        assert self.scheduler.flush(5)  # what ran is recorded by the recorder thread
         return list(reversed(self.store.runs(job_id, limit=1000)))
 
     def statuses(self, job_id: str | None = None) -> list[tuple[str, str]]:
@@ -332,6 +334,7 @@ def test_recover_marks_interrupted_and_retries(harness: Callable[..., Harness]) 
     assert interrupted.status == RunStatus.INTERRUPTED
     assert h.statuses() == [("12:00:10", "interrupted")]
     fresh.tick(h.clock.at(T0 + timedelta(seconds=15)))
+    assert fresh.flush(5)
     assert [(r.attempt, r.status.value) for r in h.runs()] == [(1, "interrupted"), (2, "success")]
 
 

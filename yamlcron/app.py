@@ -165,7 +165,7 @@ class Yamlcron:
         self.store.lock_daemon()
         self.scheduler.recover()
         plan = self.apply(force=force, manifest=manifest)
-        self._unwatch_store = self.store.watch(self.scheduler.wakeup)
+        self._unwatch_store = self.store.watch(self.scheduler.store_changed)
         return plan
 
     def run(self, *, force: bool = False) -> None:

@@ -1,68 +1,89 @@
-"""Group commit: writes from many threads that arrive together share one transaction.
+"""Group commit: items handed in from many threads are written in batches, by one thread.
 
-A durable commit costs a disk flush (about a millisecond on an ordinary disk, the same for
+A durable commit costs a disk flush (a fraction of a millisecond to a few, the same for
 SQLite and PostgreSQL), so committing each finished run alone caps a scheduler near a
-thousand runs a second. Here each caller hands in its item and waits; whoever finds no
-write under way writes everything waiting, its own item included, in one call. Alone, a
-caller writes at once (no timer, no added latency); under load, batches grow by themselves.
+thousand runs a second. Here a worker hands its item in and goes back to work at once; the
+writer thread takes everything waiting, writes it in one call, then reports each item's
+result to ``done``. Alone, an item is written at once (no timer, no added latency); under
+load, batches grow by themselves.
+
+Workers do not wait for the write: with dozens of them waiting on one condition, waking
+them all after each flush cost more than the flush and starved the scheduler's loop.
 """
 
 from __future__ import annotations
 
+import logging
+import queue
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
 
-
-@dataclass
-class _Slot(Generic[T, R]):
-    item: T
-    done: bool = False
-    result: R | None = None
-    error: BaseException | None = None
+#: Most items in one write: bounds a transaction and the delay before the first is reported.
+MAX_BATCH = 500
 
 
 class GroupCommit(Generic[T, R]):
-    """Calls ``write(items) -> results`` (one result per item, in order) for batches."""
+    """Calls ``write(items) -> results`` (one per item, in order) on a thread of its own.
 
-    def __init__(self, write: Callable[[list[T]], Sequence[R]]) -> None:
+    ``done(item, result, error)`` hears of every item once it was written (``error`` is
+    what ``write`` raised for its batch, else None), on the writer thread, in order.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[list[T]], Sequence[R]],
+        done: Callable[[T, R | None, BaseException | None], None],
+        name: str = "yamlcron-recorder",
+    ) -> None:
         self._write = write
-        self._cond = threading.Condition()
-        self._pending: list[_Slot[T, R]] = []
-        self._writing = False
+        self._done = done
+        self._name = name
+        self._queue: queue.SimpleQueue[T] = queue.SimpleQueue()
+        self._idle = threading.Condition()
+        self._pending = 0
+        self._thread: threading.Thread | None = None
 
-    def submit(self, item: T) -> R:
-        """Write ``item`` (with whatever else is waiting); its result, or what ``write`` raised."""
-        slot: _Slot[T, R] = _Slot(item)
-        with self._cond:
-            self._pending.append(slot)
-            while not slot.done:
-                if self._writing:
-                    self._cond.wait()
-                    continue
-                batch, self._pending = self._pending, []
-                self._writing = True
-                self._cond.release()
+    def put(self, item: T) -> None:
+        """Queue ``item`` for the next write; returns at once."""
+        with self._idle:
+            self._pending += 1
+            if self._thread is None:  # started on first use: a CLI that never runs jobs
+                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                self._thread.start()
+        self._queue.put(item)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every item put so far was written and reported; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout)
+
+    def _run(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < MAX_BATCH:
                 try:
-                    self._write_batch(batch)
-                finally:
-                    self._cond.acquire()
-                    self._writing = False
-                    self._cond.notify_all()
-        if slot.error is not None:
-            raise slot.error
-        return slot.result  # type: ignore[return-value]
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write_batch(batch)
+            with self._idle:
+                self._pending -= len(batch)
+                self._idle.notify_all()
 
-    def _write_batch(self, batch: list[_Slot[T, R]]) -> None:
+    def _write_batch(self, batch: list[T]) -> None:
         try:
-            results = self._write([s.item for s in batch])
-        except BaseException as exc:  # every caller of the batch hears of it
-            for s in batch:
-                s.error, s.done = exc, True
-            return
-        for s, result in zip(batch, results, strict=True):
-            s.result, s.done = result, True
+            results: Sequence[R | None] = self._write(batch)
+            error: BaseException | None = None
+        except Exception as exc:  # every item of the batch hears of it
+            results, error = [None] * len(batch), exc
+        for item, result in zip(batch, results, strict=True):
+            try:
+                self._done(item, result, error)
+            except Exception:  # one report that fails must not lose the others
+                log.exception("reporting a written item failed; carrying on")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -158,8 +159,13 @@ class JobSpec:
     digest: str = field(compare=False, repr=False)
 
     @classmethod
-    def from_canonical(cls, job_id: str, data: Mapping[str, Any]) -> JobSpec:
-        """Build from the canonical mapping; trusted input (validated, or our own store)."""
+    def from_canonical(
+        cls, job_id: str, data: Mapping[str, Any], digest: str | None = None
+    ) -> JobSpec:
+        """Build from the canonical mapping; trusted input (validated, or our own store).
+
+        ``digest`` is ``digest_of(data)`` when the caller already has it (the store does).
+        """
         retry = data["retry"]
         return cls(
             id=job_id,
@@ -181,7 +187,7 @@ class JobSpec:
             description=data.get("description"),
             tags=tuple(data.get("tags", ())),
             canonical=data,
-            digest=digest_of(data),
+            digest=digest or digest_of(data),
         )
 
 
@@ -211,15 +217,30 @@ class Components:
     notifiers: Mapping[str, Mapping[str, Any]]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, kw_only=True)
 class StoredJob:
-    """A job as the store holds it: the applied spec and its runtime state."""
+    """A job as the store holds it: the applied spec and its runtime state.
 
-    spec: JobSpec
+    The spec is built on first use from ``read_spec``: a plan over ten thousand stored
+    jobs compares digests and parses only the jobs that changed.
+    """
+
+    digest: str
+    read_spec: Callable[[], JobSpec] = field(repr=False, compare=False)  # the digest names it
     next_run_at: datetime | None
     anchor: datetime
     paused_override: bool | None = None
     last_status: str | None = None
+
+    @classmethod
+    def of(cls, spec: JobSpec, **state: Any) -> StoredJob:
+        """A stored job whose spec is at hand already."""
+        return cls(digest=spec.digest, read_spec=lambda: spec, **state)
+
+    @cached_property
+    def spec(self) -> JobSpec:
+        """The applied spec."""
+        return self.read_spec()
 
     @property
     def paused(self) -> bool:

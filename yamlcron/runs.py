@@ -179,6 +179,25 @@ class Claim:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Finish:
+    """A run's outcome to record, under the ``lease`` it was claimed with.
+
+    ``followups`` are queued with it (a retry, workflow steps); ``keep``, when set, trims
+    the job's history to that many runs in the same transaction.
+    """
+
+    run: Run
+    lease: Lease
+    followups: tuple[Queued, ...] = ()
+    keep: int | None = None
+
+    @property
+    def retrying(self) -> bool:
+        """Whether another attempt of this fire follows (it is then not the final outcome)."""
+        return any(f.job_id == self.run.job_id and f.reason == "retry" for f in self.followups)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Lease:
     """A scheduler's membership of a store: ``token`` is its fencing token.
 
@@ -261,8 +280,8 @@ class Store(Protocol):
         """Queued fires due by ``now``, earliest first, with their job (None if removed)."""
         ...
 
-    def downstream(self, job_id: str) -> list[JobSpec]:
-        """The jobs whose trigger is ``after: job_id``."""
+    def steps(self) -> dict[str, list[JobSpec]]:
+        """The workflow: for each job that others run ``after``, those jobs' specs."""
         ...
 
     def lock_daemon(self) -> None:
@@ -307,13 +326,12 @@ class Store(Protocol):
         """
         ...
 
-    def finish_many(
-        self, items: list[tuple[Run, list[Queued], Lease]]
-    ) -> list[str | LeaseLostError | None]:
+    def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
         """``finish`` for several runs in one transaction (one disk flush for all).
 
         Each item's result is what ``finish`` returns, or the ``LeaseLostError`` it would
-        raise: a refused run does not stop the others from being recorded.
+        raise: a refused run does not stop the others from being recorded. An item's
+        ``keep`` prunes its job's history (``prune``) in the same transaction.
         """
         ...
 

@@ -28,7 +28,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -41,11 +40,12 @@ from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
 from yamlcron.groupcommit import GroupCommit
 from yamlcron.membership import DEFAULT_TTL, Membership
-from yamlcron.model import JobSpec
+from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
 from yamlcron.runs import (
     Claim,
     DueJob,
+    Finish,
     Lease,
     NewRun,
     Outcome,
@@ -56,6 +56,7 @@ from yamlcron.runs import (
     Store,
 )
 from yamlcron.triggers import Schedule, schedule_for
+from yamlcron.workerpool import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +118,7 @@ class Scheduler:
         self.kill_grace = kill_grace
         self.publish: Publish = publish or (lambda event: None)
         self._rng = rng or random.Random()
-        self._pool = None if dispatch else ThreadPoolExecutor(workers, "yamlcron-worker")
+        self._pool = None if dispatch else WorkerPool(workers)
         self._dispatch: Dispatch = dispatch or self._submit
         self._wake = threading.Event()
         self._cancel = threading.Event()  # past the shutdown grace: executors stop their runs
@@ -128,11 +129,17 @@ class Scheduler:
         self._finished: Counter[str] = Counter()
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self.source = store.last_applied()  # recorded with every run: which manifest fired it
+        self._changed_elsewhere = False
+        # The ``after`` steps of each job, as of ``self.source``: only an apply changes them.
+        self._steps: tuple[AppliedManifest | None, dict[str, list[JobSpec]]] = (
+            self.source,
+            store.steps(),
+        )
         self.membership = Membership(store, self.node, lease_ttl, on_beat=self.recover)
         # Runs that end together are recorded in one transaction: one disk flush for all.
-        self._recorder: GroupCommit[
-            tuple[Run, list[Queued], Lease], str | LeaseLostError | None
-        ] = GroupCommit(store.finish_many)
+        self._recorder: GroupCommit[tuple[Finish, JobSpec], str | LeaseLostError | None] = (
+            GroupCommit(lambda items: store.finish_many([f for f, _ in items]), self._recorded)
+        )
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -169,6 +176,9 @@ class Scheduler:
             return self._tick(now)
 
     def _tick(self, now: datetime) -> float:
+        if self._changed_elsewhere:  # another process applied, perhaps: which manifest now
+            self._changed_elsewhere = False
+            self.source = self.store.last_applied()
         due = self.store.due(now, BATCH)
         queued = self.store.due_queued(now, BATCH)
         specs: dict[str, JobSpec] = {}
@@ -220,6 +230,11 @@ class Scheduler:
         """Make the loop pass again now (after an apply, a trigger, a queued retry)."""
         self._wake.set()
 
+    def store_changed(self) -> None:
+        """Another process wrote to the store (an apply, a trigger): pass now, re-read it."""
+        self._changed_elsewhere = True
+        self.wakeup()
+
     def request_stop(self) -> None:
         """Stop firing; ``run_forever`` returns. Runs under way go on (see ``stop``)."""
         self._stopping = True
@@ -238,7 +253,7 @@ class Scheduler:
             self.cancel()
             self.wait_idle(self.kill_grace + 5.0)
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=False)
+            self._pool.shutdown()
         self.membership.stop()
         return finished
 
@@ -252,6 +267,10 @@ class Scheduler:
         """Wait until no run is under way; False on timeout."""
         with self._lock:
             return self._lock.wait_for(lambda: not self._running, timeout)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every run that ended so far is recorded; False on timeout."""
+        return self._recorder.flush(timeout)
 
     def running(self, job_id: str) -> int:
         """How many runs of ``job_id`` this scheduler has under way."""
@@ -293,6 +312,7 @@ class Scheduler:
                 for run, lease in runs:
                     if spec is not None and run.status == RunStatus.RUNNING:
                         self._execute(run, spec, lease)
+                self.flush()
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
@@ -416,7 +436,8 @@ class Scheduler:
         self._pool.submit(work)
 
     def _execute(self, run: Run, spec: JobSpec, lease: Lease) -> None:
-        """On a worker: wait out the jitter, run the executor, record the outcome."""
+        """On a worker: wait out the jitter, run the executor, hand the outcome to the recorder."""
+        handed = False
         try:
             if run.started_at is not None:
                 delay = (run.started_at - self.clock()).total_seconds()
@@ -443,30 +464,52 @@ class Scheduler:
                 output=outcome.output,
             )
             followups = self._followups(spec, final)
-            try:
-                previous = self._recorder.submit((final, followups, lease))
-            except StoreError as exc:  # left running: whoever reaps the lease retries it
-                log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, exc)
-                return
-            if isinstance(previous, LeaseLostError):
-                log.warning(
-                    "the %s result of run %s was discarded: %s", final.status, run.id, previous
-                )
-                return
-            _log_finished(final)
-            retrying = any(f.reason == "retry" for f in followups)
-            self.publish(run_event(final, spec, retrying=retrying, previous=previous))
             self._finished[spec.id] += 1
-            if self._finished[spec.id] % max(spec.history // 10, 1) == 0:
-                self.store.prune(spec.id, spec.history)
-            if followups:
-                self.wakeup()
+            # Trim the history every tenth of it, in the same transaction as the result.
+            trim = self._finished[spec.id] % max(spec.history // 10, 1) == 0
+            finish = Finish(
+                run=final,
+                lease=lease,
+                followups=tuple(followups),
+                keep=spec.history if trim else None,
+            )
+            self._recorder.put((finish, spec))
+            handed = True
         finally:
-            with self._lock:
-                self._running[run.job_id] -= 1
-                if self._running[run.job_id] <= 0:
-                    del self._running[run.job_id]
-                self._lock.notify_all()
+            if not handed:
+                self._release(run.job_id)
+
+    def _recorded(
+        self,
+        item: tuple[Finish, JobSpec],
+        previous: str | LeaseLostError | None,
+        error: BaseException | None,
+    ) -> None:
+        """On the recorder thread, once a run's end is written (or could not be)."""
+        finish, spec = item
+        run = finish.run
+        try:
+            if error is not None:  # left running: whoever reaps the lease retries it
+                log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
+            elif isinstance(previous, LeaseLostError):
+                log.warning(
+                    "the %s result of run %s was discarded: %s", run.status, run.id, previous
+                )
+            else:
+                _log_finished(run)
+                self.publish(run_event(run, spec, retrying=finish.retrying, previous=previous))
+                if finish.followups:
+                    self.wakeup()
+        finally:
+            self._release(run.job_id)
+
+    def _release(self, job_id: str) -> None:
+        """A run of ``job_id`` is over, its end recorded: it no longer counts as running."""
+        with self._lock:
+            self._running[job_id] -= 1
+            if self._running[job_id] <= 0:
+                del self._running[job_id]
+            self._lock.notify_all()
 
     def _outcome(self, run: Run, spec: JobSpec, started: datetime) -> Outcome:
         if self._cancel.is_set():
@@ -516,9 +559,16 @@ class Scheduler:
             Queued(
                 job_id=step.id, due_at=end, scheduled_at=end, reason="after", cause_run_id=run.id
             )
-            for step in self.store.downstream(spec.id)
+            for step in self._downstream(spec.id)
             if step.trigger.when in (outcome, "always")
         ]
+
+    def _downstream(self, job_id: str) -> list[JobSpec]:
+        """The jobs that run after ``job_id``: read once per applied manifest, not per run."""
+        source, steps = self._steps
+        if source != self.source:
+            source, steps = self._steps = (self.source, self.store.steps())
+        return steps.get(job_id, [])
 
 
 def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:

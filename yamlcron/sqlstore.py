@@ -23,15 +23,18 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Protocol
 
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
-from yamlcron.runs import Claim, DueJob, Lease, Queued, Replica, Run, RunStatus
+from yamlcron.runs import Claim, DueJob, Finish, Lease, NewRun, Queued, Replica, Run, RunStatus
 
 SCHEMA_VERSION = 2
 #: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
 _SPEC_CACHE = 50_000
+#: Rows per multi-row statement: 12 parameters a row stays far below both drivers' limits.
+_ROWS_PER_STATEMENT = 500
 
 
 class Cursor(Protocol):
@@ -160,8 +163,9 @@ class SQLStore:
                 ]
         return {
             job_id: StoredJob(
+                digest=digest,
                 # Not through the cache: listing every job must not keep every job in memory.
-                spec=JobSpec.from_canonical(job_id, json.loads(spec)),
+                read_spec=partial(_parse_spec, job_id, spec, digest),
                 next_run_at=_moment(next_at),
                 anchor=from_micros(anchor),
                 paused_override=None if paused is None else bool(paused),
@@ -247,7 +251,7 @@ class SQLStore:
         key = (job_id, digest)
         spec = self._specs.get(key)
         if spec is None:
-            spec = JobSpec.from_canonical(job_id, json.loads(text))
+            spec = _parse_spec(job_id, text, digest)
             if len(self._specs) >= _SPEC_CACHE:
                 self._specs.pop(next(iter(self._specs)))
             self._specs[key] = spec
@@ -256,18 +260,28 @@ class SQLStore:
     def due(self, now: datetime, limit: int) -> list[DueJob]:
         with self._reading():
             rows = self._execute(
-                "SELECT id, digest, spec, next_run_at, anchor FROM jobs WHERE next_run_at <= ? "
+                "SELECT id, digest, next_run_at, anchor FROM jobs WHERE next_run_at <= ? "
                 "AND (paused_override IS NULL OR paused_override = 0) "
                 "ORDER BY next_run_at LIMIT ?",
                 (to_micros(now), limit),
             ).fetchall()
+            # The spec text only for jobs not parsed before: most ticks read none. Its own
+            # digest comes with it, in case an apply changed the job between the two reads.
+            unread = [i for i, digest, _, _ in rows if (i, digest) not in self._specs]
+            fresh = {
+                job_id: self._spec(job_id, digest, text)
+                for job_id, digest, text in self._rows_in(
+                    "SELECT id, digest, spec FROM jobs WHERE id IN ({})", unread
+                )
+            }
             return [
                 DueJob(
-                    spec=self._spec(job_id, digest, text),
+                    spec=fresh.get(job_id) or self._specs[job_id, digest],
                     next_run_at=from_micros(next_at),
                     anchor=from_micros(anchor),
                 )
-                for job_id, digest, text, next_at, anchor in rows
+                for job_id, digest, next_at, anchor in rows
+                if job_id in fresh or (job_id, digest) in self._specs
             ]
 
     def due_queued(self, now: datetime, limit: int) -> list[tuple[Queued, JobSpec | None]]:
@@ -294,12 +308,15 @@ class SQLStore:
                 for i, j, d, s, a, r, c, digest, text in rows
             ]
 
-    def downstream(self, job_id: str) -> list[JobSpec]:
+    def steps(self) -> dict[str, list[JobSpec]]:
         with self._reading():
             rows = self._execute(
-                "SELECT id, digest, spec FROM jobs WHERE upstream = ?", (job_id,)
+                "SELECT upstream, id, digest, spec FROM jobs WHERE upstream IS NOT NULL ORDER BY id"
             ).fetchall()
-            return [self._spec(i, d, t) for i, d, t in rows]
+            found: dict[str, list[JobSpec]] = {}
+            for upstream, job_id, digest, text in rows:
+                found.setdefault(upstream, []).append(self._spec(job_id, digest, text))
+            return found
 
     def next_wakeup(self) -> datetime | None:
         with self._reading():
@@ -332,161 +349,199 @@ class SQLStore:
             )
 
     def claim(self, claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> list[Run]:
-        made: list[Run] = []
+        # Set-based: a tick of a thousand fires is a handful of statements, not thousands.
         digest, commit = (source.digest, source.commit) if source else (None, None)
         with self._transaction():
             self._hold_lease(lease)
-            mine = self._lock_rows("jobs", [c.job_id for c in claims if c.expected is not None])
+            # The fire times as they are now, of the rows no other replica is claiming.
+            held = self._lock_rows(
+                "jobs", [c.job_id for c in claims if c.expected is not None], "next_run_at"
+            )
             queued = self._lock_rows("queue", [c.queued_id for c in claims if c.queued_id])
-            for claim in claims:
-                if claim.expected is not None:
-                    if claim.job_id not in mine:
-                        continue  # another replica is claiming this job right now
-                    moved = self._execute(
-                        "UPDATE jobs SET next_run_at = ? WHERE id = ? AND next_run_at = ?",
-                        (_micros(claim.next_run_at), claim.job_id, to_micros(claim.expected)),
-                    ).rowcount
-                    if not moved:
-                        continue
-                if claim.queued_id is not None:
-                    if claim.queued_id not in queued:
-                        continue
-                    taken = self._execute("DELETE FROM queue WHERE id = ?", (claim.queued_id,))
-                    if not taken.rowcount:
-                        continue
-                for new in claim.runs:
-                    final = new.status != RunStatus.RUNNING
-                    row = self._execute(
-                        "INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, "
-                        "finished_at, error, node, lease, cause_run_id, manifest_digest, "
-                        "manifest_commit) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                        "ON CONFLICT (job_id, scheduled_at, attempt) DO NOTHING RETURNING id",
-                        (
-                            new.job_id,
-                            to_micros(new.scheduled_at),
-                            new.attempt,
-                            new.status.value,
-                            _micros(new.started_at),
-                            _micros(new.started_at) if final else None,
-                            _json(new.error),
-                            lease.node,
-                            lease.token,
-                            new.cause_run_id,
-                            digest,
-                            commit,
-                        ),
-                    ).fetchone()
-                    if row is None:
-                        continue  # this fire was claimed before: never run it twice
-                    if final:
-                        self._execute(
-                            "UPDATE jobs SET last_status = ? WHERE id = ?",
-                            (new.status.value, new.job_id),
-                        )
-                    made.append(
-                        Run(
-                            id=row[0],
-                            job_id=new.job_id,
-                            scheduled_at=new.scheduled_at,
-                            attempt=new.attempt,
-                            status=new.status,
-                            started_at=new.started_at,
-                            finished_at=new.started_at if final else None,
-                            error=new.error,
-                            node=lease.node,
-                            cause_run_id=new.cause_run_id,
-                            manifest_digest=digest,
-                            manifest_commit=commit,
-                        )
-                    )
+            taken = [
+                c
+                for c in claims
+                if (c.expected is None or held.get(c.job_id, -1) == to_micros(c.expected))
+                and (c.queued_id is None or c.queued_id in queued)
+            ]
+            self._executemany(
+                "UPDATE jobs SET next_run_at = ? WHERE id = ? AND next_run_at = ?",
+                [
+                    (_micros(c.next_run_at), c.job_id, to_micros(c.expected))
+                    for c in taken
+                    if c.expected is not None
+                ],
+            )
+            self._executemany(
+                "DELETE FROM queue WHERE id = ?", [(c.queued_id,) for c in taken if c.queued_id]
+            )
+            made = self._insert_runs([new for c in taken for new in c.runs], lease, digest, commit)
+            self._executemany(
+                "UPDATE jobs SET last_status = ? WHERE id = ?",
+                [(r.status.value, r.job_id) for r in made if r.status != RunStatus.RUNNING],
+            )
         return made
 
-    def _lock_rows(self, table: str, ids: list[Any]) -> set[Any]:
-        """Lock the rows of ``ids`` that no other transaction holds; return those ids.
+    def _insert_runs(
+        self, runs: list[NewRun], lease: Lease, digest: str | None, commit: str | None
+    ) -> list[Run]:
+        """Write run rows, skipping fires claimed before (never run one twice)."""
+        made: list[Run] = []
+        for start in range(0, len(runs), _ROWS_PER_STATEMENT):
+            chunk = runs[start : start + _ROWS_PER_STATEMENT]
+            values: list[Any] = []
+            for new in chunk:
+                final = new.status != RunStatus.RUNNING
+                values += (
+                    new.job_id,
+                    to_micros(new.scheduled_at),
+                    new.attempt,
+                    new.status.value,
+                    _micros(new.started_at),
+                    _micros(new.started_at) if final else None,
+                    _json(new.error),
+                    lease.node,
+                    lease.token,
+                    new.cause_run_id,
+                    digest,
+                    commit,
+                )
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            rows = self._execute(
+                "INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, "
+                "finished_at, error, node, lease, cause_run_id, manifest_digest, "
+                f"manifest_commit) VALUES {marks} "
+                "ON CONFLICT (job_id, scheduled_at, attempt) DO NOTHING "
+                "RETURNING id, job_id, scheduled_at, attempt",
+                values,
+            ).fetchall()
+            ids = {(job_id, at, attempt): run_id for run_id, job_id, at, attempt in rows}
+            for new in chunk:
+                run_id = ids.get((new.job_id, to_micros(new.scheduled_at), new.attempt))
+                if run_id is None:
+                    continue  # this fire was claimed before
+                final = new.status != RunStatus.RUNNING
+                made.append(
+                    Run(
+                        id=run_id,
+                        job_id=new.job_id,
+                        scheduled_at=new.scheduled_at,
+                        attempt=new.attempt,
+                        status=new.status,
+                        started_at=new.started_at,
+                        finished_at=new.started_at if final else None,
+                        error=new.error,
+                        node=lease.node,
+                        cause_run_id=new.cause_run_id,
+                        manifest_digest=digest,
+                        manifest_commit=commit,
+                    )
+                )
+        return made
+
+    def _lock_rows(self, table: str, ids: list[Any], column: str = "id") -> dict[Any, Any]:
+        """Lock the rows of ``ids`` that no other transaction holds; ``column`` of each.
 
         On SQLite the write transaction itself is exclusive, so every id that exists is ours.
         """
-        found: set[Any] = set()
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            marks = ", ".join("?" * len(chunk))
-            rows = self._execute(
-                f"SELECT id FROM {table} WHERE id IN ({marks}) ORDER BY id{self.skip_locked}",
-                chunk,
-            ).fetchall()
-            found.update(r[0] for r in rows)
-        return found
+        return self._select_in(
+            f"SELECT id, {column} FROM {table} WHERE id IN ({{}}) ORDER BY id{self.skip_locked}",
+            ids,
+        )
 
     def finish(self, run: Run, followups: list[Queued], lease: Lease) -> str | None:
-        [result] = self.finish_many([(run, followups, lease)])
+        [result] = self.finish_many([Finish(run=run, followups=tuple(followups), lease=lease)])
         if isinstance(result, LeaseLostError):
             raise result
         return result
 
-    def finish_many(
-        self, items: list[tuple[Run, list[Queued], Lease]]
-    ) -> list[str | LeaseLostError | None]:
-        results: list[str | LeaseLostError | None] = []
+    def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
         with self._transaction():
-            leases: dict[int, LeaseLostError | None] = {}
-            for run, followups, lease in items:
-                if lease.token not in leases:
-                    try:
-                        self._hold_lease(lease)
-                        leases[lease.token] = None
-                    except LeaseLostError as exc:
-                        leases[lease.token] = exc
-                refused = leases[lease.token]
-                results.append(refused or self._finish(run, followups, lease))
+            refused: dict[int, LeaseLostError | None] = {}
+            for token, lease in {i.lease.token: i.lease for i in items}.items():
+                try:
+                    self._hold_lease(lease)
+                    refused[token] = None
+                except LeaseLostError as exc:
+                    refused[token] = exc
+            # Only runs still ``running`` under the lease that claimed them are ours to end.
+            owners = self._select_in(
+                "SELECT id, lease FROM runs WHERE status = 'running' AND id IN ({})",
+                [i.run.id for i in items if refused[i.lease.token] is None],
+            )
+            last_final = self._select_in(
+                "SELECT id, last_final FROM jobs WHERE id IN ({})",
+                list({i.run.job_id for i in items}),
+            )
+            results: list[str | LeaseLostError | None] = []
+            ended: list[Finish] = []
+            for item in items:
+                run = item.run
+                if refused[item.lease.token] is not None:
+                    results.append(refused[item.lease.token])
+                elif owners.get(run.id) != item.lease.token:
+                    results.append(LeaseLostError(f"run {run.id} of {run.job_id} was taken over"))
+                else:
+                    previous = last_final.get(run.job_id)
+                    results.append(None if previous is None else str(previous))
+                    if not item.retrying and run.job_id in last_final:
+                        last_final[run.job_id] = run.status.value
+                    ended.append(item)
+            self._record_ends(ended)
         return results
 
-    def _finish(
-        self, run: Run, followups: list[Queued], lease: Lease
-    ) -> str | LeaseLostError | None:
-        """Inside a transaction, under ``lease``: record one run's end."""
-        retrying = any(f.job_id == run.job_id and f.reason == "retry" for f in followups)
-        written = self._execute(
+    def _record_ends(self, ended: list[Finish]) -> None:
+        """Inside a transaction: write the outcomes of runs known to be ours."""
+        self._executemany(
             f"UPDATE runs SET status = ?, started_at = ?, finished_at = ?, exit_code = ?, "
             f"result = ?, error = ?, output = ?, recorded_at = {self.now_sql} "
             f"WHERE id = ? AND lease = ? AND status = 'running'",
-            (
-                run.status.value,
-                _micros(run.started_at),
-                _micros(run.finished_at),
-                run.exit_code,
-                _json(run.result),
-                _json(run.error),
-                run.output,
-                run.id,
-                lease.token,
-            ),
-        ).rowcount
-        if not written:
-            return LeaseLostError(f"run {run.id} of {run.job_id} was taken over")
-        previous = self._execute(
-            "SELECT last_final FROM jobs WHERE id = ?", (run.job_id,)
-        ).fetchone()
-        self._execute(
+            [
+                (
+                    i.run.status.value,
+                    _micros(i.run.started_at),
+                    _micros(i.run.finished_at),
+                    i.run.exit_code,
+                    _json(i.run.result),
+                    _json(i.run.error),
+                    i.run.output,
+                    i.run.id,
+                    i.lease.token,
+                )
+                for i in ended
+            ],
+        )
+        self._executemany(
             "UPDATE jobs SET last_status = ?, "
             "last_final = CASE WHEN ? THEN last_final ELSE ? END WHERE id = ?",
-            (run.status.value, retrying, run.status.value, run.job_id),
+            [(i.run.status.value, i.retrying, i.run.status.value, i.run.job_id) for i in ended],
         )
-        self._enqueue(followups)
-        return None if previous is None or previous[0] is None else str(previous[0])
+        self._executemany(
+            "INSERT INTO queue (job_id, due_at, scheduled_at, attempt, reason, cause_run_id) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [_queue_row(q) for i in ended for q in i.followups],
+        )
+        for job_id, keep in {i.run.job_id: i.keep for i in ended if i.keep}.items():
+            self._prune(job_id, keep)
+
+    def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
+        """The rows of ``sql`` (with ``{}`` for a list of ids), asked in chunks."""
+        rows: list[Any] = []
+        for start in range(0, len(ids), _ROWS_PER_STATEMENT):
+            chunk = ids[start : start + _ROWS_PER_STATEMENT]
+            rows += self._execute(sql.format(", ".join("?" * len(chunk))), chunk).fetchall()
+        return rows
+
+    def _select_in(self, sql: str, ids: list[Any]) -> dict[Any, Any]:
+        """Two-column rows of ``sql`` (with ``{}`` for a list of ids) as a dict."""
+        return dict(self._rows_in(sql, ids))
 
     def _enqueue(self, items: list[Queued]) -> list[int]:
         return [
             self._execute(
                 "INSERT INTO queue (job_id, due_at, scheduled_at, attempt, reason, cause_run_id) "
                 "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-                (
-                    i.job_id,
-                    to_micros(i.due_at),
-                    to_micros(i.scheduled_at),
-                    i.attempt,
-                    i.reason,
-                    i.cause_run_id,
-                ),
+                _queue_row(i),
             ).fetchone()[0]
             for i in items
         ]
@@ -623,12 +678,17 @@ class SQLStore:
 
     def prune(self, job_id: str, keep: int) -> int:
         with self._transaction():
-            return self._execute(
+            return self._prune(job_id, keep)
+
+    def _prune(self, job_id: str, keep: int) -> int:
+        return int(
+            self._execute(
                 "DELETE FROM runs WHERE job_id = ? AND status != 'running' AND id < ("
                 "SELECT MIN(id) FROM (SELECT id FROM runs WHERE job_id = ? "
                 "ORDER BY id DESC LIMIT ?) AS newest)",
                 (job_id, job_id, keep),
             ).rowcount
+        )
 
     # -- the rest of the protocol: overridden where a dialect has the means ------------------
 
@@ -711,6 +771,21 @@ def _moment(value: int | None) -> datetime | None:
 
 def _micros(value: datetime | None) -> int | None:
     return None if value is None else to_micros(value)
+
+
+def _parse_spec(job_id: str, text: str, digest: str) -> JobSpec:
+    return JobSpec.from_canonical(job_id, json.loads(text), digest)
+
+
+def _queue_row(item: Queued) -> tuple[Any, ...]:
+    return (
+        item.job_id,
+        to_micros(item.due_at),
+        to_micros(item.scheduled_at),
+        item.attempt,
+        item.reason,
+        item.cause_run_id,
+    )
 
 
 def _json(value: Any) -> str | None:
