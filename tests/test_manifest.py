@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import GOOD, CliResult, dump_store
@@ -409,3 +409,73 @@ def test_fuzz_structures_only_raise_manifest_errors(job: dict[str, object]) -> N
     text = json.dumps({"version": 1, "jobs": {"j": job}})  # JSON is YAML
     with contextlib.suppress(ManifestError):  # anything else escaping is a bug
         parse_manifest(text, Path("fuzz.yaml"))
+
+
+_VALUES = st.sampled_from(
+    [None, True, 0, 3, -1, 1.5, "", "x", "5m", "true", "success", "failure", "a", "UTC"]
+) | st.lists(st.sampled_from(["a", 1, "failure"]), max_size=2)
+_PARTS = {
+    "trigger": ["cron", "interval", "date", "after", "when", "timezone", "start", "end", "jitter"],
+    "run": ["shell", "command", "call", "args", "kwargs", "env", "cwd", "timeout"],
+    "retry": ["attempts", "delay", "backoff", "max_delay"],
+}
+_KEYS = ["executor", "coalesce", "misfire_grace_time", "max_instances", "paused", "history"]
+
+
+@settings(max_examples=1000, deadline=None)
+# The 2020-12 keyword the compiled check reads in its draft-7 spelling (dependentRequired):
+@example(
+    parts={"trigger": {"when": "failure"}, "run": {}, "retry": {}},
+    top={},
+    kind={"cron": "*/5 * * * *"},
+    runs={"shell": "true"},
+    drop=None,
+)
+@example(
+    parts={"trigger": {}, "run": {"args": ["a"]}, "retry": {}},
+    top={},
+    kind={"interval": "5m"},
+    runs={"shell": "true"},
+    drop=None,
+)
+@given(
+    parts=st.fixed_dictionaries(
+        {
+            part: st.dictionaries(st.sampled_from(keys), _VALUES, max_size=2)
+            for part, keys in _PARTS.items()
+        }
+    ),
+    top=st.dictionaries(st.sampled_from(_KEYS), _VALUES, max_size=2),
+    kind=st.sampled_from([{"after": "a"}, {"cron": "*/5 * * * *"}, {"interval": "5m"}]),
+    runs=st.sampled_from([{"call": "m:f"}, {"shell": "true"}]),
+    drop=st.sampled_from([None, "trigger", "run"]),
+)
+def test_the_fast_schema_check_agrees_with_jsonschema(
+    parts: dict[str, dict[str, object]],
+    top: dict[str, object],
+    kind: dict[str, object],
+    runs: dict[str, object],
+    drop: str | None,
+) -> None:
+    # The compiled check decides whether jsonschema is asked at all: it must never pass
+    # a manifest jsonschema would refuse, nor refuse one it passes. Each example is a
+    # valid job with a few keys added or replaced, so both verdicts come up often.
+    from yamlcron.manifest import _passes_schema, _validator
+
+    job: dict[str, object] = {
+        "trigger": {**kind, **parts["trigger"]},
+        "run": {**runs, **parts["run"]},
+        "retry": parts["retry"],
+        **top,
+    }
+    job.pop(drop or "", None)
+    data = {
+        "version": 1,
+        "jobs": {"a": {"trigger": {"cron": "* * * * *"}, "run": {"shell": "true"}}, "j": job},
+    }
+    try:
+        _passes_schema()(data)
+        fast = True
+    except Exception:
+        fast = False
+    assert fast == _validator().is_valid(data), job

@@ -39,7 +39,7 @@ def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> 
     change = tuple(
         (spec, diff(stored[job_id].spec.canonical, spec.canonical))
         for job_id, spec in sorted(manifest.jobs.items())
-        if job_id in stored and stored[job_id].spec.digest != spec.digest
+        if job_id in stored and stored[job_id].digest != spec.digest
     )
     remove = tuple(sorted(job_id for job_id in stored if job_id not in manifest.jobs))
     warnings = tuple(

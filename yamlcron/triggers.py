@@ -257,10 +257,21 @@ class AfterSchedule:
         return None
 
 
+@lru_cache(maxsize=4096)
+def _cron_schedule(
+    expr: str, tz: tzinfo, start: datetime | None, end: datetime | None
+) -> CronSchedule:
+    """One schedule per distinct cron trigger: jobs with the same expression share its parse.
+
+    Thread-safe: a schedule's only state is its croniter, behind a lock.
+    """
+    return CronSchedule(expr, tz, start, end)
+
+
 def schedule_for(trigger: TriggerSpec, anchor: datetime) -> Schedule:
     """The schedule of ``trigger``; ``anchor`` is when the job was first applied."""
     build: dict[str, Callable[[], Schedule]] = {
-        "cron": lambda: CronSchedule(
+        "cron": lambda: _cron_schedule(
             trigger.cron or "", zone(trigger.timezone), trigger.start, trigger.end
         ),
         "interval": lambda: IntervalSchedule(
