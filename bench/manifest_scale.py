@@ -1,4 +1,4 @@
-"""How long `validate` and `apply` take for big manifests, and the memory they use.
+"""How long `validate`, `apply` and the start of `yamlcron run` take for big manifests.
 
 Each figure is the median of several fresh processes (`python -m yamlcron ...`), so it
 includes start-up, as a user sees it. Peak memory is the child's max RSS.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -35,6 +36,26 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float]:
     return took, max(peak, before) / 1024
 
 
+def ready(cwd: Path) -> float:
+    """Seconds from starting `yamlcron run` on an applied store to its loop being ready."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "yamlcron", "run", "--no-watch"],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    try:
+        for line in child.stderr:  # "running N jobs from ..." is logged as the loop starts
+            if "running" in line and "jobs from" in line:
+                return time.perf_counter() - started
+        raise SystemExit(f"yamlcron run ended without starting (exit {child.wait()})")
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
@@ -43,10 +64,11 @@ def main() -> None:
     env_note = f"python {sys.version.split()[0]}, {os.cpu_count()} cores"
     print(f"manifest scale ({env_note}); median of {options.repeat} fresh processes")
     print(
-        f"{'jobs':>7} | {'validate s':>10} | {'cold apply s':>12} | {'re-apply s':>10} | {'peak RSS MiB':>12}"
+        f"{'jobs':>7} | {'validate s':>10} | {'cold apply s':>12} | {'re-apply s':>10} | "
+        f"{'ready s':>7} | {'peak RSS MiB':>12}"
     )
     for count in options.sizes:
-        validate, cold, again, peaks = [], [], [], []
+        validate, cold, again, starts, peaks = [], [], [], [], []
         for _ in range(options.repeat):
             with tempfile.TemporaryDirectory() as folder:
                 cwd = Path(folder)
@@ -58,9 +80,11 @@ def main() -> None:
                 peaks.append(peak)
                 took, _ = timed(["apply", "-o", "json"], cwd)
                 again.append(took)
+                starts.append(ready(cwd))
         print(
             f"{count:>7} | {statistics.median(validate):>10.2f} | {statistics.median(cold):>12.2f}"
-            f" | {statistics.median(again):>10.2f} | {max(peaks):>12.0f}"
+            f" | {statistics.median(again):>10.2f} | {statistics.median(starts):>7.2f}"
+            f" | {max(peaks):>12.0f}"
         )
 
 
