@@ -99,3 +99,22 @@ def test_worker_pool_runs_everything_and_survives_a_failing_task() -> None:
         assert finished.acquire(timeout=5)
     pool.shutdown()
     assert sorted(done) == [i for i in range(100) if i != 3]
+
+
+def test_close_writes_what_is_queued_and_ends_the_thread() -> None:
+    written: list[int] = []
+
+    def write(items: list[int]) -> list[None]:
+        written.extend(items)
+        return [None] * len(items)
+
+    commit: GroupCommit[int, None] = GroupCommit(write, lambda *r: None, name="closing")
+    for i in range(10):
+        commit.put(i)
+    commit.close(5)
+    assert written == list(range(10))
+    for _ in range(100):
+        if not any(t.name == "closing" for t in threading.enumerate()):
+            break
+        threading.Event().wait(0.01)
+    assert not any(t.name == "closing" for t in threading.enumerate())

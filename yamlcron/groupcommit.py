@@ -44,7 +44,7 @@ class GroupCommit(Generic[T, R]):
         self._write = write
         self._done = done
         self._name = name
-        self._queue: queue.SimpleQueue[T] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[T | None] = queue.SimpleQueue()  # None: end the thread
         self._idle = threading.Condition()
         self._pending = 0
         self._thread: threading.Thread | None = None
@@ -63,14 +63,26 @@ class GroupCommit(Generic[T, R]):
         with self._idle:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
+    def close(self, timeout: float | None = None) -> None:
+        """Write what is queued (up to ``timeout``), then end the writer thread."""
+        self.flush(timeout)
+        with self._idle:
+            if self._thread is not None:
+                self._queue.put(None)
+                self._thread = None
+
     def _run(self) -> None:
-        while True:
-            batch = [self._queue.get()]
+        while (first := self._queue.get()) is not None:
+            batch = [first]
             while len(batch) < MAX_BATCH:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    item = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if item is None:  # closing: write this batch, then stop
+                    self._queue.put(None)
+                    break
+                batch.append(item)
             self._write_batch(batch)
             with self._idle:
                 self._pending -= len(batch)

@@ -11,8 +11,9 @@ once and before anything runs, what becomes of every fire time that has come:
 
 All of it is claimed in one store transaction together with each job's advanced next fire
 time, then the running runs are handed to the worker pool. A worker runs the executor and
-records the outcome in one transaction with what follows it: a retry while attempts are
-left, else the ``after`` steps that the final outcome fires.
+hands the outcome to the recorder thread, which writes it in one transaction with what
+follows it (a retry while attempts are left, else the ``after`` steps that the final
+outcome fires), batched with whatever else ended meanwhile.
 
 The clock is injected; nothing here sleeps to learn the time, so tests drive ``tick``
 with a fake clock.
@@ -254,6 +255,7 @@ class Scheduler:
             self.wait_idle(self.kill_grace + 5.0)
         if self._pool is not None:
             self._pool.shutdown()
+        self._recorder.close(timeout=5)
         self.membership.stop()
         return finished
 
