@@ -267,21 +267,16 @@ class SQLStore:
             ).fetchall()
             # The spec text only for jobs not parsed before: most ticks read none. Its own
             # digest comes with it, in case an apply changed the job between the two reads.
-            unread = [i for i, digest, _, _ in rows if (i, digest) not in self._specs]
-            fresh = {
-                job_id: self._spec(job_id, digest, text)
-                for job_id, digest, text in self._rows_in(
-                    "SELECT id, digest, spec FROM jobs WHERE id IN ({})", unread
-                )
-            }
+            specs = {job_id: self._specs.get((job_id, digest)) for job_id, digest, _, _ in rows}
+            unread = [job_id for job_id, spec in specs.items() if spec is None]
+            for job_id, digest, text in self._rows_in(
+                "SELECT id, digest, spec FROM jobs WHERE id IN ({})", unread
+            ):
+                specs[job_id] = self._spec(job_id, digest, text)
             return [
-                DueJob(
-                    spec=fresh.get(job_id) or self._specs[job_id, digest],
-                    next_run_at=from_micros(next_at),
-                    anchor=from_micros(anchor),
-                )
-                for job_id, digest, next_at, anchor in rows
-                if job_id in fresh or (job_id, digest) in self._specs
+                DueJob(spec=spec, next_run_at=from_micros(next_at), anchor=from_micros(anchor))
+                for job_id, _, next_at, anchor in rows
+                if (spec := specs[job_id]) is not None  # None: removed since the first read
             ]
 
     def due_queued(self, now: datetime, limit: int) -> list[tuple[Queued, JobSpec | None]]:
