@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdw])")
 
 
+# A manifest repeats a handful of durations over thousands of jobs: parse each once.
+@lru_cache(maxsize=4096, typed=True)
 def parse_duration(value: int | float | str) -> float:
     """Return seconds for an integer number of seconds or text such as ``1h30m``.
 
@@ -30,6 +33,7 @@ def parse_duration(value: int | float | str) -> float:
     return total
 
 
+@lru_cache(maxsize=4096, typed=True)
 def format_duration(seconds: float) -> str:
     """Render seconds compactly (``5400.0`` -> ``1h30m``) for plans and listings."""
     if seconds == 0:

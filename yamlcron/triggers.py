@@ -99,6 +99,9 @@ class CronSchedule:
         self._every_hour = _covers_every_hour(fields)
         self._iter = _croniter(fields)
         self._lock = threading.Lock()
+        # The last question and its answer. Jobs sharing an expression ask the same one:
+        # an apply adds them all at one ``now``, and a tick fires them at one time.
+        self._last: tuple[datetime, datetime | None] | None = None
 
     def _candidate(self, naive: datetime) -> datetime:
         with self._lock:
@@ -106,6 +109,14 @@ class CronSchedule:
         return result
 
     def next_fire(self, after: datetime) -> datetime | None:
+        last = self._last
+        if last is not None and last[0] == after:
+            return last[1]
+        found = self._next_fire(after)
+        self._last = (after, found)
+        return found
+
+    def _next_fire(self, after: datetime) -> datetime | None:
         if self._start is not None and after < self._start:
             after = self._start - timedelta(microseconds=1)
         found = self._next_utc(after) if self._tz is UTC else self._next_zoned(after)
@@ -263,7 +274,8 @@ def _cron_schedule(
 ) -> CronSchedule:
     """One schedule per distinct cron trigger: jobs with the same expression share its parse.
 
-    Thread-safe: a schedule's only state is its croniter, behind a lock.
+    Thread-safe: a schedule's state is its croniter, behind a lock, and a memo replaced
+    whole.
     """
     return CronSchedule(expr, tz, start, end)
 
