@@ -116,6 +116,8 @@ MIGRATIONS: tuple[str, ...] = (
     DROP INDEX runs_running;
     CREATE INDEX runs_running ON runs (job_id) WHERE status = 'running';
     """,
+    # The manifest's own notifiers, so a start that finds it unchanged need not read it.
+    "ALTER TABLE applies ADD COLUMN notify TEXT",
 )
 
 

@@ -68,3 +68,26 @@ def test_json_logs(tmp_path: Path) -> None:
     assert {"time", "level", "logger", "message"} <= set(entries[-1])
     assert entries[-1]["message"] == entries[-1]["message"].strip()
     assert any("a run" in e["message"] and "success" in e["message"] for e in entries)
+
+
+def test_a_restart_on_the_applied_manifest_keeps_its_notifiers(tmp_path: Path) -> None:
+    # The second start takes the manifest's notifiers from the store, not from the file.
+    sink = tmp_path / "events.jsonl"
+    write = "import sys; open(sys.argv[1], 'a').write(sys.stdin.read() + '\\\\n')"
+    (tmp_path / "jobs.yaml").write_text(f"""\
+version: 1
+notify:
+  - {{via: command, command: ["{sys.executable}", "-c", "{write}", "{sink}"], on: [failure]}}
+jobs:
+  a: {{trigger: {{cron: "0 0 1 1 *"}}, run: {{shell: "exit 1"}}}}
+""")
+    for start in (1, 2):
+        cron = Yamlcron(tmp_path / "jobs.yaml", registry=build_registry(autoload=False))
+        plan = cron.start()
+        try:
+            assert (plan.is_empty, plan.unchanged) == (start == 2, start - 1)
+            assert cron.trigger("a").result(timeout=10).status == RunStatus.FAILURE
+            assert cron.events.flush(timeout=10)
+        finally:
+            cron.stop(timeout=5)
+        assert len(sink.read_text().splitlines()) == start

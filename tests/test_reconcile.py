@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 from tests.conftest import GOOD
 from yamlcron import reconcile
 from yamlcron.errors import PlanRefusedError
-from yamlcron.manifest import parse_manifest
+from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.model import Manifest, Plan, StoredJob
+from yamlcron.registry import build_registry
 from yamlcron.store import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)
@@ -139,3 +141,34 @@ def test_empty_manifest_over_empty_store_is_not_refused() -> None:
     result = reconcile.plan(_manifest(_jobs(0)), {}, NOW)
     reconcile.check_guard(result, 0, force=False)
     assert result.is_empty
+
+
+def test_the_applied_manifest_is_known_by_its_record_and_an_old_record_is_renewed(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(GOOD.replace("jobs:\n", "notify: [{via: log, on: [failure]}]\njobs:\n"))
+    components = build_registry(autoload=False).components
+    rules = rules_digest(components)
+    store = SQLiteStore(tmp_path / "state.db")
+    manifest = load_manifest(path, components)
+    assert reconcile.unchanged(path, store, rules) is None
+    assert reconcile.sync(manifest, store, NOW)[1]
+    record = store.last_applied()
+    assert record is not None
+    assert record.notify == manifest.notify != ()
+    assert reconcile.current_record(path, store, rules) == record
+    quick = reconcile.unchanged(path, store, rules)
+    assert quick is not None
+    assert (quick.is_empty, quick.unchanged) == (True, 4)
+    # A record from before the store kept the notifiers cannot stand in for the manifest;
+    # the next sync of the same manifest writes one that can, once.
+    with sqlite3.connect(tmp_path / "state.db") as db:
+        db.execute("UPDATE applies SET notify = NULL")
+    assert reconcile.unchanged(path, store, rules) is None
+    assert reconcile.sync(manifest, store, NOW)[1]
+    assert not reconcile.sync(manifest, store, NOW)[1]
+    assert reconcile.unchanged(path, store, rules) is not None
+    # Other bytes are another manifest.
+    path.write_text(path.read_text() + "\n")
+    assert reconcile.unchanged(path, store, rules) is None

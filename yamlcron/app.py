@@ -26,7 +26,7 @@ from yamlcron import reconcile
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
 from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
-from yamlcron.manifest import load_manifest, parse_manifest
+from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry, build_registry
@@ -161,12 +161,33 @@ class Yamlcron:
         self.events.publish(event, notify)
 
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
-        """What ``start`` does before the loop: lock the store, recover, apply."""
+        """What ``start`` does before the loop: lock the store, recover, apply.
+
+        Without ``manifest``, a manifest file that is the one applied last (its bytes, git
+        commit and the rules it was validated by) is not read again: the loop starts on
+        the store as it is, in the time it takes to open it, however many jobs it holds.
+        """
         self.store.lock_daemon()
         self.scheduler.recover()
-        plan = self.apply(force=force, manifest=manifest)
+        plan = self._resume() if manifest is None else None
+        if plan is None:
+            plan = self.apply(force=force, manifest=manifest)
         self._unwatch_store = self.store.watch(self.scheduler.store_changed)
         return plan
+
+    def _resume(self) -> Plan | None:
+        """The empty plan, taking the applied manifest from the store, if the file is it."""
+        if self._text is not None:
+            return None
+        with self._reload_lock:
+            rules = rules_digest(self.registry.components)
+            last = reconcile.current_record(self.path, self.store, rules)
+            if last is None:
+                return None
+            self.notify = last.notify or ()
+            self.scheduler.source = last
+        self.scheduler.wakeup()
+        return reconcile.empty_plan(self.store)
 
     def run(self, *, force: bool = False) -> None:
         """Prepare, then run the loop in this thread until ``stop``."""

@@ -137,6 +137,11 @@ class NotifySpec:
         options = {k: v for k, v in data.items() if k not in ("via", "on")}
         return cls(via=data["via"], on=tuple(data["on"]), options=options)
 
+    @property
+    def canonical(self) -> dict[str, Any]:
+        """The mapping ``from_canonical`` reads back."""
+        return {**self.options, "via": self.via, "on": list(self.on)}
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobSpec:
@@ -295,6 +300,8 @@ class AppliedManifest:
     applied_at: datetime
     commit: str | None = None
     rules: str | None = None
+    #: The manifest's own notifiers; None in a record from before the store kept them.
+    notify: tuple[NotifySpec, ...] | None = None
 
 
 def label(digest: str | None, commit: str | None) -> str:

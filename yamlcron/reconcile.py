@@ -73,14 +73,25 @@ def unchanged(path: Path, store: Store, rules: str) -> Plan | None:
     """The empty plan, without reading the manifest, when nothing can have changed.
 
     That is when the file's bytes and git commit are those of the last apply and the rules
-    it was validated by are the same: the boot of a GitOps deploy re-applies for free.
-    None means: load, validate and plan as usual.
+    it was validated by are the same: the boot of a GitOps deploy re-applies for free, and
+    ``yamlcron run`` starts on the store as it is. None means: load, validate and plan as
+    usual (so too for a record from before the store kept the manifest's notifiers).
     """
+    return None if current_record(path, store, rules) is None else empty_plan(store)
+
+
+def current_record(path: Path, store: Store, rules: str) -> AppliedManifest | None:
+    """The last apply's record, if the file at ``path`` is still that manifest (see above)."""
     last = store.last_applied()
-    if last is None or last.rules != rules or file_digest(path) != last.digest:
+    if last is None or last.notify is None or last.rules != rules:
         return None
-    if source_commit(path) != last.commit:
+    if file_digest(path) != last.digest or source_commit(path) != last.commit:
         return None
+    return last
+
+
+def empty_plan(store: Store) -> Plan:
+    """The plan of re-applying the manifest applied last: every stored job unchanged."""
     count, drifted = store.overview()
     notes = tuple(drift_note(job_id, paused) for job_id, paused in sorted(drifted.items()))
     return Plan(add=(), change=(), remove=(), unchanged=count, drift=notes)
@@ -155,6 +166,7 @@ def apply(
         applied_at=now,
         commit=manifest.commit,
         rules=manifest.rules,
+        notify=manifest.notify,
     )
     store.apply(writes, list(plan.remove), record)
 
@@ -181,7 +193,12 @@ def sync(
             show(result)
         check_guard(result, len(stored), force=force)
         last = store.last_applied()
-        same = last is not None and (last.digest, last.commit) == (manifest.digest, manifest.commit)
+        same = (
+            last is not None
+            and last.notify is not None  # else record them: the next start can skip the parse
+            and (last.digest, last.commit, last.rules)
+            == (manifest.digest, manifest.commit, manifest.rules)
+        )
         if result.is_empty and same:
             return result, False
         apply(result, manifest, store, stored, now)

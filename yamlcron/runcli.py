@@ -12,6 +12,7 @@ from types import FrameType
 
 import click
 
+from yamlcron import reconcile
 from yamlcron.app import RunHandle, Yamlcron, summary
 from yamlcron.cli import (
     App,
@@ -104,7 +105,14 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron run -f examples/jobs.yaml
           yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
         """
-        manifest = load_manifest(manifest_path, app.registry.components)  # invalid: stop here
+        probe = app.open_store(manifest_path, store_url, create=False)
+        try:
+            known = reconcile.unchanged(manifest_path, probe, app.rules) is not None
+        finally:
+            probe.close()
+        # The manifest applied last starts without a parse (``prepare``); any other is
+        # validated before the store is created or locked: an invalid one changes nothing.
+        manifest = None if known else load_manifest(manifest_path, app.registry.components)
         cron = Yamlcron(
             manifest_path,
             store=store_url,
@@ -114,8 +122,11 @@ def add_runtime_commands(cli: click.Group) -> None:
             node=node,
         )
         plan = cron.prepare(force=force, manifest=manifest)
-        log.info("running %d jobs from %s (%s)", len(manifest.jobs), manifest_path, summary(plan))
-        stop_watching = _watch(cron, manifest.digest, watch_interval) if watch else (lambda: None)
+        jobs = plan.unchanged + len(plan.add) + len(plan.change)
+        log.info("running %d jobs from %s (%s)", jobs, manifest_path, summary(plan))
+        applied = cron.scheduler.source
+        digest = None if applied is None else applied.digest
+        stop_watching = _watch(cron, digest, watch_interval) if watch else (lambda: None)
         _handle_signals(cron)
         try:
             cron.scheduler.run_forever()
@@ -381,7 +392,7 @@ def _describe(run: Run) -> str:
     return text
 
 
-def _watch(cron: Yamlcron, applied: str, interval: float) -> Callable[[], None]:
+def _watch(cron: Yamlcron, applied: str | None, interval: float) -> Callable[[], None]:
     watcher = ManifestWatcher(cron.path, cron.reload, applied=applied, interval=interval)
     watcher.start()
     return watcher.stop

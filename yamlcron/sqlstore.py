@@ -27,10 +27,10 @@ from functools import partial
 from typing import Any, Protocol
 
 from yamlcron.errors import LeaseLostError, StoreError
-from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
+from yamlcron.model import AppliedManifest, JobSpec, JobWrite, NotifySpec, StoredJob
 from yamlcron.runs import Claim, DueJob, Finish, Lease, NewRun, Queued, Replica, Run, RunStatus
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
 _SPEC_CACHE = 50_000
 #: Rows per multi-row statement: 12 parameters a row stays far below both drivers' limits.
@@ -202,26 +202,36 @@ class SQLStore:
                 rows,
             )
             self._executemany("DELETE FROM jobs WHERE id = ?", [(r,) for r in removals])
+            notify = None if record.notify is None else [n.canonical for n in record.notify]
             self._execute(
-                "INSERT INTO applies (digest, path, applied_at, commit_id, rules) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (record.digest, record.path, now, record.commit, record.rules),
+                "INSERT INTO applies (digest, path, applied_at, commit_id, rules, notify) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    record.digest,
+                    record.path,
+                    now,
+                    record.commit,
+                    record.rules,
+                    None if notify is None else json.dumps(notify),
+                ),
             )
 
     def last_applied(self) -> AppliedManifest | None:
         with self._reading():
             row = self._execute(
-                "SELECT digest, path, applied_at, commit_id, rules FROM applies "
+                "SELECT digest, path, applied_at, commit_id, rules, notify FROM applies "
                 "ORDER BY id DESC LIMIT 1"
             ).fetchone()
         if row is None:
             return None
+        notify = None if row[5] is None else json.loads(row[5])
         return AppliedManifest(
             digest=row[0],
             path=row[1],
             applied_at=from_micros(row[2]),
             commit=row[3],
             rules=row[4],
+            notify=None if notify is None else tuple(map(NotifySpec.from_canonical, notify)),
         )
 
     def overview(self) -> tuple[int, dict[str, bool]]:
