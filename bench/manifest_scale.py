@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import signal
 import statistics
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from run import manifest_text  # bench/run.py: the same manifests in every benchmark
+from run import manifest_text, ready  # bench/run.py: the same manifests and start probe
 
 
 def timed(args: list[str], cwd: Path) -> tuple[float, float]:
@@ -34,26 +33,6 @@ def timed(args: list[str], cwd: Path) -> tuple[float, float]:
         raise SystemExit(done.stderr.decode())
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return took, max(peak, before) / 1024
-
-
-def ready(cwd: Path) -> float:
-    """Seconds from starting `yamlcron run` on an applied store to its loop being ready."""
-    started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "yamlcron", "run", "--no-watch"],
-        cwd=cwd,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert child.stderr is not None
-    try:
-        for line in child.stderr:  # "running N jobs from ..." is logged as the loop starts
-            if "running" in line and "jobs from" in line:
-                return time.perf_counter() - started
-        raise SystemExit(f"yamlcron run ended without starting (exit {child.wait()})")
-    finally:
-        child.send_signal(signal.SIGTERM)
-        child.wait(60)
 
 
 def main() -> None:

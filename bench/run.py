@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -170,9 +171,10 @@ def manifest_text(jobs: int, variant: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def yamlcron_apply(jobs: int) -> tuple[float, float, float]:
-    """Seconds: cold apply, re-apply of the same file, apply with 1 % of jobs changed."""
-    registry = build_registry(autoload=False)
+def yamlcron_apply(jobs: int, start: bool = False) -> tuple[float, float, float, float]:
+    """Seconds: cold apply, re-apply of the same file, apply with 1 % of jobs changed,
+    and (with ``start``) a fresh ``yamlcron run`` on that store until its loop is ready."""
+    registry = build_registry()
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "jobs.yaml"
         path.write_text(manifest_text(jobs))
@@ -182,7 +184,28 @@ def yamlcron_apply(jobs: int) -> tuple[float, float, float]:
             started = time.perf_counter()
             _cli(["apply", "-f", str(path), "-o", "json"], registry)
             times.append(time.perf_counter() - started)
-    return times[0], times[1], times[2]
+        times.append(ready(Path(folder)) if start else float("nan"))
+    return times[0], times[1], times[2], times[3]
+
+
+def ready(cwd: Path) -> float:
+    """Seconds from starting `yamlcron run` on an applied store to its loop being ready."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "yamlcron", "run", "--no-watch"],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stderr is not None
+    try:
+        for line in child.stderr:  # "running N jobs from ..." is logged as the loop starts
+            if "running" in line and "jobs from" in line:
+                return time.perf_counter() - started
+        raise SystemExit(f"yamlcron run ended without starting (exit {child.wait()})")
+    finally:
+        child.send_signal(signal.SIGTERM)
+        child.wait(60)
 
 
 def _cli(args: list[str], registry: Any) -> None:
@@ -198,8 +221,9 @@ def _cli(args: list[str], registry: Any) -> None:
         raise SystemExit(f"yamlcron {' '.join(args)} exited {code}")
 
 
-def aps_apply(jobs: int, store: str) -> tuple[float, float, float]:
-    """Seconds: add N cron jobs and start; the same again (replace); again with 1 % changed."""
+def aps_apply(jobs: int, store: str, start: bool = False) -> tuple[float, float, float, float]:
+    """Seconds: add N cron jobs and start; the same again (replace); again with 1 % changed;
+    and (with ``start``) a fresh process starting a scheduler on that store."""
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.cron import CronTrigger
 
@@ -218,7 +242,35 @@ def aps_apply(jobs: int, store: str) -> tuple[float, float, float]:
             scheduler.start(paused=True)
             times.append(time.perf_counter() - started)
             scheduler.shutdown(wait=False)
-    return times[0], times[1], times[2]
+        times.append(_aps_ready(Path(folder) / "aps.db") if start else float("nan"))
+    return times[0], times[1], times[2], times[3]
+
+
+APS_START_CHILD = """
+import sys
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+store = SQLAlchemyJobStore(url='sqlite:///' + sys.argv[1])
+scheduler = BackgroundScheduler(jobstores={'default': store}, timezone='UTC')
+scheduler.start()
+print('ready', flush=True)
+scheduler.shutdown(wait=False)
+"""
+
+
+def _aps_ready(database: Path) -> float:
+    """Seconds from starting a process to its APScheduler having started on ``database``."""
+    started = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-c", APS_START_CHILD, str(database)], stdout=subprocess.PIPE, text=True
+    )
+    assert child.stdout is not None
+    try:
+        if child.stdout.readline().strip() != "ready":
+            raise SystemExit(f"APScheduler did not start (exit {child.wait()})")
+        return time.perf_counter() - started
+    finally:
+        child.wait(60)
 
 
 # -- next fire, memory, idle, subprocess ------------------------------------------------------
@@ -371,6 +423,9 @@ def main() -> None:
     window = 5.0 if quick else 20.0
     rates = [100, 1000] if quick else [100, 1000, 10000]
     sizes = [1000] if quick else [1000, 10000]
+    # Adding 100,000 jobs to APScheduler's SQLite store takes minutes a variant: once a run.
+    large = [] if quick else [100000]
+    memory_sizes = [1000] if quick else [10000, 100000]
     rows: dict[tuple[str, str], tuple[list[float], list[float]]] = {}
 
     def add(name: str, unit: str, ours: float, theirs: float) -> None:
@@ -388,13 +443,15 @@ def main() -> None:
                 add(f"{label}: p50", "ms", ours[0], theirs[0])  # yamlcron: SQLite store
                 add(f"{label}: p99", "ms", ours[1], theirs[1])
                 add(f"{label}: missed", "%", 100 * ours[2], 100 * theirs[2])
-        for n in sizes:
-            ours_apply = yamlcron_apply(n)
-            theirs_apply = aps_apply(n, "sqlite")
+        for n in sizes + (large if rep == 0 else []):
+            ours_apply = yamlcron_apply(n, start=n in large)
+            theirs_apply = aps_apply(n, "sqlite", start=n in large)
             for i, what in enumerate(("cold", "re-apply same", "1% changed")):
                 add(
                     f"apply {n} cron jobs, {what} (APS sqlite)", "s", ours_apply[i], theirs_apply[i]
                 )
+            if n in large:
+                add(f"start with {n} jobs stored (APS sqlite)", "s", ours_apply[3], theirs_apply[3])
         add(
             "next fire/s (croniter bare as peer)",
             "/s",
@@ -407,7 +464,7 @@ def main() -> None:
             subprocess_rate(200, True),
             subprocess_rate(200, False),
         )
-        for n in sizes:
+        for n in memory_sizes:
             add(
                 f"memory per job at {n} (APS memory)",
                 "B",
