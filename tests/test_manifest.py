@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -479,3 +481,16 @@ def test_the_fast_schema_check_agrees_with_jsonschema(
     except Exception:
         fast = False
     assert fast == _validator().is_valid(data), job
+
+
+def test_a_parse_keeps_no_yaml_nodes() -> None:
+    # A daemon parses its manifest on every reload: nothing of the YAML may stay behind.
+    def nodes() -> int:
+        return sum(isinstance(o, yaml.Node) for o in gc.get_objects())
+
+    gc.collect()
+    before = nodes()
+    manifest = parse_manifest(GOOD, Path("jobs.yaml"))
+    gc.collect()
+    assert manifest.jobs["backup"].retry.attempts == 2  # ints were built from their nodes
+    assert nodes() == before

@@ -264,7 +264,8 @@ class _Builder:
         if tag in (f"{_TAG}str", f"{_TAG}timestamp"):
             return node.value
         try:
-            return _constructor.construct_object(node)
+            # The tag's own constructor: construct_object would keep every node it saw.
+            return _constructor.yaml_constructors[tag](_constructor, node)
         except (yaml.YAMLError, ValueError):
             self.issue(node, path, f"{node.value!r} is not a valid {tag.removeprefix(_TAG)}")
             return None
