@@ -324,13 +324,15 @@ class SQLStore:
             return found
 
     def next_wakeup(self) -> datetime | None:
+        # Each the first row of its index in order: MIN() under a WHERE read every job.
         with self._reading():
-            row = self._execute(
-                "SELECT MIN(t) FROM (SELECT MIN(next_run_at) AS t FROM jobs WHERE "
-                "paused_override IS NULL OR paused_override = 0 "
-                "UNION ALL SELECT MIN(due_at) AS t FROM queue) AS wakeups"
+            job = self._execute(
+                "SELECT next_run_at FROM jobs WHERE next_run_at IS NOT NULL "
+                "AND (paused_override IS NULL OR paused_override = 0) "
+                "ORDER BY next_run_at LIMIT 1"
             ).fetchone()
-        return _moment(row[0])
+            queued = self._execute("SELECT due_at FROM queue ORDER BY due_at LIMIT 1").fetchone()
+        return _moment(min((row[0] for row in (job, queued) if row), default=None))
 
     def running(self) -> dict[str, int]:
         with self._reading():
