@@ -81,7 +81,12 @@ def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
         (path / "benchjobs.py").write_text("def noop():\n    return None\n")
         start = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
         (path / "jobs.yaml").write_text(lateness_manifest(jobs, start))
-        cron = Yamlcron(path / "jobs.yaml", registry=build_registry(autoload=False), workers=64)
+        cron = Yamlcron(
+            path / "jobs.yaml",
+            registry=build_registry(autoload=False),
+            workers=64,
+            freeze_gc=True,  # as `yamlcron run` does
+        )
         cron.start()
         warm = start + timedelta(seconds=2)
         end = warm + timedelta(seconds=window)

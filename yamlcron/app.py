@@ -72,11 +72,14 @@ class Yamlcron:
         text: str | None = None,
         lease_ttl: float = DEFAULT_TTL,
         node: str | None = None,
+        freeze_gc: bool = False,
     ) -> None:
         """Open the store for ``manifest`` (a path; with ``text``, its content instead).
 
         ``node`` names this process in run history (default: host and pid); ``lease_ttl``
         is how long it may go silent before other replicas take its runs over.
+        ``freeze_gc`` keeps full garbage collections short in a process that is
+        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``).
         """
         self.path = Path(manifest)
         self._text = text
@@ -95,6 +98,7 @@ class Yamlcron:
             publish=self._publish_run,
             lease_ttl=lease_ttl,
             node=node,
+            freeze_gc=freeze_gc,
         )
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None

@@ -120,6 +120,7 @@ def add_runtime_commands(cli: click.Group) -> None:
             workers=workers,
             lease_ttl=lease_ttl,
             node=node,
+            freeze_gc=True,  # this process is ours: keep its full collections short
         )
         plan = cron.prepare(force=force, manifest=manifest)
         jobs = plan.unchanged + len(plan.add) + len(plan.change)

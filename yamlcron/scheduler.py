@@ -39,6 +39,7 @@ from yamlcron.callables import error_of
 from yamlcron.durations import format_duration
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
+from yamlcron.gcfreeze import Freezer
 from yamlcron.groupcommit import GroupCommit
 from yamlcron.membership import DEFAULT_TTL, Membership
 from yamlcron.model import AppliedManifest, JobSpec
@@ -104,12 +105,15 @@ class Scheduler:
         kill_grace: float = 10.0,
         publish: Publish | None = None,
         lease_ttl: float = DEFAULT_TTL,
+        freeze_gc: bool = False,
     ) -> None:
         """Build a scheduler; nothing runs until ``tick`` or ``run_forever``.
 
         ``dispatch`` runs a unit of work (default: a pool of ``workers`` threads);
         ``publish`` hears every run event (default: nobody); ``lease_ttl`` is how long
         this scheduler may go without renewing its lease before others take its runs over.
+        ``freeze_gc`` has ``run_forever`` freeze the process's long-lived objects out of
+        the cyclic collector (``gcfreeze``): for a process of its own, as ``yamlcron run``.
         """
         self.store = store
         self.registry = registry
@@ -129,6 +133,7 @@ class Scheduler:
         self._running: Counter[str] = Counter()
         self._finished: Counter[str] = Counter()
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
+        self._freeze: Callable[[], bool] = Freezer() if freeze_gc else (lambda: False)
         self.source = store.last_applied()  # recorded with every run: which manifest fired it
         self._changed_elsewhere = False
         # The ``after`` steps of each job, as of ``self.source``: only an apply changes them.
@@ -223,6 +228,7 @@ class Scheduler:
             except StoreError as exc:
                 log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)
                 delay = STORE_RETRY
+            self._freeze()
             if delay > 0:
                 self._wake.wait(delay)
             self._wake.clear()
