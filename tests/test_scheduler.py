@@ -16,7 +16,7 @@ from yamlcron.hookspecs import hookimpl
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
 from yamlcron.runs import Executor, Outcome, Run, RunContext, RunStatus
-from yamlcron.scheduler import Scheduler
+from yamlcron.scheduler import LEAD, Scheduler
 from yamlcron.store import SQLiteStore
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -103,7 +103,8 @@ def job(name: str, trigger: str, **policies: object) -> str:
 
 def test_due_fire_runs_once_and_advances(harness: Callable[..., Harness]) -> None:
     h = harness(job("a", "{interval: 10s}"))
-    assert h.tick(T0 + timedelta(seconds=5)) == 5.0  # sleeps until the next fire, no polling
+    # Sleeps until the next fire (less the claim's lead), no polling.
+    assert h.tick(T0 + timedelta(seconds=5)) == 5.0 - LEAD.total_seconds()
     assert h.runs() == []
     h.tick(T0 + timedelta(seconds=10))
     [run] = h.runs()
@@ -187,6 +188,19 @@ def test_jitter_stays_within_bounds(harness: Callable[..., Harness]) -> None:
     assert min(delays) < 1
 
 
+def test_a_fire_is_claimed_just_ahead_of_its_time_and_starts_at_it(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(job("a", "{interval: 10s}"), hold=True)
+    fire = T0 + timedelta(seconds=10)
+    early = fire - LEAD - timedelta(milliseconds=1)
+    assert h.tick(early) == pytest.approx(0.001)  # wakes when the fire is LEAD away
+    assert h.runs() == []
+    h.tick(fire - LEAD)
+    [run] = h.runs()  # claimed, durably, before its time; its worker waits for the time
+    assert (run.status, run.scheduled_at, run.started_at) == (RunStatus.RUNNING, fire, fire)
+
+
 def test_retries_with_backoff(harness: Callable[..., Harness]) -> None:
     h = harness(
         job(
@@ -198,7 +212,7 @@ def test_retries_with_backoff(harness: Callable[..., Harness]) -> None:
     h.script.statuses = [RunStatus.FAILURE, RunStatus.TIMEOUT, RunStatus.FAILURE, RunStatus.SUCCESS]
     fire = T0 + timedelta(hours=1)
     h.tick(fire)
-    assert h.tick(fire + timedelta(seconds=9)) == pytest.approx(1.0)
+    assert h.tick(fire + timedelta(seconds=9)) == pytest.approx(1.0 - LEAD.total_seconds())
     assert len(h.runs()) == 1
     h.tick(fire + timedelta(seconds=10))  # 1st retry after 10 s
     h.tick(fire + timedelta(seconds=39))
