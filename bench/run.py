@@ -15,6 +15,7 @@ import argparse
 import gc
 import json
 import logging
+import multiprocessing
 import os
 import resource
 import signal
@@ -24,9 +25,11 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from croniter import croniter
 
@@ -50,6 +53,7 @@ EXPRESSIONS = [
     "0 0 29 2 *",
 ]
 Row = tuple[str, list[float], list[float], str]  # workload, yamlcron, apscheduler, unit
+T = TypeVar("T")
 
 
 def noop() -> None:
@@ -385,8 +389,15 @@ time.sleep(3600)
 
 
 def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds of a process's threads, to the nanosecond (schedstat): the 10 ms clock
+    ticks of /proc/PID/stat round an idle daemon's few milliseconds to 0 or 0.01."""
+    return (
+        sum(
+            int(task.joinpath("schedstat").read_text().split()[0])
+            for task in Path(f"/proc/{pid}/task").iterdir()
+        )
+        / 1e9
+    )
 
 
 def subprocess_rate(count: int, ours: bool) -> float:
@@ -441,16 +452,16 @@ def main() -> None:
     for rep in range(options.repeat):
         print(f"repetition {rep + 1}/{options.repeat}", file=sys.stderr)
         for n in rates:
-            ours = yamlcron_lateness(n, window)
+            ours = fresh(yamlcron_lateness, n, window)
             for store in ("memory", "sqlite"):
-                theirs = aps_lateness(n, window, store)
+                theirs = fresh(aps_lateness, n, window, store)
                 label = f"lateness {n}/s, APS {store}"
                 add(f"{label}: p50", "ms", ours[0], theirs[0])  # yamlcron: SQLite store
                 add(f"{label}: p99", "ms", ours[1], theirs[1])
                 add(f"{label}: missed", "%", 100 * ours[2], 100 * theirs[2])
         for n in sizes + (large if rep == 0 else []):
-            ours_apply = yamlcron_apply(n, start=n in large)
-            theirs_apply = aps_apply(n, "sqlite", start=n in large)
+            ours_apply = fresh(yamlcron_apply, n, n in large)
+            theirs_apply = fresh(aps_apply, n, "sqlite", n in large)
             for i, what in enumerate(("cold", "re-apply same", "1% changed")):
                 add(
                     f"apply {n} cron jobs, {what} (APS sqlite)", "s", ours_apply[i], theirs_apply[i]
@@ -500,6 +511,18 @@ def main() -> None:
     print(
         f"(max RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)"
     )
+
+
+def fresh(workload: Callable[..., T], *args: Any) -> T:
+    """Run one workload in a fresh process: no threads, heap or caches left by the last."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_quiet) as pool:
+        return pool.submit(workload, *args).result()
+
+
+def _quiet() -> None:
+    # APScheduler logs each missed fire with a line, and tracebacks when shut down busy.
+    logging.getLogger("apscheduler").setLevel(logging.CRITICAL)
 
 
 def _cell(values: list[float]) -> str:
