@@ -1,7 +1,7 @@
 """yamlcron beside APScheduler 3, same workloads, same machine, same run, interleaved.
 
     pip install -e '.[bench]'
-    python bench/run.py                 # the full table (about 15 minutes)
+    python bench/run.py                 # the full table (about 35 minutes on 2 cores)
     python bench/run.py --quick         # shorter windows and sizes (about 3 minutes)
 
 Prints one table: per workload, yamlcron's and APScheduler's medians with [min-max] over
