@@ -107,7 +107,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         """
         probe = app.open_store(manifest_path, store_url, create=False)
         try:
-            known = reconcile.unchanged(manifest_path, probe, app.rules) is not None
+            known = reconcile.current_record(manifest_path, probe, app.rules) is not None
         finally:
             probe.close()
         # The manifest applied last starts without a parse (``prepare``); any other is
