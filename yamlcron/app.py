@@ -28,7 +28,7 @@ from yamlcron.eventbus import EventBus
 from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.membership import DEFAULT_TTL
-from yamlcron.model import Manifest, NotifySpec, Plan
+from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Run, Store
 from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
@@ -96,6 +96,7 @@ class Yamlcron:
             workers=workers,
             kill_grace=kill_grace,
             publish=self._publish_run,
+            hears=self._hears_runs,
             lease_ttl=lease_ttl,
             node=node,
             freeze_gc=freeze_gc,
@@ -117,6 +118,9 @@ class Yamlcron:
         if self._text is not None:
             return parse_manifest(self._text, self.path, components)
         return load_manifest(self.path, components)
+
+    def _hears_runs(self, job: JobSpec) -> bool:
+        return bool(job.notify or self.notify) or self.events.hears(RunEvent)
 
     def _publish_run(self, event: RunEvent) -> None:
         shared = self.notify

@@ -50,6 +50,10 @@ class EventBus:
             if kinds & set(entry.on):
                 self._submit(self._notifiers, self._notify, entry, event)
 
+    def hears(self, kind: type[Event]) -> bool:
+        """Whether a plugin hook listens to events of this type (notifiers aside)."""
+        return bool(getattr(self.registry.manager.hook, _HOOK_OF[kind]).get_hookimpls())
+
     def _hook(self, event: Event) -> Any:
         return getattr(self.registry.manager.hook, _HOOK_OF[type(event)])
 
