@@ -41,7 +41,7 @@ class EventBus:
         An event nobody listens to costs nothing: at thousands of runs a second, handing
         each to a pool only to find no listener was most of the scheduler's time.
         """
-        if self._hook(event).get_hookimpls():
+        if self.hears(type(event)):
             self._submit(self._listeners, self._call_hooks, event)
         if not notify:
             return
