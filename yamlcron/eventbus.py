@@ -52,10 +52,10 @@ class EventBus:
 
     def hears(self, kind: type[Event]) -> bool:
         """Whether a plugin hook listens to events of this type (notifiers aside)."""
-        return bool(getattr(self.registry.manager.hook, _HOOK_OF[kind]).get_hookimpls())
+        return bool(self._hook(kind).get_hookimpls())
 
-    def _hook(self, event: Event) -> Any:
-        return getattr(self.registry.manager.hook, _HOOK_OF[type(event)])
+    def _hook(self, kind: type[Event]) -> Any:
+        return getattr(self.registry.manager.hook, _HOOK_OF[kind])
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until everything published so far was delivered; False on timeout."""
@@ -84,7 +84,7 @@ class EventBus:
             self._idle.notify_all()
 
     def _call_hooks(self, event: Event) -> None:
-        hook = self._hook(event)
+        hook = self._hook(type(event))
         for impl in hook.get_hookimpls():
             try:
                 impl.function(**dict.fromkeys(impl.argnames, event))

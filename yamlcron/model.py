@@ -196,12 +196,17 @@ class JobSpec:
         )
 
 
+def canonical_json(data: Any) -> str:
+    """A JSON value as stable text: sorted keys, no whitespace (what digests and the store use)."""
+    return _CANONICAL_JSON.encode(data)
+
+
 def digest_of(data: Any) -> str:
-    """A stable SHA-256 of a JSON value (sorted keys, no whitespace)."""
-    return hashlib.sha256(_CANONICAL_JSON.encode(data).encode()).hexdigest()
+    """A stable SHA-256 of a JSON value (of its ``canonical_json`` text)."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
-# One encoder for every digest: json.dumps with options builds a new one per call.
+# One encoder for all: json.dumps with options builds a new one per call.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 

@@ -27,7 +27,14 @@ from functools import partial
 from typing import Any, Protocol
 
 from yamlcron.errors import LeaseLostError, StoreError
-from yamlcron.model import AppliedManifest, JobSpec, JobWrite, NotifySpec, StoredJob
+from yamlcron.model import (
+    AppliedManifest,
+    JobSpec,
+    JobWrite,
+    NotifySpec,
+    StoredJob,
+    canonical_json,
+)
 from yamlcron.runs import Claim, DueJob, Finish, Lease, NewRun, Queued, Replica, Run, RunStatus
 
 SCHEMA_VERSION = 3
@@ -179,7 +186,7 @@ class SQLStore:
         rows = [
             (
                 w.spec.id,
-                json.dumps(w.spec.canonical, sort_keys=True, separators=(",", ":")),
+                canonical_json(w.spec.canonical),
                 w.spec.digest,
                 _micros(w.next_run_at),
                 now,
