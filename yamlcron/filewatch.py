@@ -5,8 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
+
+#: What a finished write or a replacement of the file sends. The kernel drops every other
+#: event of the folder: a SQLite store beside the file writes its WAL on every commit, and
+#: waking three threads to ignore each write took a tenth of a core at 10,000 fires/s.
+_WRITTEN = [FileClosedEvent, FileCreatedEvent, FileMovedEvent]
 
 
 class _Handler(FileSystemEventHandler):
@@ -21,14 +32,16 @@ class _Handler(FileSystemEventHandler):
 
 
 def watch_file(path: Path, callback: Callable[[], None]) -> Callable[[], None]:
-    """Watch ``path``'s folder and call ``callback`` on any event naming the file.
+    """Watch ``path``'s folder and call ``callback`` when the file is written or replaced.
 
     The folder, not the file, is watched, so replacing the file (write and rename) is seen.
-    Returns a function that stops the observer.
+    A write counts once the writer closes the file. Returns a function that stops the
+    observer.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     observer = Observer()
-    observer.schedule(_Handler({path.name}, callback), str(path.parent), recursive=False)
+    handler = _Handler({path.name}, callback)
+    observer.schedule(handler, str(path.parent), recursive=False, event_filter=_WRITTEN)
     observer.daemon = True
     observer.start()
 
