@@ -151,8 +151,8 @@ class Scheduler:
         )
         self.membership = Membership(store, self.node, lease_ttl, on_beat=self.recover)
         # Runs that end together are recorded in one transaction: one disk flush for all.
-        self._recorder: GroupCommit[tuple[Finish, JobSpec], str | LeaseLostError | None] = (
-            GroupCommit(lambda items: store.finish_many([f for f, _ in items]), self._recorded)
+        self._recorder: GroupCommit[tuple[Finish, JobSpec, bool], str | LeaseLostError | None] = (
+            GroupCommit(lambda items: store.finish_many([i[0] for i in items]), self._recorded)
         )
 
     # -- the loop -----------------------------------------------------------------------
@@ -211,11 +211,12 @@ class Scheduler:
             written = self._claim(claims) if claims else []
         for run, lease in written:
             spec = specs[run.job_id]
+            heard = self._hears(spec)  # asked once per run: the answer travels with it
             if run.status == RunStatus.RUNNING:
-                if self._hears(spec):
+                if heard:
                     self.publish(RunEvent(kind="submitted", run=run, job=spec))
-                self._dispatch(partial(self._execute, run, spec, lease))
-            elif self._hears(spec):
+                self._dispatch(partial(self._execute, run, spec, lease, heard))
+            elif heard:
                 self.publish(run_event(run, spec))
         if len(due) == BATCH or len(queued) == BATCH:
             return 0.0
@@ -328,7 +329,7 @@ class Scheduler:
                     runs = self._claim([self._claim_queued(queued, spec, now, Counter())])
                 for run, lease in runs:
                     if spec is not None and run.status == RunStatus.RUNNING:
-                        self._execute(run, spec, lease)
+                        self._execute(run, spec, lease, self._hears(spec))
                 self.flush()
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
@@ -437,13 +438,15 @@ class Scheduler:
             message = f"{spec.max_instances} run(s) already under way (max_instances)"
             return _final(spec.id, moment, RunStatus.SKIPPED, now, "Skipped", message, attempt)
         starting[spec.id] += 1
-        jitter = self._rng.uniform(0, spec.trigger.jitter) if spec.trigger.jitter else 0.0
+        start = max(now, moment)  # not before its time
+        if spec.trigger.jitter:
+            start += timedelta(seconds=self._rng.uniform(0, spec.trigger.jitter))
         return NewRun(
             job_id=spec.id,
             scheduled_at=moment,
             status=RunStatus.RUNNING,
             attempt=attempt,
-            started_at=max(now, moment) + timedelta(seconds=jitter),  # not before its time
+            started_at=start,
         )
 
     # -- running ------------------------------------------------------------------------
@@ -452,8 +455,11 @@ class Scheduler:
         assert self._pool is not None
         self._pool.submit(work)
 
-    def _execute(self, run: Run, spec: JobSpec, lease: Lease) -> None:
-        """On a worker: wait out the jitter, run the executor, hand the outcome to the recorder."""
+    def _execute(self, run: Run, spec: JobSpec, lease: Lease, heard: bool) -> None:
+        """On a worker: wait out the jitter, run the executor, hand the outcome to the recorder.
+
+        ``heard``: whether the run's events reach anyone.
+        """
         handed = False
         try:
             if run.started_at is not None:
@@ -461,7 +467,7 @@ class Scheduler:
                 if delay > 0:
                     self._cancel.wait(delay)
             started = self.clock()
-            if self._hears(spec):
+            if heard:
                 self.publish(
                     RunEvent(
                         kind="started",
@@ -470,17 +476,7 @@ class Scheduler:
                         notify_kinds=frozenset({"started"}),
                     )
                 )
-            outcome = self._outcome(run, spec, started)
-            final = replace(
-                run,
-                status=outcome.status,
-                started_at=started,
-                finished_at=self.clock(),
-                exit_code=outcome.exit_code,
-                result=outcome.result,
-                error=outcome.error,
-                output=outcome.output,
-            )
+            final = run.ended(self._outcome(run, spec, started), started, self.clock())
             followups = self._followups(spec, final)
             self._finished[spec.id] += 1
             # Trim the history every tenth of it, in the same transaction as the result.
@@ -491,7 +487,7 @@ class Scheduler:
                 followups=tuple(followups),
                 keep=spec.history if trim else None,
             )
-            self._recorder.put((finish, spec))
+            self._recorder.put((finish, spec, heard))
             handed = True
         finally:
             if not handed:
@@ -499,12 +495,12 @@ class Scheduler:
 
     def _recorded(
         self,
-        item: tuple[Finish, JobSpec],
+        item: tuple[Finish, JobSpec, bool],
         previous: str | LeaseLostError | None,
         error: BaseException | None,
     ) -> None:
         """On the recorder thread, once a run's end is written (or could not be)."""
-        finish, spec = item
+        finish, spec, heard = item
         run = finish.run
         try:
             if error is not None:  # left running: whoever reaps the lease retries it
@@ -515,7 +511,7 @@ class Scheduler:
                 )
             else:
                 _log_finished(run)
-                if self._hears(spec):
+                if heard:
                     self.publish(run_event(run, spec, retrying=finish.retrying, previous=previous))
                 if finish.followups:
                     self.wakeup()
@@ -585,7 +581,8 @@ class Scheduler:
     def _downstream(self, job_id: str) -> list[JobSpec]:
         """The jobs that run after ``job_id``: read once per applied manifest, not per run."""
         source, steps = self._steps
-        if source != self.source:
+        # By identity: comparing the two records field by field, once per run, cost more.
+        if source is not self.source:
             source, steps = self._steps = (self.source, self.store.steps())
         return steps.get(job_id, [])
 

@@ -22,7 +22,7 @@ import json
 import threading
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
@@ -733,7 +733,8 @@ def to_micros(moment: datetime) -> int:
 
 def from_micros(value: int) -> datetime:
     """Microseconds since the epoch as an aware UTC datetime."""
-    return datetime.fromtimestamp(value // 1_000_000, UTC).replace(microsecond=value % 1_000_000)
+    # Exact, and half the time of fromtimestamp + replace: a claimed fire reads several.
+    return _EPOCH + timedelta(microseconds=value)
 
 
 _RUN_COLUMNS = (
