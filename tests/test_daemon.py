@@ -94,6 +94,35 @@ def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[...,
     assert again.exit_code() == 0
 
 
+def test_a_paused_sqlite_daemon_keeps_its_runs_and_an_idle_one_writes_nothing(
+    daemon: Callable[..., Daemon],
+) -> None:
+    d = daemon(
+        """\
+        slow:
+          trigger: {cron: "0 0 1 1 *"}
+          run: {shell: "sleep 1; echo done"}
+    """,
+        "--lease-ttl",
+        "1",
+    )
+    d.wait_for(lambda: d.rows("SELECT 1 FROM nodes") != [], "the lease")
+    files = sorted((d.folder / ".yamlcron").glob("state.db*"))
+    before = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    time.sleep(1.2)  # over three heartbeats of a 1 s lease; not waiting on a schedule
+    assert [(f.stat().st_size, f.stat().st_mtime_ns) for f in files] == before
+    assert cli(d.folder, "trigger", "slow").returncode == 0
+    d.wait_for(lambda: d.statuses("slow") == ["running"], "a run under way")
+    d.signal(signal.SIGSTOP)  # frozen for three lease times: no other daemon could take over
+    time.sleep(3.0)
+    d.signal(signal.SIGCONT)
+    d.wait_for(lambda: d.statuses("slow") == ["success"], "the run's result")
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0
+    assert d.rows("SELECT attempt, output FROM runs") == [(1, "done\n")]
+    assert "lost" not in d.log.read_text()
+
+
 def test_misfires_while_down_follow_the_grace(
     daemon: Callable[..., Daemon], tmp_path: Path
 ) -> None:

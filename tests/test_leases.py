@@ -54,6 +54,7 @@ def test_claim_and_finish_under_a_lease(store: Store) -> None:
     assert store.running() == {"backup": 1}
     [replica] = store.replicas()
     assert (replica.node, replica.token, replica.running) == ("alpha", lease.token, ("backup",))
+    assert replica.expires_at is not None
     assert replica.expires_at - replica.heartbeat_at == timedelta(seconds=30)
     assert store.claim([_fire("backup")], lease, None) == []  # the fire moved on: once only
     assert store.finish(_done(run), [], lease) is None
@@ -112,6 +113,27 @@ def test_sqlite_admits_one_scheduler(tmp_path: Path) -> None:
     first.join("alpha-restarted", 30)  # the daemon lock says the old one is gone
     assert [r.id for r in first.reap(NOW)] == [run.id]
     first.close()
+
+
+def test_a_sqlite_daemon_holds_its_lease_by_its_lock(tmp_path: Path) -> None:
+    daemon = SQLiteStore(tmp_path / "state.db")
+    _applied(daemon)
+    daemon.lock_daemon()
+    lease = daemon.join("alpha", 0.001)
+    assert lease.ttl is None  # held: it never expires, so nothing has to renew it
+    time.sleep(0.01)  # ten lease times: an expiring lease would be gone by now
+    [run] = daemon.claim([_fire("backup")], lease, None)
+    assert daemon.renew(lease) is True
+    assert daemon.reap(NOW) == []
+    other = SQLiteStore(tmp_path / "state.db")  # `yamlcron replicas` in another process
+    [shown] = other.replicas()
+    assert (shown.token, shown.expires_at, shown.running) == (lease.token, None, ("backup",))
+    daemon.close()  # the daemon died: its lock went with it, its lease row stays
+    assert other.replicas() == []
+    other.lock_daemon()
+    other.join("alpha-restarted", 30)  # the next daemon ends the held lease and reaps it
+    assert [r.id for r in other.reap(NOW)] == [run.id]
+    other.close()
 
 
 def test_applies_wait_for_each_other(open_shared: Callable[[], Store]) -> None:

@@ -57,6 +57,11 @@ class FileSignals:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield  # closing the file releases the lock
 
+    @property
+    def holds_daemon_lock(self) -> bool:
+        """Whether this process took the daemon lock (``lock_daemon``) and still has it."""
+        return self._held is not None
+
     def daemon_alive(self) -> bool:
         """Whether some process holds the daemon lock now."""
         if not self._lock_file.exists():

@@ -67,7 +67,13 @@ class Membership:
         self.on_beat()
 
     def start(self) -> None:
-        """Beat every third of the ttl on a thread of its own, until ``stop``."""
+        """Beat every third of the ttl on a thread of its own, until ``stop``.
+
+        A held lease (``ttl`` None: a SQLite daemon's) never expires, so nothing beats, and
+        there are no other replicas to reap: the next daemon to start reaps this one's runs.
+        """
+        if self.current().ttl is None:
+            return
         self._stop.clear()
         self._thread = threading.Thread(target=self._beat_forever, name="yamlcron-lease")
         self._thread.daemon = True

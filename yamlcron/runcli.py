@@ -75,7 +75,8 @@ def add_runtime_commands(cli: click.Group) -> None:
         default=DEFAULT_TTL,
         show_default=True,
         type=click.FloatRange(1),
-        help="Seconds without a heartbeat after which other replicas take this one's runs over.",
+        help="Seconds without a heartbeat after which other replicas take this one's runs "
+        "over (PostgreSQL; a SQLite daemon's lease is its lock and never expires).",
     )
     @click.option("--node", help="This replica's name in history and `replicas` [host:pid].")
     @click.option("--force", is_flag=True, help="Apply at start even if most jobs would go.")
@@ -243,7 +244,8 @@ def add_runtime_commands(cli: click.Group) -> None:
         """List the live `yamlcron run` replicas: lease age, expiry, what each is running.
 
         A replica whose lease runs out (it stopped renewing: killed, frozen, cut off)
-        leaves this list, and the others mark its runs interrupted and retry them.
+        leaves this list, and the others mark its runs interrupted and retry them. On
+        SQLite the daemon lock is the lease: the daemon is listed while it holds the lock.
 
         \b
         Example:
@@ -263,8 +265,14 @@ def add_runtime_commands(cli: click.Group) -> None:
                 r.node,
                 str(r.token),
                 r.started_at.isoformat(timespec="seconds"),
-                f"{(now - r.heartbeat_at).total_seconds():.1f}s",
-                f"{(r.expires_at - now).total_seconds():.1f}s",
+                *(
+                    ("-", "when it stops")  # held by the SQLite daemon lock: no heartbeat
+                    if r.expires_at is None
+                    else (
+                        f"{(now - r.heartbeat_at).total_seconds():.1f}s",
+                        f"{(r.expires_at - now).total_seconds():.1f}s",
+                    )
+                ),
                 ", ".join(r.running) or "-",
             ]
             for r in live

@@ -224,12 +224,14 @@ class Lease:
     Every run a scheduler claims carries its token; the store accepts a claim or a result
     only while the lease is live (renewed within ``ttl`` seconds, by the store's clock,
     and not yet taken over). Tokens only grow, so a replica that comes back from a pause
-    cannot pass for its successor.
+    cannot pass for its successor. ``ttl`` is None for a lease held by a lock instead (a
+    SQLite daemon's): it never expires, so nothing renews it, and it ends when its process
+    leaves or the next daemon joins.
     """
 
     token: int
     node: str
-    ttl: float
+    ttl: float | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,7 +242,7 @@ class Replica:
     node: str
     started_at: datetime
     heartbeat_at: datetime
-    expires_at: datetime
+    expires_at: datetime | None  # None: held by a lock for as long as its process lives
     running: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
@@ -250,7 +252,7 @@ class Replica:
             "token": self.token,
             "started_at": self.started_at.isoformat(),
             "heartbeat_at": self.heartbeat_at.isoformat(),
-            "expires_at": self.expires_at.isoformat(),
+            "expires_at": None if self.expires_at is None else self.expires_at.isoformat(),
             "running": list(self.running),
         }
 
@@ -360,7 +362,12 @@ class Store(Protocol):
         ...
 
     def join(self, node: str, ttl: float) -> Lease:
-        """Start a lease for a scheduler called ``node``, live for ``ttl`` seconds."""
+        """Start a lease for a scheduler called ``node``, live for ``ttl`` seconds.
+
+        A store that no other scheduler can use while this process holds it (SQLite, under
+        the daemon lock) hands out a held lease instead (``ttl`` None): one that never
+        expires, so an idle scheduler writes nothing and a paused one loses nothing.
+        """
         ...
 
     def renew(self, lease: Lease) -> bool:

@@ -575,16 +575,30 @@ class SQLStore:
     # -- leases ------------------------------------------------------------------------------
 
     def join(self, node: str, ttl: float) -> Lease:
+        return self._join(node, ttl)
+
+    def _join(self, node: str, ttl: float | None) -> Lease:
+        """A new lease; a held one (``ttl`` None) expires at the end of time."""
+        life = _HELD if ttl is None else f"t + {int(ttl * 1_000_000)}"
         with self._transaction():
             token = self._execute(
                 f"INSERT INTO nodes (name, started_at, heartbeat_at, expires_at) "
-                f"SELECT ?, t, t, t + ? FROM (SELECT {self.now_sql} AS t) AS clock "
+                f"SELECT ?, t, t, {life} FROM (SELECT {self.now_sql} AS t) AS clock "
                 f"RETURNING token",
-                (node, int(ttl * 1_000_000)),
+                (node,),
             ).fetchone()[0]
         return Lease(token=int(token), node=node, ttl=ttl)
 
     def renew(self, lease: Lease) -> bool:
+        if lease.ttl is None:  # held: nothing to extend, only whether it still stands
+            with self._reading():
+                return bool(
+                    self._execute(
+                        "SELECT 1 FROM nodes WHERE token = ? AND reaped_at IS NULL "
+                        f"AND expires_at = {_HELD}",
+                        (lease.token,),
+                    ).fetchone()
+                )
         with self._transaction():
             return bool(
                 self._execute(
@@ -656,7 +670,7 @@ class SQLStore:
                 node=node,
                 started_at=from_micros(started),
                 heartbeat_at=from_micros(beat),
-                expires_at=from_micros(expires),
+                expires_at=None if expires == _HELD else from_micros(expires),
                 running=tuple(jobs.get(token, ())),
             )
             for token, node, started, beat, expires in rows
@@ -723,6 +737,8 @@ class SQLStore:
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: ``nodes.expires_at`` of a held lease (``Lease.ttl`` None): the largest BIGINT.
+_HELD = 2**63 - 1
 
 
 def to_micros(moment: datetime) -> int:

@@ -18,7 +18,7 @@ from typing import Any
 
 from yamlcron.errors import StoreError
 from yamlcron.filesignals import FileSignals
-from yamlcron.runs import Lease
+from yamlcron.runs import Lease, Replica
 from yamlcron.sqlstore import SQLStore
 
 __all__ = ["MIGRATIONS", "SQLiteStore", "default_store_path"]
@@ -169,8 +169,14 @@ class SQLiteStore(SQLStore):
                 yield
 
     def join(self, node: str, ttl: float) -> Lease:
-        """One scheduler at a time holds a SQLite store, so a new one ends the leases before it."""
-        lease = super().join(node, ttl)
+        """One scheduler at a time holds a SQLite store, so a new one ends the leases before it.
+
+        Under the daemon lock the lease is held (never expires, never renewed): no other
+        scheduler can take this store while the lock's process lives, so a heartbeat would
+        guard against nobody, and an idle daemon would still write every ten seconds.
+        """
+        held = self._signals is not None and self._signals.holds_daemon_lock
+        lease = self._join(node, None if held else ttl)
         with self._transaction():
             self._execute(
                 f"UPDATE nodes SET expires_at = {self.now_sql} "
@@ -185,6 +191,13 @@ class SQLiteStore(SQLStore):
 
     def daemon_alive(self) -> bool:
         return self._signals is not None and self._signals.daemon_alive()
+
+    def replicas(self) -> list[Replica]:
+        """The live leases; a held one only while its daemon still holds the lock."""
+        live = super().replicas()
+        if self.daemon_alive():
+            return live
+        return [r for r in live if r.expires_at is not None]  # its daemon died: the next ends it
 
     def ring(self) -> None:
         if self._signals is not None:
