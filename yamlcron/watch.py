@@ -19,7 +19,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+    FileClosedEvent,
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 from yamlcron.manifest import file_digest
@@ -30,8 +42,20 @@ log = logging.getLogger(__name__)
 MAX_SETTLE = 1.0
 
 
-#: Events that only read: they never change what the manifest says.
-_READS = {"opened", "closed_no_write"}
+#: Every event that writes, asked of the kernel (watchdog filters the same way on other
+#: systems): reads never change what the manifest says, and the backstop's own read of
+#: the manifest every interval, or a process reading a file beside it, wake nothing.
+_WRITES = [
+    FileCreatedEvent,
+    FileDeletedEvent,
+    FileModifiedEvent,
+    FileMovedEvent,
+    FileClosedEvent,
+    DirCreatedEvent,
+    DirDeletedEvent,
+    DirModifiedEvent,
+    DirMovedEvent,
+]
 
 
 def relevant_names(path: Path) -> set[str]:
@@ -50,8 +74,6 @@ class _Nudge(FileSystemEventHandler):
         self.names = names
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in _READS:
-            return
         touched = {
             Path(str(p)).name for p in (event.src_path, getattr(event, "dest_path", "")) if p
         }
@@ -87,7 +109,7 @@ class ManifestWatcher:
         """Start watching the folder and the backstop timer."""
         folder = self.path.absolute().parent
         nudge = _Nudge(self._nudged, lambda: relevant_names(self.path))
-        self._observer.schedule(nudge, str(folder), recursive=False)
+        self._observer.schedule(nudge, str(folder), recursive=False, event_filter=_WRITES)
         self._observer.daemon = True
         self._observer.start()
         self._thread.start()
