@@ -18,6 +18,7 @@ import logging
 import multiprocessing
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -353,38 +354,50 @@ def memory_per_job(jobs: int, system: str) -> float:
 
 
 def idle_cpu(seconds: float, system: str) -> float:
-    """CPU seconds used by a scheduler with 1,000 cron jobs due hours later."""
+    """CPU seconds used by a scheduler with 1,000 cron jobs due hours later.
+
+    ``system``: ``yamlcron`` (the Python API's background thread, as APScheduler's
+    BackgroundScheduler), ``yamlcron run`` (the daemon, watching its manifest) or
+    ``apscheduler``.
+    """
     hour = (datetime.now(UTC) + timedelta(hours=3)).hour
+    folder = Path(tempfile.mkdtemp())
+    body = "".join(
+        f"  j{i}: {{trigger: {{cron: '{i % 60} {hour} * * *'}}, run: {{shell: 'true'}}}}\n"
+        for i in range(1000)
+    )
+    (folder / "jobs.yaml").write_text("version: 1\njobs:\n" + body)
     child = f"""
-import sys, time, tempfile
+import sys, time
 from pathlib import Path
 if sys.argv[1] == 'yamlcron':
     from yamlcron import Yamlcron
     from yamlcron.registry import build_registry
-    folder = Path(tempfile.mkdtemp())
-    body = ''.join(f"  j{{i}}: {{{{trigger: {{{{cron: '{{i % 60}} {hour} * * *'}}}}, run: {{{{shell: 'true'}}}}}}}}\\n" for i in range(1000))
-    (folder / 'jobs.yaml').write_text('version: 1\\njobs:\\n' + body)
-    Yamlcron(folder / 'jobs.yaml', registry=build_registry(autoload=False)).start()
+    Yamlcron(Path('jobs.yaml'), registry=build_registry(autoload=False)).start()
 else:
     from apscheduler.schedulers.background import BackgroundScheduler
     s = BackgroundScheduler(timezone='UTC')
     for i in range(1000):
         s.add_job(print, 'cron', minute=i % 60, hour={hour}, id=f'j{{i}}')
     s.start()
-print('ready', flush=True)
+print('ready', file=sys.stderr, flush=True)
 time.sleep(3600)
 """
-    proc = subprocess.Popen(
-        [sys.executable, "-c", child, system], stdout=subprocess.PIPE, text=True
+    command = (
+        [sys.executable, "-m", "yamlcron", "run", "-f", "jobs.yaml"]
+        if system == "yamlcron run"
+        else [sys.executable, "-c", child, system]
     )
-    assert proc.stdout is not None
-    proc.stdout.readline()
+    proc = subprocess.Popen(command, cwd=folder, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    proc.stderr.readline()  # the daemon's first log line comes once it has applied
     time.sleep(2)
     before = _cpu(proc.pid)
     time.sleep(seconds)
     used = _cpu(proc.pid) - before
     proc.kill()
     proc.wait()
+    shutil.rmtree(folder)
     return used
 
 
@@ -430,11 +443,22 @@ def subprocess_rate(count: int, ours: bool) -> float:
 # -- the table ------------------------------------------------------------------------------
 
 
+WORKLOADS = ["lateness", "apply", "next-fire", "subprocess", "memory", "idle"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="short windows and small sizes")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=WORKLOADS,
+        default=WORKLOADS,
+        help="run these workloads only (default: all)",
+    )
     options = parser.parse_args()
+    only = set(options.only)
     quick = options.quick
     window = 5.0 if quick else 20.0
     rates = [100, 1000] if quick else [100, 1000, 10000]
@@ -451,7 +475,7 @@ def main() -> None:
 
     for rep in range(options.repeat):
         print(f"repetition {rep + 1}/{options.repeat}", file=sys.stderr)
-        for n in rates:
+        for n in rates if "lateness" in only else []:
             ours = fresh(yamlcron_lateness, n, window)
             for store in ("memory", "sqlite"):
                 theirs = fresh(aps_lateness, n, window, store)
@@ -459,7 +483,7 @@ def main() -> None:
                 add(f"{label}: p50", "ms", ours[0], theirs[0])  # yamlcron: SQLite store
                 add(f"{label}: p99", "ms", ours[1], theirs[1])
                 add(f"{label}: missed", "%", 100 * ours[2], 100 * theirs[2])
-        for n in sizes + (large if rep == 0 else []):
+        for n in sizes + (large if rep == 0 else []) if "apply" in only else []:
             ours_apply = fresh(yamlcron_apply, n, n in large)
             theirs_apply = fresh(aps_apply, n, "sqlite", n in large)
             for i, what in enumerate(("cold", "re-apply same", "1% changed")):
@@ -468,19 +492,21 @@ def main() -> None:
                 )
             if n in large:
                 add(f"start with {n} jobs stored (APS sqlite)", "s", ours_apply[3], theirs_apply[3])
-        add(
-            "next fire/s (croniter bare as peer)",
-            "/s",
-            next_fires_per_second(True),
-            next_fires_per_second(False),
-        )
-        add(
-            "subprocess /bin/true (bare run as peer)",
-            "/s",
-            subprocess_rate(200, True),
-            subprocess_rate(200, False),
-        )
-        for n in memory_sizes:
+        if "next-fire" in only:
+            add(
+                "next fire/s (croniter bare as peer)",
+                "/s",
+                next_fires_per_second(True),
+                next_fires_per_second(False),
+            )
+        if "subprocess" in only:
+            add(
+                "subprocess /bin/true (bare run as peer)",
+                "/s",
+                subprocess_rate(200, True),
+                subprocess_rate(200, False),
+            )
+        for n in memory_sizes if "memory" in only else []:
             add(
                 f"memory per job at {n} (APS memory)",
                 "B",
@@ -488,12 +514,20 @@ def main() -> None:
                 memory_per_job(n, "apscheduler"),
             )
         idle = 10.0 if quick else 30.0
-        add(
-            f"idle CPU in {idle:.0f} s, 1000 jobs",
-            "s",
-            idle_cpu(idle, "yamlcron"),
-            idle_cpu(idle, "apscheduler"),
-        )
+        if "idle" in only:
+            theirs_idle = idle_cpu(idle, "apscheduler")
+            add(
+                f"idle CPU in {idle:.0f} s, 1000 jobs (API)",
+                "s",
+                idle_cpu(idle, "yamlcron"),
+                theirs_idle,
+            )
+            add(
+                f"idle CPU in {idle:.0f} s, 1000 jobs (yamlcron run)",
+                "s",
+                idle_cpu(idle, "yamlcron run"),
+                theirs_idle,
+            )
         gc.collect()
     print(
         f"yamlcron vs APScheduler 3 (python {sys.version.split()[0]}, {os.cpu_count()} cores, "
