@@ -62,7 +62,7 @@ class Run:
     manifest_commit: str | None = None
 
     def ended(self, outcome: Outcome, started_at: datetime, finished_at: datetime) -> Run:
-        """This run as ``outcome`` left it (``dataclasses.replace``, at a third of the cost)."""
+        """This run as ``outcome`` left it: ``dataclasses.replace`` at half its cost (2.5 µs)."""
         return Run(
             id=self.id,
             job_id=self.job_id,
