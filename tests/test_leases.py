@@ -23,7 +23,7 @@ from yamlcron.errors import LeaseLostError
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
-from yamlcron.runs import Claim, NewRun, Queued, Run, RunStatus, Store
+from yamlcron.runs import Claim, Finish, NewRun, Queued, Run, RunStatus, Store
 from yamlcron.store import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -60,6 +60,31 @@ def test_claim_and_finish_under_a_lease(store: Store) -> None:
     assert store.finish(_done(run), [], lease) is None
     assert store.running() == {}
     assert store.runs("backup")[0].status == RunStatus.SUCCESS
+
+
+def test_a_batch_of_ends_answers_each_with_the_final_status_before_it(store: Store) -> None:
+    _applied(store)
+    lease = store.join("alpha", 30)
+    runs = [store.claim([_fire("backup", NOW + i * HOUR)], lease, None)[0] for i in range(5)]
+
+    def ended(run: Run, status: RunStatus, *followups: Queued) -> Finish:
+        return Finish(run=replace(run, status=status), lease=lease, followups=followups)
+
+    retry = Queued(job_id="backup", due_at=NOW, scheduled_at=runs[1].scheduled_at, attempt=2)
+    assert store.finish_many([ended(runs[0], RunStatus.FAILURE)]) == [None]
+    # In one batch, in order: a retried attempt is not final, so it does not count.
+    assert store.finish_many(
+        [
+            ended(runs[1], RunStatus.FAILURE, replace(retry, reason="retry")),
+            ended(runs[2], RunStatus.SUCCESS),
+            ended(runs[3], RunStatus.SUCCESS),  # as the last one ended: nothing to rewrite
+        ]
+    ) == ["failure", "failure", "success"]
+    assert store.load_jobs()["backup"].last_status == "success"
+    assert store.finish_many(
+        [ended(runs[4], RunStatus.FAILURE, replace(retry, reason="retry"))]
+    ) == ["success"]
+    assert store.load_jobs()["backup"].last_status == "failure"  # the last status, final or not
 
 
 def test_an_expired_lease_can_neither_claim_nor_finish(store: Store) -> None:
