@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -139,3 +141,33 @@ def test_micros_round_trip() -> None:
     moment = datetime(2026, 3, 29, 1, 0, 0, 123456, tzinfo=UTC)
     assert from_micros(to_micros(moment)) == moment
     assert to_micros(datetime(1970, 1, 1, tzinfo=UTC)) == 0
+
+
+def test_a_read_sees_committed_state_without_waiting_for_a_write(tmp_path: Path) -> None:
+    """Reads go through a second connection: a write under way neither blocks nor shows."""
+    store = SQLiteStore(tmp_path / "state.db")
+    store.apply(_writes(), [], _record())
+    job_id = _writes()[0].spec.id
+    written, release = threading.Event(), threading.Event()
+    seen: list[str | None] = []
+
+    def write() -> None:
+        with store._transaction():
+            store._execute("UPDATE jobs SET last_status = 'failure' WHERE id = ?", (job_id,))
+            seen.append(store.load_jobs([job_id])[job_id].last_status)  # its own write
+            written.set()
+            release.wait(10)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        assert written.wait(5)
+        started = time.monotonic()
+        assert store.load_jobs([job_id])[job_id].last_status is None  # not yet committed
+        assert time.monotonic() - started < 1  # did not wait for the writer
+    finally:
+        release.set()
+        writer.join(5)
+    assert seen == ["failure"]
+    assert store.load_jobs([job_id])[job_id].last_status == "failure"
+    store.close()

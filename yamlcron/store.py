@@ -3,7 +3,9 @@
 One file, shared by the threads of one process and by the short-lived CLI commands beside
 one ``yamlcron run``. Each write is a ``BEGIN IMMEDIATE`` transaction (a writer never
 upgrades a read lock into a deadlock), in WAL mode with ``synchronous=FULL``: a crash loses
-no committed apply. Coordination between processes goes through files beside the
+no committed apply. Reads outside a transaction go through a second connection: in WAL
+mode they need not wait for a write's disk flush, so the scheduler's loop reads what is due
+while the recorder commits what ended. Coordination between processes goes through files beside the
 database (``filesignals``): the daemon lock, the apply lock and the doorbell.
 """
 
@@ -134,17 +136,47 @@ class SQLiteStore(SQLStore):
             if path is not None and create and not exists:
                 _make_folder(path.parent)
             target = str(path) if path is not None and (create or exists) else ":memory:"
-            self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
-            self._db.execute("PRAGMA busy_timeout = 10000")
+            self._db = _connect(target)
             if target != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the store {path}: {exc}") from None
+        self._local = _ThreadState()
+        self._read_lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None
         with self._errors_as_store_errors():
             self._migrate(writable=create or not exists)
+            # In memory there is one database per connection: one connection does both.
+            self._reader = None if target == ":memory:" else _connect(target)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._local.writing += 1
+        try:
+            with super()._transaction():
+                yield
+        finally:
+            self._local.writing -= 1
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        # Inside its own transaction a thread reads what it wrote: the writer connection.
+        if self._reader is None or self._local.writing:
+            with super()._reading():
+                yield
+            return
+        with self._read_lock, self._errors_as_store_errors():
+            outer = self._local.reading
+            self._local.reading = True
+            try:
+                yield
+            finally:
+                self._local.reading = outer
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
+        if self._local.reading and self._reader is not None:
+            return self._reader.execute(sql, params)
         return self._db.execute(sql, params)
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -209,10 +241,26 @@ class SQLiteStore(SQLStore):
         return self._signals.watch(callback)
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, self._read_lock:
             self._db.close()
+            if self._reader is not None:
+                self._reader.close()
             if self._signals is not None:
                 self._signals.close()
+
+
+class _ThreadState(threading.local):
+    """Which connection this thread's statements go to."""
+
+    writing = 0  # depth of this thread's transactions: reads in one see its writes
+    reading = False  # inside ``_reading`` outside a transaction: the read connection
+
+
+def _connect(target: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), shared by threads."""
+    db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA busy_timeout = 10000")
+    return db
 
 
 def _make_folder(folder: Path) -> None:
