@@ -118,3 +118,24 @@ def test_close_writes_what_is_queued_and_ends_the_thread() -> None:
             break
         threading.Event().wait(0.01)
     assert not any(t.name == "closing" for t in threading.enumerate())
+
+
+def test_settled_hears_each_batch_once_after_its_items() -> None:
+    events: list[object] = []
+    writing, release = threading.Event(), threading.Event()
+
+    def write(items: list[int]) -> list[int]:
+        writing.set()
+        release.wait(5)
+        return items
+
+    commit: GroupCommit[int, int] = GroupCommit(
+        write, lambda item, *_: events.append(item), settled=lambda items: events.append(items)
+    )
+    commit.put(0)
+    assert writing.wait(5)
+    for i in range(1, 4):
+        commit.put(i)
+    release.set()
+    assert commit.flush(5)
+    assert events == [0, [0], 1, 2, 3, [1, 2, 3]]

@@ -33,6 +33,8 @@ class GroupCommit(Generic[T, R]):
 
     ``done(item, result, error)`` hears of every item once it was written (``error`` is
     what ``write`` raised for its batch, else None), on the writer thread, in order.
+    ``settled(items)``, when given, hears of each batch once all its items were reported:
+    what costs a lock per call is done once per batch there.
     """
 
     def __init__(
@@ -40,9 +42,11 @@ class GroupCommit(Generic[T, R]):
         write: Callable[[list[T]], Sequence[R]],
         done: Callable[[T, R | None, BaseException | None], None],
         name: str = "yamlcron-recorder",
+        settled: Callable[[list[T]], None] | None = None,
     ) -> None:
         self._write = write
         self._done = done
+        self._settled = settled
         self._name = name
         self._queue: queue.SimpleQueue[T | None] = queue.SimpleQueue()  # None: end the thread
         self._idle = threading.Condition()
@@ -99,3 +103,8 @@ class GroupCommit(Generic[T, R]):
                 self._done(item, result, error)
             except Exception:  # one report that fails must not lose the others
                 log.exception("reporting a written item failed; carrying on")
+        if self._settled is not None:
+            try:
+                self._settled(batch)
+            except Exception:  # the writer must go on
+                log.exception("settling a written batch failed; carrying on")

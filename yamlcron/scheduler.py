@@ -28,7 +28,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -152,7 +152,11 @@ class Scheduler:
         self.membership = Membership(store, self.node, lease_ttl, on_beat=self.recover)
         # Runs that end together are recorded in one transaction: one disk flush for all.
         self._recorder: GroupCommit[tuple[Finish, JobSpec, bool], str | LeaseLostError | None] = (
-            GroupCommit(lambda items: store.finish_many([i[0] for i in items]), self._recorded)
+            GroupCommit(
+                lambda items: store.finish_many([i[0] for i in items]),
+                self._recorded,
+                settled=lambda items: self._release([i[0].run.job_id for i in items]),
+            )
         )
 
     # -- the loop -----------------------------------------------------------------------
@@ -208,7 +212,8 @@ class Scheduler:
                 if spec is not None:
                     specs[spec.id] = spec
                 claims.append(self._claim_queued(item, spec, now, starting))
-            written = self._claim(claims) if claims else []
+            self._running.update(_starts(claims))
+        written = self._claim(claims) if claims else []
         for run, lease in written:
             spec = specs[run.job_id]
             heard = self._hears(spec)  # asked once per run: the answer travels with it
@@ -326,7 +331,9 @@ class Scheduler:
             ]
             for queued, spec in mine:
                 with self._lock:
-                    runs = self._claim([self._claim_queued(queued, spec, now, Counter())])
+                    claims = [self._claim_queued(queued, spec, now, Counter())]
+                    self._running.update(_starts(claims))
+                runs = self._claim(claims)
                 for run, lease in runs:
                     if spec is not None and run.status == RunStatus.RUNNING:
                         self._execute(run, spec, lease, self._hears(spec))
@@ -338,20 +345,25 @@ class Scheduler:
                 time.sleep(poll)  # a retry is waiting for its delay
 
     def _claim(self, claims: list[Claim]) -> list[tuple[Run, Lease]]:
-        """Write the claims (under ``self._lock``) and count the runs they start.
+        """Write the claims, whose starts were counted as running (``_starts``) when decided.
 
+        Counted before the write, so ``self._lock`` is not held across its disk flush: the
+        recorder needs it to release every run that ends. The starts that were not written
+        (another replica claimed the fire first, or the lease was lost) are released here.
         Each run comes with the lease it was claimed under: only that lease may finish it.
         """
         lease = self.membership.current()
+        written: list[Run] = []
         try:
             written = self.store.claim(claims, lease, self.source)
         except LeaseLostError:
             self.membership.rejoin(lease)  # nothing was claimed; the next pass tries anew
             self.wakeup()
-            return []
-        for run in written:
-            if run.status == RunStatus.RUNNING:
-                self._running[run.job_id] += 1
+        finally:  # a store error too: what was not written does not run
+            unwritten = _starts(claims)
+            unwritten.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
+            if any(count > 0 for count in unwritten.values()):
+                self._release(unwritten.elements())
         return [(run, lease) for run in written]
 
     # -- deciding what every due fire becomes --------------------------------------------
@@ -491,7 +503,7 @@ class Scheduler:
             handed = True
         finally:
             if not handed:
-                self._release(run.job_id)
+                self._release([run.job_id])
 
     def _recorded(
         self,
@@ -499,31 +511,33 @@ class Scheduler:
         previous: str | LeaseLostError | None,
         error: BaseException | None,
     ) -> None:
-        """On the recorder thread, once a run's end is written (or could not be)."""
+        """On the recorder thread, once a run's end is written (or could not be).
+
+        The run is released with the rest of its batch (``_release``), once all are reported.
+        """
         finish, spec, heard = item
         run = finish.run
-        try:
-            if error is not None:  # left running: whoever reaps the lease retries it
-                log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
-            elif isinstance(previous, LeaseLostError):
-                log.warning(
-                    "the %s result of run %s was discarded: %s", run.status, run.id, previous
-                )
-            else:
-                _log_finished(run)
-                if heard:
-                    self.publish(run_event(run, spec, retrying=finish.retrying, previous=previous))
-                if finish.followups:
-                    self.wakeup()
-        finally:
-            self._release(run.job_id)
+        if error is not None:  # left running: whoever reaps the lease retries it
+            log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
+        elif isinstance(previous, LeaseLostError):
+            log.warning("the %s result of run %s was discarded: %s", run.status, run.id, previous)
+        else:
+            _log_finished(run)
+            if heard:
+                self.publish(run_event(run, spec, retrying=finish.retrying, previous=previous))
+            if finish.followups:
+                self.wakeup()
 
-    def _release(self, job_id: str) -> None:
-        """A run of ``job_id`` is over, its end recorded: it no longer counts as running."""
+    def _release(self, job_ids: Iterable[str]) -> None:
+        """Runs of ``job_ids`` are over, their ends recorded: they no longer count as running.
+
+        Once per recorded batch, not per run: the loop holds the lock while it decides.
+        """
         with self._lock:
-            self._running[job_id] -= 1
-            if self._running[job_id] <= 0:
-                del self._running[job_id]
+            for job_id in job_ids:
+                self._running[job_id] -= 1
+                if self._running[job_id] <= 0:
+                    del self._running[job_id]
             self._lock.notify_all()
 
     def _outcome(self, run: Run, spec: JobSpec, started: datetime) -> Outcome:
@@ -585,6 +599,13 @@ class Scheduler:
         if source is not self.source:
             source, steps = self._steps = (self.source, self.store.steps())
         return steps.get(job_id, [])
+
+
+def _starts(claims: list[Claim]) -> Counter[str]:
+    """How many runs of each job the claims start."""
+    return Counter(
+        new.job_id for claim in claims for new in claim.runs if new.status == RunStatus.RUNNING
+    )
 
 
 def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:
