@@ -164,8 +164,12 @@ def test_no_grace_limit(harness: Callable[..., Harness]) -> None:
     assert {s for _, s in h.statuses()[:-1]} == {"missed"}  # coalesced, none past a grace
 
 
-def test_max_instances_skips_and_records(harness: Callable[..., Harness]) -> None:
+@pytest.mark.parametrize("held", [False, True], ids=["lease", "daemon-lock"])
+def test_max_instances_skips_and_records(harness: Callable[..., Harness], held: bool) -> None:
     h = harness(job("a", "{interval: 10s}"), hold=True)
+    if held:  # the store is this scheduler's alone: it counts its own runs, reads none
+        h.store.lock_daemon()
+        assert h.scheduler.membership.current().ttl is None
     h.tick(T0 + timedelta(seconds=10))
     assert len(h.held) == 1
     assert h.scheduler.running("a") == 1

@@ -201,8 +201,10 @@ class Scheduler:
         queued = self.store.due_queued(now, BATCH)
         specs: dict[str, JobSpec] = {}
         claims: list[Claim] = []
-        # Runs under way anywhere (other replicas too) count against max_instances.
-        everywhere = Counter(self.store.running() if due or queued else {})
+        # Runs under way anywhere count against max_instances. A held lease (a SQLite
+        # daemon's) has the store to itself: every run under way is in ``_running``.
+        alone = self.membership.current().ttl is None
+        everywhere = Counter(self.store.running() if (due or queued) and not alone else {})
         with self._lock:
             starting = everywhere - self._running  # elsewhere: ours are in _running
             for job in due:
