@@ -5,8 +5,8 @@ one ``yamlcron run``. Each write is a ``BEGIN IMMEDIATE`` transaction (a writer 
 upgrades a read lock into a deadlock), in WAL mode with ``synchronous=FULL``: a crash loses
 no committed apply. Reads outside a transaction go through a second connection: in WAL
 mode they need not wait for a write's disk flush, so the scheduler's loop reads what is due
-while the recorder commits what ended. Coordination between processes goes through files beside the
-database (``filesignals``): the daemon lock, the apply lock and the doorbell.
+while the recorder commits what ended. Coordination between processes goes through files
+beside the database (``filesignals``): the daemon lock, the apply lock and the doorbell.
 """
 
 from __future__ import annotations
