@@ -214,8 +214,8 @@ class Scheduler:
                 if spec is not None:
                     specs[spec.id] = spec
                 claims.append(self._claim_queued(item, spec, now, starting))
-            self._running.update(_starts(claims))
-        written = self._claim(claims) if claims else []
+            starts = self._count_starts(claims)
+        written = self._claim(claims, starts) if claims else []
         for run, lease in written:
             spec = specs[run.job_id]
             heard = self._hears(spec)  # asked once per run: the answer travels with it
@@ -334,8 +334,8 @@ class Scheduler:
             for queued, spec in mine:
                 with self._lock:
                     claims = [self._claim_queued(queued, spec, now, Counter())]
-                    self._running.update(_starts(claims))
-                runs = self._claim(claims)
+                    starts = self._count_starts(claims)
+                runs = self._claim(claims, starts)
                 for run, lease in runs:
                     if spec is not None and run.status == RunStatus.RUNNING:
                         self._execute(run, spec, lease, self._hears(spec))
@@ -346,8 +346,19 @@ class Scheduler:
             if not mine:
                 time.sleep(poll)  # a retry is waiting for its delay
 
-    def _claim(self, claims: list[Claim]) -> list[tuple[Run, Lease]]:
-        """Write the claims, whose starts were counted as running (``_starts``) when decided.
+    def _count_starts(self, claims: list[Claim]) -> Counter[str]:
+        """Count the runs the claims start as running; the counts go on to ``_claim``.
+
+        Under ``self._lock``, with the decisions: ``max_instances`` is checked against them.
+        """
+        starts = Counter(
+            new.job_id for claim in claims for new in claim.runs if new.status == RunStatus.RUNNING
+        )
+        self._running.update(starts)
+        return starts
+
+    def _claim(self, claims: list[Claim], starts: Counter[str]) -> list[tuple[Run, Lease]]:
+        """Write the claims, whose ``starts`` were counted as running when decided.
 
         Counted before the write, so ``self._lock`` is not held across its disk flush: the
         recorder needs it to release every run that ends. The starts that were not written
@@ -362,10 +373,9 @@ class Scheduler:
             self.membership.rejoin(lease)  # nothing was claimed; the next pass tries anew
             self.wakeup()
         finally:  # a store error too: what was not written does not run
-            unwritten = _starts(claims)
-            unwritten.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
-            if any(count > 0 for count in unwritten.values()):
-                self._release(unwritten.elements())
+            starts.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
+            if unwritten := list(starts.elements()):
+                self._release(unwritten)
         return [(run, lease) for run in written]
 
     # -- deciding what every due fire becomes --------------------------------------------
@@ -601,13 +611,6 @@ class Scheduler:
         if source is not self.source:
             source, steps = self._steps = (self.source, self.store.steps())
         return steps.get(job_id, [])
-
-
-def _starts(claims: list[Claim]) -> Counter[str]:
-    """How many runs of each job the claims start."""
-    return Counter(
-        new.job_id for claim in claims for new in claim.runs if new.status == RunStatus.RUNNING
-    )
 
 
 def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:

@@ -501,9 +501,10 @@ class SQLStore:
                 elif owners.get(run.id) != item.lease.token:
                     results.append(LeaseLostError(f"run {run.id} of {run.job_id} was taken over"))
                 else:
-                    previous = last[run.job_id][1] if run.job_id in last else None
+                    state = last.get(run.job_id)  # None: the job was removed since
+                    previous = state[1] if state else None
                     results.append(None if previous is None else str(previous))
-                    if run.job_id in last:  # else removed since: no row to update
+                    if state:
                         status = run.status.value
                         last[run.job_id] = (status, previous if item.retrying else status)
                     ended.append(item)

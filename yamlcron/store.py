@@ -167,17 +167,15 @@ class SQLiteStore(SQLStore):
                 yield
             return
         with self._read_lock, self._errors_as_store_errors():
-            outer = self._local.reading
-            self._local.reading = True
+            outer = self._local.reader
+            self._local.reader = self._reader
             try:
                 yield
             finally:
-                self._local.reading = outer
+                self._local.reader = outer
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
-        if self._local.reading and self._reader is not None:
-            return self._reader.execute(sql, params)
-        return self._db.execute(sql, params)
+        return (self._local.reader or self._db).execute(sql, params)
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._db.executemany(sql, rows)
@@ -253,7 +251,7 @@ class _ThreadState(threading.local):
     """Which connection this thread's statements go to."""
 
     writing = 0  # depth of this thread's transactions: reads in one see its writes
-    reading = False  # inside ``_reading`` outside a transaction: the read connection
+    reader: sqlite3.Connection | None = None  # inside ``_reading`` outside a transaction
 
 
 def _connect(target: str) -> sqlite3.Connection:
