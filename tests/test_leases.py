@@ -19,11 +19,13 @@ import psycopg
 import pytest
 
 from tests.conftest import GOOD, CliResult
+from yamlcron import reconcile
 from yamlcron.errors import LeaseLostError
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, Finish, NewRun, Queued, Run, RunStatus, Store
+from yamlcron.scheduler import Scheduler
 from yamlcron.store import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -261,6 +263,20 @@ def test_a_replica_reaps_another_and_lease_times_are_the_databases(
     assert alpha.renew(dying) is False
     assert [r.node for r in beta.replicas()] == ["beta"]
     assert beta.renew(living) is True
+
+
+def test_a_one_off_longer_than_its_lease_keeps_it_and_its_result(
+    replicas: Callable[[], Store], tmp_path: Path
+) -> None:
+    # `yamlcron trigger` with no daemon alive: on PostgreSQL its lease expires unless renewed.
+    store = replicas()
+    text = "version: 1\njobs:\n  slow: {trigger: {interval: 1h}, run: {shell: 'sleep 1.5'}}\n"
+    reconcile.sync(parse_manifest(text, tmp_path / "jobs.yaml"), store, NOW)
+    scheduler = Scheduler(store, build_registry(autoload=False), tmp_path, lease_ttl=0.6)
+    run = scheduler.run_now("slow")
+    assert (run.status, run.attempt) == (RunStatus.SUCCESS, 1)
+    assert replicas().reap(NOW) == []  # nothing left running for another replica to take
+    assert store.replicas() == []  # and the one-off ended its lease
 
 
 def test_running_counts_cover_every_replica(replicas: Callable[[], Store]) -> None:

@@ -313,10 +313,13 @@ class Scheduler:
     def run_now(self, job_id: str, poll: float = 0.1) -> Run:
         """Run ``job_id`` in this thread, retries included: ``trigger`` without a daemon.
 
-        Only this fire is claimed; workflow steps it sets off stay queued for a daemon.
+        Only this fire is claimed; workflow steps it sets off stay queued for a daemon. The
+        lease is renewed meanwhile, as the daemon's is: a run longer than ``lease_ttl`` would
+        otherwise lose its result to the reaper, and this call would wait for it forever.
         """
         item = Queued(job_id=job_id, due_at=self.clock(), scheduled_at=self.clock())
         self.store.enqueue(item)
+        self.membership.start()
         try:
             return self._run_queued(item, poll)
         finally:
