@@ -645,6 +645,10 @@ def _final(
 
 
 def _log_finished(run: Run) -> None:
+    level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
+    # Built only if someone sees it: it was a tenth of the recorder's time per run.
+    if not log.isEnabledFor(level):
+        return
     took = 0.0
     if run.finished_at and run.started_at:
         took = (run.finished_at - run.started_at).total_seconds()
@@ -653,7 +657,6 @@ def _log_finished(run: Run) -> None:
     else:
         lines = run.output.strip().splitlines()
         detail = f": {lines[-1][:200]}" if lines else ""
-    level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
     log.log(
         level,
         "%s run %s (attempt %s) %s in %.3f s%s",
