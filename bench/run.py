@@ -457,11 +457,18 @@ def main() -> None:
         default=WORKLOADS,
         help="run these workloads only (default: all)",
     )
+    parser.add_argument(
+        "--rates",
+        nargs="+",
+        type=int,
+        help="fires per second of the lateness workload (default: 100 1000 10000): "
+        "rates above 10,000 show how much headroom that target has on this machine",
+    )
     options = parser.parse_args()
     only = set(options.only)
     quick = options.quick
     window = 5.0 if quick else 20.0
-    rates = [100, 1000] if quick else [100, 1000, 10000]
+    rates = options.rates or ([100, 1000] if quick else [100, 1000, 10000])
     sizes = [1000] if quick else [1000, 10000]
     # Adding 100,000 jobs to APScheduler's SQLite store takes minutes a variant: once a run.
     large = [] if quick else [100000]
