@@ -128,10 +128,17 @@ def _depth_bound(text: str) -> int:
 
 
 def _check_depth_by_events(text: str, file: str) -> None:
-    """Measure real nesting from the event stream, stopping at the first level too deep."""
+    """Measure real nesting from the event stream, stopping at the first level too deep.
+
+    The pure-Python parser on purpose: libyaml's scanner reads ahead over a run of open
+    brackets, and the one bundled with PyYAML 6.0.4 stops at its own limit (1,000 levels)
+    before the first event reaches us, so the refusal would be libyaml's, not ours. The
+    pure-Python one hands the events over as it goes, and this runs only on a document whose
+    cheap bound is already suspicious.
+    """
     depth = 0
     try:
-        for event in yaml.parse(text, Loader=_Loader):
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
             if isinstance(event, yaml.CollectionStartEvent):
                 depth += 1
                 if depth > MAX_DEPTH:
