@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import textwrap
+import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,6 +19,10 @@ from yamlcron.registry import build_registry
 from yamlcron.runs import Store
 
 pytest_plugins = ["tests.processes"]  # the `daemon` fixture: a real `yamlcron run`
+
+#: How long a test's threads and processes get to finish ending after it returns (a thread
+#: being joined, a killed process not yet gone); what is still there then was left behind.
+SETTLE_SECONDS = 10.0
 
 GOOD = """\
 version: 1
@@ -154,3 +161,92 @@ def _handles(url: str) -> Iterator[Callable[[], Store]]:
     finally:
         for handle in opened:
             handle.close()
+
+
+@pytest.fixture(autouse=True)
+def _leaves_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail a test that leaves a thread, a logging handler or a process behind.
+
+    A handler left on a stream that pytest closes after the test turns every later log
+    line into a ``Logging error`` traceback; a thread or a process left running makes
+    later tests, and CI, fail by chance.
+    """
+    base = tmp_path_factory.getbasetemp()
+    threads = set(threading.enumerate())
+    handlers = _handlers()
+    processes = _processes(base)
+    yield
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        extra_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
+        extra_processes = _processes(base) - processes
+        if not (extra_threads or extra_processes) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    extra_handlers = {
+        name: [h for h in now if h not in handlers.get(name, [])]
+        for name, now in _handlers().items()
+    }
+    left = {
+        "threads": [t.name for t in extra_threads],
+        "logging handlers": {n: repr(h) for n, h in extra_handlers.items() if h},
+        "processes": {pid: _cmdline(pid) for pid in sorted(extra_processes)},
+    }
+    assert not any(left.values()), f"the test left behind: {left}"
+
+
+def _handlers() -> dict[str, list[logging.Handler]]:
+    """Every logger's handlers, but pytest's own (it adds and removes them around each phase)."""
+    loggers: list[logging.Logger] = [logging.getLogger()]
+    loggers += [
+        v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)
+    ]
+    return {
+        logger.name: [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
+        for logger in loggers
+    }
+
+
+#: Helpers that multiprocessing starts once and keeps for the life of the interpreter (the
+#: ``process`` executor starts them): not a test's to end.
+_INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
+
+
+def _processes(base: Path) -> set[int]:
+    """Live processes of this test session: this process's descendants, and any process
+    (a re-parented grandchild too) whose working directory is in the session's temp folder."""
+    parents: dict[int, int] = {}
+    inside: set[int] = set()
+    if not Path("/proc").is_dir():  # not Linux: nothing to look at
+        return set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cwd = os.readlink(entry / "cwd")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state == "Z":  # exited, not yet reaped: not running
+            continue
+        parents[int(entry.name)] = int(ppid)
+        if Path(cwd).is_relative_to(base):
+            inside.add(int(entry.name))
+    me = os.getpid()
+    descendants = set()
+    for pid in parents:
+        ancestor = parents.get(pid)
+        while ancestor is not None and ancestor != me:
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            descendants.add(pid)
+    found = (descendants | inside) - {me}
+    return {pid for pid in found if not any(h in _cmdline(pid) for h in _INTERPRETER_HELPERS)}
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return "?"

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
 
 from yamlcron.groupcommit import GroupCommit
 from yamlcron.workerpool import WorkerPool
 
 
-def test_alone_an_item_is_written_at_once_and_reported() -> None:
+@pytest.fixture
+def group_commit() -> Iterator[Callable[..., GroupCommit[Any, Any]]]:
+    """GroupCommit, closed after the test so that its writer thread ends with it."""
+    made: list[GroupCommit[Any, Any]] = []
+
+    def make(*args: Any, **kwargs: Any) -> GroupCommit[Any, Any]:
+        made.append(GroupCommit(*args, **kwargs))
+        return made[-1]
+
+    yield make
+    for commit in made:
+        commit.close(5)
+
+
+def test_alone_an_item_is_written_at_once_and_reported(
+    group_commit: Callable[..., GroupCommit[Any, Any]],
+) -> None:
     batches: list[list[int]] = []
     reported: list[tuple[int, int | None, BaseException | None]] = []
 
@@ -16,7 +36,7 @@ def test_alone_an_item_is_written_at_once_and_reported() -> None:
         batches.append(items)
         return [i * 2 for i in items]
 
-    commit: GroupCommit[int, int] = GroupCommit(write, lambda *r: reported.append(r))
+    commit: GroupCommit[int, int] = group_commit(write, lambda *r: reported.append(r))
     commit.put(1)
     assert commit.flush(5)
     commit.put(2)
@@ -25,7 +45,9 @@ def test_alone_an_item_is_written_at_once_and_reported() -> None:
     assert reported == [(1, 2, None), (2, 4, None)]
 
 
-def test_items_put_during_a_write_share_the_next_one() -> None:
+def test_items_put_during_a_write_share_the_next_one(
+    group_commit: Callable[..., GroupCommit[Any, Any]],
+) -> None:
     batches: list[list[int]] = []
     writing, release = threading.Event(), threading.Event()
     reported: dict[int, int | None] = {}
@@ -36,7 +58,7 @@ def test_items_put_during_a_write_share_the_next_one() -> None:
         release.wait(5)  # a disk flush, held until every other item has arrived
         return [-i for i in items]
 
-    commit: GroupCommit[int, int] = GroupCommit(
+    commit: GroupCommit[int, int] = group_commit(
         slow_write, lambda item, result, error: reported.__setitem__(item, result)
     )
     commit.put(0)
@@ -54,7 +76,9 @@ def test_items_put_during_a_write_share_the_next_one() -> None:
     assert len(batches) == 2
 
 
-def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on() -> None:
+def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on(
+    group_commit: Callable[..., GroupCommit[Any, Any]],
+) -> None:
     failing = threading.Event()
     failing.set()
     reported: list[tuple[int, int | None, str | None]] = []
@@ -65,7 +89,7 @@ def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on()
             raise OSError("disk gone")
         return list(items)
 
-    commit: GroupCommit[int, int] = GroupCommit(
+    commit: GroupCommit[int, int] = group_commit(
         write,
         lambda item, result, error: reported.append(
             (item, result, None if error is None else str(error))
@@ -120,7 +144,9 @@ def test_close_writes_what_is_queued_and_ends_the_thread() -> None:
     assert not any(t.name == "closing" for t in threading.enumerate())
 
 
-def test_settled_hears_each_batch_once_after_its_items() -> None:
+def test_settled_hears_each_batch_once_after_its_items(
+    group_commit: Callable[..., GroupCommit[Any, Any]],
+) -> None:
     events: list[object] = []
     writing, release = threading.Event(), threading.Event()
 
@@ -129,7 +155,7 @@ def test_settled_hears_each_batch_once_after_its_items() -> None:
         release.wait(5)
         return items
 
-    commit: GroupCommit[int, int] = GroupCommit(
+    commit: GroupCommit[int, int] = group_commit(
         write, lambda item, *_: events.append(item), settled=lambda items: events.append(items)
     )
     commit.put(0)

@@ -273,7 +273,10 @@ def test_a_one_off_longer_than_its_lease_keeps_it_and_its_result(
     text = "version: 1\njobs:\n  slow: {trigger: {interval: 1h}, run: {shell: 'sleep 1.5'}}\n"
     reconcile.sync(parse_manifest(text, tmp_path / "jobs.yaml"), store, NOW)
     scheduler = Scheduler(store, build_registry(autoload=False), tmp_path, lease_ttl=0.6)
-    run = scheduler.run_now("slow")
+    try:
+        run = scheduler.run_now("slow")
+    finally:
+        scheduler.stop(5)
     assert (run.status, run.attempt) == (RunStatus.SUCCESS, 1)
     assert replicas().reap(NOW) == []  # nothing left running for another replica to take
     assert store.replicas() == []  # and the one-off ended its lease

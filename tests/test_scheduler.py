@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -72,7 +72,9 @@ class Harness:
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Callable[..., Harness]:
+def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
     def make(jobs: str, *, hold: bool = False, anchor: datetime = T0) -> Harness:
         text = "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
         manifest = parse_manifest(text, tmp_path / "jobs.yaml")
@@ -91,9 +93,15 @@ def harness(tmp_path: Path) -> Callable[..., Harness]:
         clock = FakeClock(anchor)
         dispatch = held.append if hold else (lambda work: work())
         scheduler = Scheduler(store, registry, tmp_path, clock=clock, dispatch=dispatch)
-        return Harness(store, scheduler, clock, script, held)
+        made.append(Harness(store, scheduler, clock, script, held))
+        return made[-1]
 
-    return make
+    yield make
+    for h in made:  # runs held back end, then the recorder thread and the store
+        while h.held:
+            h.held.pop()()
+        h.scheduler.stop(5)
+        h.store.close()
 
 
 def job(name: str, trigger: str, **policies: object) -> str:
@@ -353,6 +361,7 @@ def test_recover_marks_interrupted_and_retries(harness: Callable[..., Harness]) 
     assert h.statuses() == [("12:00:10", "interrupted")]
     fresh.tick(h.clock.at(T0 + timedelta(seconds=15)))
     assert fresh.flush(5)
+    fresh.stop(5)
     assert [(r.attempt, r.status.value) for r in h.runs()] == [(1, "interrupted"), (2, "success")]
 
 

@@ -485,8 +485,14 @@ def configure_logging(log_format: str, level: int) -> None:
 def main(
     argv: Sequence[str] | None = None, make_registry: Callable[[], Registry] = build_registry
 ) -> int:
-    """Run the command line; returns the exit code (``yamlcron`` exits with it)."""
+    """Run the command line; returns the exit code (``yamlcron`` exits with it).
+
+    The ``yamlcron`` logger is given back as it was found: a program (or a test) that calls
+    ``main`` keeps its own logging, and no handler is left writing to a stream it closes.
+    """
     cli = build_cli(make_registry)
+    logger = logging.getLogger("yamlcron")
+    handlers, level, propagate = logger.handlers[:], logger.level, logger.propagate
     try:
         code = cli.main(args=argv, prog_name="yamlcron", standalone_mode=False)
     except click.UsageError as exc:
@@ -507,6 +513,10 @@ def main(
         code = 1
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        logger.handlers[:] = handlers
+        logger.setLevel(level)  # setLevel, not .level: it clears the loggers' level cache
+        logger.propagate = propagate
     return code if isinstance(code, int) else 0
 
 
