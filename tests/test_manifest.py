@@ -93,14 +93,37 @@ BAD: list[tuple[str, str, tuple[int, int], str]] = [
     ),
     ("zero interval", GOOD.replace("interval: 15m", "interval: 0s"), (10, 25), "longer than zero"),
     ("negative count", GOOD.replace("attempts: 2", "attempts: -1"), (4, 21), "at least 1"),
-    ("bad cron field", GOOD.replace('"0 3 * * *"', '"0 25 * * *"'), (7, 21), "out of range"),
+    (
+        "bad cron field",
+        GOOD.replace('"0 3 * * *"', '"0 25 * * *"'),
+        (7, 21),
+        "jobs.backup.trigger.cron: hour 25 is out of range 0-23",
+    ),
+    (
+        "reversed cron range",
+        GOOD.replace('"0 3 * * *"', '"0 22-2 * * *"'),
+        (7, 21),
+        "hour range '22-2' runs backwards (cron ranges do not wrap around); write 22-23,0-2",
+    ),
+    (
+        "cron step on one value",
+        GOOD.replace('"0 3 * * *"', '"0 0 * * 7/1"'),
+        (7, 21),
+        "day-of-week '7/1': a step goes with * or a range",
+    ),
+    (
+        "no-break space in cron",
+        GOOD.replace('"0 3 * * *"', '"0\u00a03 * * *"'),
+        (7, 21),
+        "contains U+00A0, a space that does not separate fields",
+    ),
     ("cron never matches", GOOD.replace('"0 3 * * *"', '"0 0 31 2 *"'), (7, 21), "never matches"),
     ("cron field count", GOOD.replace('"0 3 * * *"', '"0 3 * *"'), (7, 21), "5 fields"),
     (
         "bad timezone",
         GOOD.replace("Europe/Berlin", "Europe/Berln"),
         (3, 13),
-        "unknown time zone 'Europe/Berln'",
+        "unknown time zone 'Europe/Berln' (did you mean 'Europe/Berlin'?)",
     ),
     (
         "bad datetime",
@@ -263,8 +286,7 @@ def test_every_problem_is_reported_at_once(write: Callable[[str], Path]) -> None
         f"{path}:3:3: jobs.a: missing required key 'trigger'",
         f"{path}:4:5: jobs.a.triger: unknown key 'triger' (did you mean 'trigger'?)",
         f"{path}:5:5: jobs.a.rnu: unknown key 'rnu' (did you mean 'run'?)",
-        f"{path}:7:21: jobs.b.trigger.cron: invalid cron expression '99 * * * *': "
-        "[99 * * * *] is not acceptable, out of range",
+        f"{path}:7:21: jobs.b.trigger.cron: minute 99 is out of range 0-59",
         f"{path}:9:15: jobs.b.coalesce: expected true or false, got the string 'maybe'",
     ]
 
