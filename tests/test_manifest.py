@@ -120,6 +120,24 @@ BAD: list[tuple[str, str, tuple[int, int], str]] = [
     ("cron never matches", GOOD.replace('"0 3 * * *"', '"0 0 31 2 *"'), (7, 21), "never matches"),
     ("cron field count", GOOD.replace('"0 3 * * *"', '"0 3 * *"'), (7, 21), "5 fields"),
     (
+        "interval under 1 ms",
+        GOOD.replace("interval: 15m", "interval: 0.4ms"),
+        (10, 25),
+        "jobs.cleanup.trigger.interval: '0.4ms' is shorter than 1ms",
+    ),
+    (
+        "retry delay under 1 ms",
+        GOOD.replace("delay: 5s", "delay: 0.4ms"),
+        (4, 31),
+        "defaults.retry.delay: '0.4ms' is shorter than 1ms",
+    ),
+    (
+        "timeout over 10,000 years",
+        GOOD.replace("timeout: 30m", "timeout: 99999999w"),
+        (8, 49),
+        "'99999999w' is longer than 10,000 years",
+    ),
+    (
         "bad timezone",
         GOOD.replace("Europe/Berlin", "Europe/Berln"),
         (3, 13),

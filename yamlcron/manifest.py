@@ -24,7 +24,7 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 
-from yamlcron.durations import format_duration, parse_duration
+from yamlcron.durations import DurationRangeError, format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.gitsource import source_commit
 from yamlcron.model import (
@@ -61,6 +61,15 @@ DEFAULT_EXECUTORS: Mapping[str, str] = {
     "call": "thread",
 }
 DEFAULT_NOTIFY_ON = ("failure",)
+#: Where a job, or ``defaults``, holds a duration (the schema's ``#/$defs/duration``).
+_DURATIONS: tuple[tuple[str, ...], ...] = (
+    ("trigger", "interval"),
+    ("trigger", "jitter"),
+    ("run", "timeout"),
+    ("misfire_grace_time",),
+    ("retry", "delay"),
+    ("retry", "max_delay"),
+)
 
 
 @cache
@@ -241,6 +250,7 @@ class _Checker:
         tz_name = self.defaults.get("timezone", "UTC")
         if isinstance(tz_name, str):
             self._zone(("defaults", "timezone"), tz_name)
+        self.check_durations(("defaults",), self.defaults)
         for job_id, job in jobs.items():
             if isinstance(job, dict):
                 self.check_job(str(job_id), job, jobs)
@@ -260,6 +270,21 @@ class _Checker:
         if isinstance(run, dict):
             for key in ("env", "command", "cwd"):
                 self.check_templates((*base, "run", key), run.get(key))
+        self.check_durations(base, job)
+
+    def check_durations(self, base: Path_, owner: dict[str, Any]) -> None:
+        """The durations the schema passed that yamlcron cannot keep (under 1 ms, say)."""
+        for relative in _DURATIONS:
+            value: Any = owner
+            for key in relative:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                try:
+                    parse_duration(value)
+                except DurationRangeError as exc:
+                    self.fail((*base, *relative), str(exc))
+                except ValueError:
+                    pass  # not a duration at all: the schema has reported it
 
     def _zone(self, path: Path_, name: str) -> tzinfo | None:
         try:
