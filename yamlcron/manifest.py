@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -239,8 +239,8 @@ class _Checker:
         if not isinstance(self.defaults, dict):
             self.defaults = {}
 
-    def fail(self, path: Path_, message: str) -> None:
-        line, column = self.doc.locate(path)
+    def fail(self, path: Path_, message: str, *, key: bool = False) -> None:
+        line, column = self.doc.locate(path, key=key)
         self.issues.append(Issue(self.doc.file, line, column, dotted(path), message))
 
     def check_jobs(self) -> None:
@@ -318,10 +318,16 @@ class _Checker:
         for key in ("date", "start", "end"):
             value = trigger.get(key)
             if isinstance(value, str) and tz is not None:
-                try:
-                    moments[key] = parse_datetime(value, tz)
-                except ValueError:
-                    self.fail((*path, key), f"{value!r} is not a valid date or datetime")
+                moment = self._moment((*path, key), value, tz)
+                if moment is not None:
+                    moments[key] = moment
+        if "date" in trigger:
+            for key in ("start", "end"):
+                if key in trigger:
+                    message = f"a date trigger fires once and takes no '{key}'"
+                    self.fail(
+                        (*path, key), f"{message} (it bounds cron and interval triggers)", key=True
+                    )
         if "start" in moments and "end" in moments and moments["end"] <= moments["start"]:
             self.fail((*path, "end"), "end must come after start")
         after = trigger.get("after")
@@ -331,6 +337,21 @@ class _Checker:
             elif after not in jobs:
                 hint = did_you_mean(after, list(jobs))
                 self.fail((*path, "after"), f"no job '{after}' in this manifest{hint}")
+
+    def _moment(self, path: Path_, value: str, tz: tzinfo) -> datetime | None:
+        try:
+            moment = parse_datetime(value, tz)
+            moment.astimezone(UTC)
+        except ValueError:
+            self.fail(path, f"{value!r} is not a valid date or datetime")
+        except OverflowError:
+            # A schedule simply ends past the year 9999; a datetime the manifest names must exist.
+            self.fail(
+                path, f"{value!r} is outside the years 1 to 9999 in UTC, the span yamlcron keeps"
+            )
+        else:
+            return moment
+        return None
 
     def check_templates(self, path: Path_, value: Any) -> None:
         if isinstance(value, dict):
