@@ -172,3 +172,23 @@ def test_the_applied_manifest_is_known_by_its_record_and_an_old_record_is_renewe
     # Other bytes are another manifest.
     path.write_text(path.read_text() + "\n")
     assert reconcile.unchanged(path, store, rules) is None
+
+
+def test_far_future_start_applies_and_a_schedule_past_9999_just_ends(tmp_path: Path) -> None:
+    # Both crashed apply with OverflowError: a zoned cron starting in 9990 (its 30-year
+    # search horizon ran past 9999), and one whose next fire would be after 9999.
+    store = SQLiteStore(tmp_path / "state.db")
+    jobs = """\
+version: 1
+jobs:
+  far:
+    trigger: {cron: "0 3 * * *", timezone: Europe/Berlin, start: "9990-01-01"}
+    run: {shell: "true"}
+  ended:
+    trigger: {cron: "0 0 29 2 *", timezone: America/Adak, start: "9997-01-01"}
+    run: {shell: "true"}
+"""
+    _apply(store, _manifest(jobs))
+    stored = store.load_jobs()
+    assert stored["far"].next_run_at == datetime(9990, 1, 1, 2, tzinfo=UTC)
+    assert stored["ended"].next_run_at is None

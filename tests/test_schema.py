@@ -46,3 +46,26 @@ def test_every_property_has_a_description() -> None:
 
     walk(schema, "")
     assert missing == []
+
+
+def test_the_range_check_knows_every_duration_of_the_schema() -> None:
+    # Durations the schema passes are checked for range (1 ms to 10,000 years) at the
+    # paths the checker lists: a duration added to the schema must be added there too.
+    from yamlcron.manifest import _DURATIONS
+
+    schema = core_schema()
+    defs = schema["$defs"]
+    found: set[tuple[str, ...]] = set()
+
+    def walk(node: dict[str, Any], path: tuple[str, ...]) -> None:
+        for name, prop in node.get("properties", {}).items():
+            ref = prop.get("$ref", "").removeprefix("#/$defs/")
+            resolved = defs.get(ref, prop)
+            refs = {ref} | {o.get("$ref") for o in resolved.get("anyOf", [])}
+            if "duration" in refs or "#/$defs/duration" in refs:
+                found.add((*path, name))
+            else:
+                walk(resolved, (*path, name))
+
+    walk(defs["job"], ())
+    assert found == set(_DURATIONS)

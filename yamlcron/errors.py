@@ -21,7 +21,18 @@ class Issue:
 
     def __str__(self) -> str:
         where = f"{self.path}: " if self.path else ""
-        return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+        return _one_line(f"{self.file}:{self.line}:{self.column}: {where}{self.message}")
+
+
+def _one_line(text: str) -> str:
+    """``text`` with what would break the line or hide in it escaped, as Python writes it.
+
+    A key may hold a newline (``"a\\nb": ...``): printed raw, one problem would take two
+    lines and the second would not start with ``FILE:LINE:COL:``.
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class ManifestError(YamlcronError):

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
@@ -24,7 +24,7 @@ from typing import Any
 import fastjsonschema
 import jsonschema
 
-from yamlcron.durations import format_duration, parse_duration
+from yamlcron.durations import DurationRangeError, format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.gitsource import source_commit
 from yamlcron.model import (
@@ -61,6 +61,15 @@ DEFAULT_EXECUTORS: Mapping[str, str] = {
     "call": "thread",
 }
 DEFAULT_NOTIFY_ON = ("failure",)
+#: Where a job, or ``defaults``, holds a duration (the schema's ``#/$defs/duration``).
+_DURATIONS: tuple[tuple[str, ...], ...] = (
+    ("trigger", "interval"),
+    ("trigger", "jitter"),
+    ("run", "timeout"),
+    ("misfire_grace_time",),
+    ("retry", "delay"),
+    ("retry", "max_delay"),
+)
 
 
 @cache
@@ -230,8 +239,8 @@ class _Checker:
         if not isinstance(self.defaults, dict):
             self.defaults = {}
 
-    def fail(self, path: Path_, message: str) -> None:
-        line, column = self.doc.locate(path)
+    def fail(self, path: Path_, message: str, *, key: bool = False) -> None:
+        line, column = self.doc.locate(path, key=key)
         self.issues.append(Issue(self.doc.file, line, column, dotted(path), message))
 
     def check_jobs(self) -> None:
@@ -241,6 +250,7 @@ class _Checker:
         tz_name = self.defaults.get("timezone", "UTC")
         if isinstance(tz_name, str):
             self._zone(("defaults", "timezone"), tz_name)
+        self.check_durations(("defaults",), self.defaults)
         for job_id, job in jobs.items():
             if isinstance(job, dict):
                 self.check_job(str(job_id), job, jobs)
@@ -260,6 +270,21 @@ class _Checker:
         if isinstance(run, dict):
             for key in ("env", "command", "cwd"):
                 self.check_templates((*base, "run", key), run.get(key))
+        self.check_durations(base, job)
+
+    def check_durations(self, base: Path_, owner: dict[str, Any]) -> None:
+        """The durations the schema passed that yamlcron cannot keep (under 1 ms, say)."""
+        for relative in _DURATIONS:
+            value: Any = owner
+            for key in relative:
+                value = value.get(key) if isinstance(value, dict) else None
+            if isinstance(value, int | str) and not isinstance(value, bool):
+                try:
+                    parse_duration(value)
+                except DurationRangeError as exc:
+                    self.fail((*base, *relative), str(exc))
+                except ValueError:
+                    pass  # not a duration at all: the schema has reported it
 
     def _zone(self, path: Path_, name: str) -> tzinfo | None:
         try:
@@ -293,10 +318,16 @@ class _Checker:
         for key in ("date", "start", "end"):
             value = trigger.get(key)
             if isinstance(value, str) and tz is not None:
-                try:
-                    moments[key] = parse_datetime(value, tz)
-                except ValueError:
-                    self.fail((*path, key), f"{value!r} is not a valid date or datetime")
+                moment = self._moment((*path, key), value, tz)
+                if moment is not None:
+                    moments[key] = moment
+        if "date" in trigger:
+            for key in ("start", "end"):
+                if key in trigger:
+                    message = f"a date trigger fires once and takes no '{key}'"
+                    self.fail(
+                        (*path, key), f"{message} (it bounds cron and interval triggers)", key=True
+                    )
         if "start" in moments and "end" in moments and moments["end"] <= moments["start"]:
             self.fail((*path, "end"), "end must come after start")
         after = trigger.get("after")
@@ -306,6 +337,21 @@ class _Checker:
             elif after not in jobs:
                 hint = did_you_mean(after, list(jobs))
                 self.fail((*path, "after"), f"no job '{after}' in this manifest{hint}")
+
+    def _moment(self, path: Path_, value: str, tz: tzinfo) -> datetime | None:
+        try:
+            moment = parse_datetime(value, tz)
+            moment.astimezone(UTC)
+        except ValueError:
+            self.fail(path, f"{value!r} is not a valid date or datetime")
+        except OverflowError:
+            # A schedule simply ends past the year 9999; a datetime the manifest names must exist.
+            self.fail(
+                path, f"{value!r} is outside the years 1 to 9999 in UTC, the span yamlcron keeps"
+            )
+        else:
+            return moment
+        return None
 
     def check_templates(self, path: Path_, value: Any) -> None:
         if isinstance(value, dict):

@@ -53,6 +53,8 @@ def _describe(doc: Document, error: ValidationError, path: Path_) -> tuple[str, 
         return f"invalid job id {value!r}: {_JOB_ID_RULE}", (*path, value), True
     if kind == "type":
         expected = noun or _type_names(rule)
+        if value is None:
+            return _empty(path, expected, schema), path, False
         return f"expected {expected}, got {_show(doc, path, value)}", path, False
     if kind == "enum":
         options = [str(o) for o in rule]
@@ -104,6 +106,21 @@ def did_you_mean(word: str, options: Sequence[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+def _empty(path: Path_, expected: str, schema: dict[str, Any]) -> str:
+    """What to write where YAML read null (``jobs:`` with nothing after it, say)."""
+    if path == ("jobs",):
+        return "is empty; write at least one job, or {} for none"
+    kinds = [s["required"][0] for s in schema.get("oneOf", []) if "required" in s]
+    if schema.get("required"):
+        return f"is empty; write {expected} with {' and '.join(schema['required'])}"
+    if kinds:
+        return f"is empty; write {expected} with one of {', '.join(kinds)}"
+    none = {"object": "{}", "array": "[]"}.get(str(schema.get("type")))
+    if none and not schema.get("minItems"):
+        return f"is empty; write {expected}, or {none} for none"
+    return f"is empty; write {expected}"
+
+
 def _type_names(value: str | list[str]) -> str:
     names = {
         "integer": "a whole number",
@@ -126,8 +143,10 @@ def _show(doc: Document, path: Path_, value: Any) -> str:
         return "a list"
     if isinstance(value, str):
         return f"the string {value!r}"
-    shown = json.dumps(value)
     written = doc.written(path)
+    if value is None and written == "":
+        return "nothing"  # ``version:`` with no value, which YAML reads as null
+    shown = json.dumps(value)
     if written is not None and written != shown and not written.startswith(("'", '"')):
         return f'{shown} (YAML read the unquoted {written} as {shown}; write "{written}")'
     return shown
