@@ -37,6 +37,9 @@ def nap(seconds):
 
 def env():
     return os.environ.get("GREETING")
+
+def offered(**kwargs):
+    return sorted(kwargs)
 """
 
 
@@ -303,6 +306,28 @@ def test_process_env_and_thread_refuses_env(registry: Registry, tmp_path: Path) 
     assert refused.error is not None
     assert "use executor: process" in refused.error["message"]
     assert "GREETING" not in os.environ
+
+
+def test_process_offers_only_yamlcron_names_as_keyword_arguments(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # env: entries reach the process's environment, never the callable's **kwargs.
+    outcome = run_job(
+        registry,
+        tmp_path,
+        """\
+        trigger: {cron: '@daily'}
+        run: {call: "tasks_for_tests:offered", kwargs: {days: 7}, env: {SECRET: s3cr3t}}
+        executor: process
+    """,
+    )
+    assert outcome.result == [
+        "YAMLCRON_ATTEMPT",
+        "YAMLCRON_JOB_ID",
+        "YAMLCRON_RUN_ID",
+        "YAMLCRON_SCHEDULED_AT",
+        "days",
+    ]
 
 
 def test_thread_timeout(registry: Registry, tmp_path: Path) -> None:
