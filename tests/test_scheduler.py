@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from yamlcron import reconcile
+from yamlcron.events import RunEvent
 from yamlcron.hookspecs import hookimpl
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
@@ -73,7 +74,13 @@ class Harness:
 
 @pytest.fixture
 def harness(tmp_path: Path) -> Callable[..., Harness]:
-    def make(jobs: str, *, hold: bool = False, anchor: datetime = T0) -> Harness:
+    def make(
+        jobs: str,
+        *,
+        hold: bool = False,
+        anchor: datetime = T0,
+        publish: Callable[[RunEvent], None] | None = None,
+    ) -> Harness:
         text = "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
         manifest = parse_manifest(text, tmp_path / "jobs.yaml")
         store = SQLiteStore(tmp_path / "state.db")
@@ -90,7 +97,9 @@ def harness(tmp_path: Path) -> Callable[..., Harness]:
         held: list[Callable[[], None]] = []
         clock = FakeClock(anchor)
         dispatch = held.append if hold else (lambda work: work())
-        scheduler = Scheduler(store, registry, tmp_path, clock=clock, dispatch=dispatch)
+        scheduler = Scheduler(
+            store, registry, tmp_path, clock=clock, dispatch=dispatch, publish=publish
+        )
         return Harness(store, scheduler, clock, script, held)
 
     return make
@@ -374,6 +383,30 @@ def test_manual_trigger_and_pause(harness: Callable[..., Harness]) -> None:
     h.store.set_paused("a", True, None)
     h.tick(datetime(2027, 1, 1, tzinfo=UTC))
     assert len(h.runs()) == 1
+
+
+def test_a_manual_trigger_starts_at_once_whatever_the_jitter(
+    harness: Callable[..., Harness],
+) -> None:
+    # Run now means now: jitter spreads the trigger's own fires, through the daemon's queue.
+    h = harness(job("a", "{cron: '0 0 1 1 *', jitter: 1h}"), hold=True)
+    item = h.scheduler.trigger("a")
+    h.tick(h.clock.now)
+    [run] = h.runs()
+    assert (run.status, run.started_at) == (RunStatus.RUNNING, item.scheduled_at)
+
+
+def test_a_manual_run_in_process_starts_at_once_whatever_the_jitter(
+    harness: Callable[..., Harness],
+) -> None:
+    def check(event: RunEvent) -> None:
+        if event.kind == "submitted":  # fails here rather than waiting the jitter out
+            assert event.run.started_at == event.run.scheduled_at
+
+    h = harness(job("a", "{cron: '0 0 1 1 *', jitter: 1h}"), publish=check)
+    run = h.scheduler.run_now("a")
+    h.scheduler.stop(5)
+    assert (run.status, run.scheduled_at, run.started_at) == (RunStatus.SUCCESS, T0, T0)
 
 
 def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness]) -> None:
