@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.processes import cli
+from tests.processes import Daemon, cli
+from tests.test_watch import git
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.registry import build_registry
 
@@ -91,3 +93,48 @@ jobs:
         finally:
             cron.stop(timeout=5)
         assert len(sink.read_text().splitlines()) == start
+
+
+def test_a_start_that_changes_no_job_announces_no_apply(tmp_path: Path) -> None:
+    # A new commit leaving the manifest as it was rewrites only the apply's record (which
+    # commit runs come from): no job changed, so `applied` is not announced at each start.
+    repo, sink = tmp_path / "repo", tmp_path / "events.jsonl"
+    repo.mkdir()
+    write = "import sys; open(sys.argv[1], 'a').write(sys.stdin.read() + '\\\\n')"
+    (repo / "jobs.yaml").write_text(f"""\
+version: 1
+notify:
+  - {{via: command, command: ["{sys.executable}", "-c", "{write}", "{sink}"], on: [applied]}}
+jobs:
+  a: {{trigger: {{cron: "0 0 1 1 *"}}, run: {{shell: "true"}}}}
+""")
+    (repo / ".gitignore").write_text(".yamlcron/\n*.log\n")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "jobs")
+    assert cli(repo, "apply").returncode == 0
+    assert [json.loads(line)["message"] for line in sink.read_text().splitlines()] == ["+ a"]
+
+    git(repo, "commit", "-q", "--allow-empty", "-m", "deploy")
+    cron = Yamlcron(repo / "jobs.yaml", registry=build_registry(autoload=False))
+    try:
+        cron.start()
+        assert cron.events.flush(timeout=10)
+        record = cron.store.last_applied()
+        assert record is not None
+        assert record.commit == git(repo, "rev-parse", "HEAD")
+    finally:
+        cron.stop(timeout=5)
+
+    git(repo, "commit", "-q", "--allow-empty", "-m", "deploy again")
+    daemon = Daemon(repo)
+    try:
+        daemon.wait_for(lambda: "running 1 jobs" in daemon.log.read_text(), "the start")
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+    finally:
+        if daemon.proc.poll() is None:
+            daemon.proc.kill()
+            daemon.proc.wait()
+    assert "~" not in daemon.log.read_text()  # the daemon did re-apply: no job changed
+    assert len(sink.read_text().splitlines()) == 1

@@ -234,7 +234,13 @@ class Yamlcron:
 
 
 def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
-    """The events of an apply that wrote: each job added, changed, removed; the manifest."""
+    """The events of an apply that wrote: each job added, changed, removed; the manifest.
+
+    An apply that changed no job (it recorded a new git commit, or rules, for the same
+    jobs: the start of every deploy) announces nothing, not even ``manifest.applied``.
+    """
+    if plan.is_empty:
+        return
     for spec in plan.add:
         events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
     for spec, changes in plan.change:
