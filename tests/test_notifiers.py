@@ -138,3 +138,34 @@ jobs:
             daemon.proc.wait()
     assert "~" not in daemon.log.read_text()  # the daemon did re-apply: no job changed
     assert len(sink.read_text().splitlines()) == 1
+
+
+def test_the_command_notifier_runs_in_the_manifests_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `notify.py` beside jobs.yaml, whatever folder yamlcron was started from (not tmp_path).
+    (tmp_path / "notify.py").write_text(
+        "import json, sys\n"
+        "event = json.load(sys.stdin)\n"
+        "open('events.txt', 'a').write(event['event'] + '\\n')\n"
+    )
+    text = f"""\
+version: 1
+notify:
+  - {{via: command, command: ["{sys.executable}", "notify.py"], on: [applied, failure]}}
+jobs:
+  a: {{trigger: {{cron: "0 0 1 1 *"}}, run: {{shell: "exit 1"}}}}
+"""
+    assert Path.cwd() != tmp_path
+    cron = Yamlcron.from_text(text, tmp_path, registry=build_registry(autoload=False))
+    cron.start()
+    try:
+        assert cron.trigger("a").result(timeout=10).status == RunStatus.FAILURE
+        assert cron.events.flush(timeout=10)
+    finally:
+        cron.stop(timeout=5)
+    assert not [r.getMessage() for r in caplog.records if r.name == "yamlcron.notify.command"]
+    assert sorted((tmp_path / "events.txt").read_text().splitlines()) == [
+        "manifest.applied",
+        "run.failed",
+    ]

@@ -165,7 +165,13 @@ class Yamlcron:
     def _publish_manifest(
         self, kind: ManifestEventKind, notify: Sequence[NotifySpec], message: str
     ) -> None:
-        event = ManifestEvent(kind=kind, path=str(self.path), time=self.clock(), message=message)
+        event = ManifestEvent(
+            kind=kind,
+            path=str(self.path),
+            time=self.clock(),
+            message=message,
+            folder=self.scheduler.folder,
+        )
         self.events.publish(event, notify)
 
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
@@ -254,6 +260,7 @@ def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetim
         time=now,
         digest=manifest.digest,
         message=summary(plan),
+        folder=manifest.path.absolute().parent,
     )
     events.publish(applied, manifest.notify)
 

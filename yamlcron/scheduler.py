@@ -181,7 +181,7 @@ class Scheduler:
             followups = self._followups(spec, run) if spec else []
             for item in followups:
                 self.store.enqueue(item)
-            self.publish(run_event(run, spec, retrying=bool(followups)))
+            self.publish(run_event(run, spec, retrying=bool(followups), folder=self.folder))
         if runs:
             self.wakeup()
         return runs
@@ -353,10 +353,10 @@ class Scheduler:
             heard = self._hears(spec)  # asked once per run: the answer travels with it
             if run.status == RunStatus.RUNNING:
                 if heard:
-                    self.publish(RunEvent(kind="submitted", run=run, job=spec))
+                    self.publish(RunEvent(kind="submitted", run=run, job=spec, folder=self.folder))
                 dispatch(partial(self._execute, run, spec, lease, heard))
             elif heard:
-                self.publish(run_event(run, spec))
+                self.publish(run_event(run, spec, folder=self.folder))
 
     def _count_starts(self, claims: list[Claim]) -> Counter[str]:
         """Count the runs the claims start as running; the counts go on to ``_claim``.
@@ -516,6 +516,7 @@ class Scheduler:
                         run=replace(run, started_at=started),
                         job=spec,
                         notify_kinds=frozenset({"started"}),
+                        folder=self.folder,
                     )
                 )
             final = run.ended(self._outcome(run, spec, started), started, self.clock())
@@ -554,7 +555,10 @@ class Scheduler:
         else:
             _log_finished(run)
             if heard:
-                self.publish(run_event(run, spec, retrying=finish.retrying, previous=previous))
+                event = run_event(
+                    run, spec, retrying=finish.retrying, previous=previous, folder=self.folder
+                )
+                self.publish(event)
             if finish.followups:
                 self.wakeup()
 
