@@ -120,12 +120,10 @@ class Yamlcron:
         return load_manifest(self.path, components)
 
     def _hears_runs(self, job: JobSpec) -> bool:
-        return bool(job.notify or self.notify) or self.events.hears(RunEvent)
+        return self.events.hears_run(job, self.notify)
 
     def _publish_run(self, event: RunEvent) -> None:
-        shared = self.notify
-        own = event.job.notify if event.job else ()
-        self.events.publish(event, (*own, *shared))
+        self.events.publish_run(event, self.notify)
 
     def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """Make the store match the manifest in one transaction; returns the plan applied."""

@@ -26,7 +26,6 @@ import os
 import random
 import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -308,6 +307,9 @@ class Scheduler:
         Only this fire is claimed; workflow steps it sets off stay queued for a daemon. The
         lease is renewed meanwhile, as the daemon's is: a run longer than ``lease_ttl`` would
         otherwise lose its result to the reaper, and this call would wait for it forever.
+        ``cancel`` (from a signal handler or another thread) stops the run under way, which
+        is recorded ``interrupted``, and returns the fire's latest run: a retry it queued
+        is left for a daemon, like the workflow steps.
         """
         item = Queued(job_id=job_id, due_at=self.clock(), scheduled_at=self.clock())
         self.store.enqueue(item)
@@ -337,8 +339,12 @@ class Scheduler:
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
+            if self._cancel.is_set():
+                latest = self.store.runs(job_id, limit=1, scheduled_at=item.scheduled_at)
+                if latest:
+                    return latest[0]
             if not mine:
-                time.sleep(poll)  # a retry is waiting for its delay
+                self._cancel.wait(poll)  # a retry is waiting for its delay
 
     def _hand_out(
         self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], dispatch: Dispatch
