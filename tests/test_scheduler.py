@@ -409,6 +409,31 @@ def test_a_manual_run_in_process_starts_at_once_whatever_the_jitter(
     assert (run.status, run.scheduled_at, run.started_at) == (RunStatus.SUCCESS, T0, T0)
 
 
+def test_a_cancelled_run_now_returns_and_leaves_its_retry_to_a_daemon(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(job("a", "{cron: '0 0 1 1 *'}", retry="{attempts: 3, delay: 1h}"))
+
+    cancelled: list[bool] = []
+
+    def hours_pass() -> datetime:  # once cancelled: each retry is due at once, if waited for
+        if cancelled:
+            h.clock.now += timedelta(hours=10)
+        return h.clock.now
+
+    def interrupted(context: RunContext) -> Outcome:
+        h.scheduler.cancel()  # Ctrl-C on `yamlcron trigger` during the run
+        cancelled.append(True)
+        return Outcome(status=RunStatus.INTERRUPTED)
+
+    h.scheduler.clock = hours_pass
+    h.script.execute = interrupted  # type: ignore[method-assign]
+    run = h.scheduler.run_now("a")
+    h.scheduler.stop(5)
+    assert (run.status, run.attempt) == (RunStatus.INTERRUPTED, 1)
+    assert h.store.pending("a", run.scheduled_at)
+
+
 def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness]) -> None:
     h = harness(job("a", "{interval: 10s}"))
 
