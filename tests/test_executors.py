@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 import threading
 import time
@@ -40,6 +41,14 @@ def env():
 
 def offered(**kwargs):
     return sorted(kwargs)
+
+def chatty(fail=False):
+    import sys
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    if fail:
+        raise RuntimeError("after printing")
+    return "done"
 """
 
 
@@ -330,6 +339,27 @@ def test_process_offers_only_yamlcron_names_as_keyword_arguments(
     ]
 
 
+@pytest.mark.parametrize("fail", [False, True])
+def test_thread_output_is_the_runs_own(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str], fail: bool
+) -> None:
+    # What a call prints is its run's output, as for the other executors, not unlabelled
+    # lines in the daemon's log; the real streams are back once no thread run is under way.
+    streams = (sys.stdout, sys.stderr)
+    outcome = run_job(
+        registry,
+        tmp_path,
+        f"""\
+        trigger: {{cron: '@daily'}}
+        run: {{call: "tasks_for_tests:chatty", kwargs: {{fail: {str(fail).lower()}}}}}
+    """,
+    )
+    assert outcome.status == (RunStatus.FAILURE if fail else RunStatus.SUCCESS)
+    assert outcome.output == "to stdout\nto stderr\n"
+    assert (sys.stdout, sys.stderr) == streams
+    assert capsys.readouterr() == ("", "")
+
+
 def test_thread_timeout(registry: Registry, tmp_path: Path) -> None:
     outcome = run_job(
         registry,
@@ -340,3 +370,4 @@ def test_thread_timeout(registry: Registry, tmp_path: Path) -> None:
     """,
     )
     assert outcome.status == RunStatus.TIMEOUT
+    assert outcome.output == "napping\n"  # what it printed before its time was up
