@@ -127,10 +127,11 @@ def test_interrupting_a_run_made_in_process_stops_its_group_and_records_it(
 def test_timeout_without_a_daemon_stops_the_run_and_exits_124(
     tmp_path: Path, slow_job: Path, cli: Callable[..., CliResult]
 ) -> None:
-    result = cli("trigger", "slow", "--timeout", "0.5", "-f", tmp_path / "jobs.yaml")
+    # Long enough for the job to start even on a loaded machine: then it is stopped.
+    result = cli("trigger", "slow", "--timeout", "3", "-f", tmp_path / "jobs.yaml")
     assert result.code == 124
     assert result.err.splitlines()[-1] == (
-        "error: gave up on the run of slow after 0.5 s; the run was stopped"
+        "error: gave up on the run of slow after 3.0 s; the run was stopped"
     )
     assert not alive(int(slow_job.read_text()))
     assert last_run(tmp_path)["status"] == "interrupted"
