@@ -106,7 +106,7 @@ version: 1
 notify:
   - {{via: command, command: ["{sys.executable}", "-c", "{write}", "{sink}"], on: [applied]}}
 jobs:
-  a: {{trigger: {{cron: "0 0 1 1 *"}}, run: {{shell: "true"}}}}
+  a: {{trigger: {{interval: 1s}}, run: {{shell: "true"}}}}
 """)
     (repo / ".gitignore").write_text(".yamlcron/\n*.log\n")
     git(repo, "init", "-q")
@@ -129,7 +129,11 @@ jobs:
     git(repo, "commit", "-q", "--allow-empty", "-m", "deploy again")
     daemon = Daemon(repo)
     try:
-        daemon.wait_for(lambda: "running 1 jobs" in daemon.log.read_text(), "the start")
+        mine = f"%:{daemon.proc.pid}"
+        # A run of its own: the loop is running, so SIGTERM is handled (gracefully).
+        daemon.wait_for(
+            lambda: bool(daemon.rows("SELECT 1 FROM runs WHERE node LIKE ?", mine)), "a run"
+        )
         daemon.signal(signal.SIGTERM)
         assert daemon.exit_code() == 0
     finally:
