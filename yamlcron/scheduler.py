@@ -339,7 +339,7 @@ class Scheduler:
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
-            if self._cancel.is_set():
+            if self._cancel.is_set():  # Ctrl-C, --timeout: what is still queued is a daemon's
                 latest = self.store.runs(job_id, limit=1, scheduled_at=item.scheduled_at)
                 if latest:
                     return latest[0]
