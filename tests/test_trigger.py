@@ -164,3 +164,20 @@ def test_through_a_daemon_json_without_wait_and_giving_up(
             daemon.proc.kill()
             daemon.proc.wait()
     assert daemon.statuses("slow") == ["interrupted", "interrupted"]
+
+
+def test_a_thread_call_that_outlives_the_timeout_reports_its_own_outcome(
+    tmp_path: Path, cli: Callable[..., CliResult]
+) -> None:
+    # A thread cannot be stopped: the run ends on its own, and says so; no "gave up".
+    (tmp_path / "naps.py").write_text(
+        "import time\n\ndef nap():\n    time.sleep(1)\n    return 'woke'\n"
+    )
+    manifest = tmp_path / "jobs.yaml"
+    manifest.write_text(
+        "version: 1\njobs:\n  nap: {trigger: {cron: '0 0 1 1 *'}, run: {call: 'naps:nap'}}\n"
+    )
+    assert cli("apply", "-f", manifest).code == 0
+    result = cli("trigger", "nap", "--timeout", "0.2", "-f", manifest, "--output", "json")
+    assert result.code == 0, result
+    assert json.loads(result.out)["result"] == "woke"

@@ -244,8 +244,10 @@ def add_runtime_commands(cli: click.Group) -> None:
             if run.output:
                 click.echo(run.output.rstrip("\n"))
         if stopped == _TIMED_OUT:
-            _give_up(job_id, timeout, "the run was stopped")
-        if stopped is not None:
+            # Unless it ended first on its own (a thread call, which cannot be stopped).
+            if run.status == RunStatus.INTERRUPTED:
+                _give_up(job_id, timeout, "the run was stopped")
+        elif stopped is not None:
             click.echo("interrupted", err=True)
             raise SystemExit(128 + stopped)
         if run.status != RunStatus.SUCCESS:
