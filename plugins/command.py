@@ -16,7 +16,11 @@ log = logging.getLogger("yamlcron.notify.command")
 
 
 class CommandNotifier:
-    """Runs ``command`` (an argv, no shell) once per event; a failure is logged."""
+    """Runs ``command`` (an argv, no shell) once per event; a failure is logged.
+
+    It runs in the manifest's folder, like a job, so ``[python, notify.py]`` finds a
+    ``notify.py`` beside ``jobs.yaml`` wherever yamlcron was started from.
+    """
 
     options_schema: Mapping[str, Any] = {
         "type": "object",
@@ -43,6 +47,7 @@ class CommandNotifier:
             done = subprocess.run(
                 argv,
                 input=payload,
+                cwd=event.folder,
                 text=True,
                 capture_output=True,
                 timeout=parse_duration(options.get("timeout", "30s")),

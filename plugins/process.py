@@ -45,6 +45,7 @@ class ProcessExecutor:
                     run.args,
                     dict(run.kwargs),
                     env,
+                    dict(context.env),
                     send,
                     str(output),
                 ),
@@ -130,10 +131,11 @@ def _child(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     env: dict[str, str],
+    offered: dict[str, str],
     send: Connection,
     output: str,
 ) -> None:
-    """Runs in the spawned interpreter."""
+    """Runs in the spawned interpreter; ``offered``: the ``YAMLCRON_*`` values, not ``env:``."""
     os.setpgrp()
     sink = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     os.dup2(sink, 1)
@@ -143,7 +145,7 @@ def _child(
 
     try:
         func = resolve(target, Path(folder))
-        value = func(*args, **arguments(func, kwargs, env))
+        value = func(*args, **arguments(func, kwargs, offered))
         send.send(("ok", jsonable(value)))
     except BaseException as exc:  # the job's own failure, reported to the parent as data
         send.send(("error", error_of(exc)))

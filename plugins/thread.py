@@ -1,20 +1,26 @@
 """The ``thread`` executor: a ``call:`` target in the scheduler's worker pool.
 
 The return value is the run's result (JSON when it can be, else its repr); an exception is
-the run's error, with its traceback. A thread cannot be killed: on ``timeout`` the run is
-recorded as ``timeout`` and the call is left to finish in the background. Use the
-``process`` executor when a timeout must really stop the work, or when the job sets
-``env`` (a thread shares the process's environment).
+the run's error, with its traceback. What the call writes to ``sys.stdout`` and
+``sys.stderr`` from its own thread is the run's output (the last 64 KiB), as a
+subprocess's is: while thread runs are under way both streams are stand-ins that send a
+run's thread to its output and every other thread to the real stream. A thread cannot be
+killed: on ``timeout`` the run is recorded as ``timeout`` (with the output so far) and the
+call is left to finish in the background. Use the ``process`` executor when a timeout must
+really stop the work, or when the job sets ``env`` (a thread shares the process's
+environment).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from yamlcron.callables import arguments, error_of, jsonable, resolve
 from yamlcron.hookspecs import hookimpl
+from yamlcron.procgroup import OutputTail
 from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
 
 
@@ -34,11 +40,12 @@ class ThreadExecutor:
             kwargs = arguments(func, run.kwargs, context.env)
         except Exception as exc:  # an import error is the job's failure, recorded as data
             return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
+        tail = OutputTail(context.output_limit)
         if run.timeout is None:
-            return _call(func, run.args, kwargs)
+            return _call(func, run.args, kwargs, tail)
         box: list[Outcome] = []
         worker = threading.Thread(
-            target=lambda: box.append(_call(func, run.args, kwargs)),
+            target=lambda: box.append(_call(func, run.args, kwargs, tail)),
             name=f"yamlcron-call-{context.run_id}",
             daemon=True,
         )
@@ -50,15 +57,73 @@ class ThreadExecutor:
         return Outcome(
             status=RunStatus.TIMEOUT,
             error={"type": "Timeout", "message": message, "traceback": None},
+            output=tail.text(),
         )
 
 
-def _call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Outcome:
+def _call(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], tail: OutputTail
+) -> Outcome:
+    """Call ``func`` on this thread, what it prints going to ``tail``."""
+    _capture(tail)
     try:
         value = func(*args, **kwargs)
     except Exception as exc:  # the job's own failure, recorded as data
-        return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
-    return Outcome(status=RunStatus.SUCCESS, result=jsonable(value))
+        return Outcome(status=RunStatus.FAILURE, error=error_of(exc), output=tail.text())
+    finally:
+        _release()
+    return Outcome(status=RunStatus.SUCCESS, result=jsonable(value), output=tail.text())
+
+
+class _ThreadOutput:
+    """A stand-in for ``sys.stdout`` or ``sys.stderr``: a run's thread writes to its output."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+
+    def write(self, text: str) -> int:
+        tail: OutputTail | None = getattr(_runs, "tail", None)
+        if tail is None:
+            return self.stream.write(text)
+        tail.add(text.encode("utf-8", errors="replace"))
+        return len(text)
+
+    def flush(self) -> None:
+        if getattr(_runs, "tail", None) is None:
+            self.stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # encoding, isatty, fileno...: the real stream's
+        return getattr(self.stream, name)
+
+
+_runs = threading.local()  # .tail: the output of the run on this thread, if any
+_lock = threading.Lock()
+_under_way = 0  # thread runs capturing now: the stand-ins are in place while there are any
+_STREAMS = ("stdout", "stderr")
+
+
+def _capture(tail: OutputTail) -> None:
+    """Send this thread's writes to ``tail``, putting the stand-ins in place if needed."""
+    global _under_way
+    with _lock:
+        _under_way += 1
+        for name in _STREAMS:  # again if replaced meanwhile (a test's capture, a web server)
+            stream = getattr(sys, name)
+            if not isinstance(stream, _ThreadOutput):
+                setattr(sys, name, _ThreadOutput(stream))
+    _runs.tail = tail
+
+
+def _release() -> None:
+    """Stop capturing this thread; the last run under way puts the real streams back."""
+    global _under_way
+    _runs.tail = None
+    with _lock:
+        _under_way -= 1
+        for name in _STREAMS if _under_way == 0 else ():
+            stream = getattr(sys, name)
+            if isinstance(stream, _ThreadOutput):  # not if something replaced it since
+                setattr(sys, name, stream.stream)
 
 
 @hookimpl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import textwrap
 import threading
 import time
@@ -37,6 +38,17 @@ def nap(seconds):
 
 def env():
     return os.environ.get("GREETING")
+
+def offered(**kwargs):
+    return sorted(kwargs)
+
+def chatty(fail=False):
+    import sys
+    print("to stdout")
+    print("to stderr", file=sys.stderr)
+    if fail:
+        raise RuntimeError("after printing")
+    return "done"
 """
 
 
@@ -305,6 +317,49 @@ def test_process_env_and_thread_refuses_env(registry: Registry, tmp_path: Path) 
     assert "GREETING" not in os.environ
 
 
+def test_process_offers_only_yamlcron_names_as_keyword_arguments(
+    registry: Registry, tmp_path: Path
+) -> None:
+    # env: entries reach the process's environment, never the callable's **kwargs.
+    outcome = run_job(
+        registry,
+        tmp_path,
+        """\
+        trigger: {cron: '@daily'}
+        run: {call: "tasks_for_tests:offered", kwargs: {days: 7}, env: {SECRET: s3cr3t}}
+        executor: process
+    """,
+    )
+    assert outcome.result == [
+        "YAMLCRON_ATTEMPT",
+        "YAMLCRON_JOB_ID",
+        "YAMLCRON_RUN_ID",
+        "YAMLCRON_SCHEDULED_AT",
+        "days",
+    ]
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_thread_output_is_the_runs_own(
+    registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str], fail: bool
+) -> None:
+    # What a call prints is its run's output, as for the other executors, not unlabelled
+    # lines in the daemon's log; the real streams are back once no thread run is under way.
+    streams = (sys.stdout, sys.stderr)
+    outcome = run_job(
+        registry,
+        tmp_path,
+        f"""\
+        trigger: {{cron: '@daily'}}
+        run: {{call: "tasks_for_tests:chatty", kwargs: {{fail: {str(fail).lower()}}}}}
+    """,
+    )
+    assert outcome.status == (RunStatus.FAILURE if fail else RunStatus.SUCCESS)
+    assert outcome.output == "to stdout\nto stderr\n"
+    assert (sys.stdout, sys.stderr) == streams
+    assert capsys.readouterr() == ("", "")
+
+
 def test_thread_timeout(registry: Registry, tmp_path: Path) -> None:
     outcome = run_job(
         registry,
@@ -315,3 +370,4 @@ def test_thread_timeout(registry: Registry, tmp_path: Path) -> None:
     """,
     )
     assert outcome.status == RunStatus.TIMEOUT
+    assert outcome.output == "napping\n"  # what it printed before its time was up

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from yamlcron import reconcile
+from yamlcron.events import RunEvent
 from yamlcron.hookspecs import hookimpl
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
@@ -75,7 +76,13 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
     made: list[Harness] = []
 
-    def make(jobs: str, *, hold: bool = False, anchor: datetime = T0) -> Harness:
+    def make(
+        jobs: str,
+        *,
+        hold: bool = False,
+        anchor: datetime = T0,
+        publish: Callable[[RunEvent], None] | None = None,
+    ) -> Harness:
         text = "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
         manifest = parse_manifest(text, tmp_path / "jobs.yaml")
         store = SQLiteStore(tmp_path / "state.db")
@@ -92,7 +99,9 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         held: list[Callable[[], None]] = []
         clock = FakeClock(anchor)
         dispatch = held.append if hold else (lambda work: work())
-        scheduler = Scheduler(store, registry, tmp_path, clock=clock, dispatch=dispatch)
+        scheduler = Scheduler(
+            store, registry, tmp_path, clock=clock, dispatch=dispatch, publish=publish
+        )
         made.append(Harness(store, scheduler, clock, script, held))
         return made[-1]
 
@@ -383,6 +392,55 @@ def test_manual_trigger_and_pause(harness: Callable[..., Harness]) -> None:
     h.store.set_paused("a", True, None)
     h.tick(datetime(2027, 1, 1, tzinfo=UTC))
     assert len(h.runs()) == 1
+
+
+def test_a_manual_trigger_starts_at_once_whatever_the_jitter(
+    harness: Callable[..., Harness],
+) -> None:
+    # Run now means now: jitter spreads the trigger's own fires, through the daemon's queue.
+    h = harness(job("a", "{cron: '0 0 1 1 *', jitter: 1h}"), hold=True)
+    item = h.scheduler.trigger("a")
+    h.tick(h.clock.now)
+    [run] = h.runs()
+    assert (run.status, run.started_at) == (RunStatus.RUNNING, item.scheduled_at)
+
+
+def test_a_manual_run_in_process_starts_at_once_whatever_the_jitter(
+    harness: Callable[..., Harness],
+) -> None:
+    def check(event: RunEvent) -> None:
+        if event.kind == "submitted":  # fails here rather than waiting the jitter out
+            assert event.run.started_at == event.run.scheduled_at
+
+    h = harness(job("a", "{cron: '0 0 1 1 *', jitter: 1h}"), publish=check)
+    run = h.scheduler.run_now("a")
+    h.scheduler.stop(5)
+    assert (run.status, run.scheduled_at, run.started_at) == (RunStatus.SUCCESS, T0, T0)
+
+
+def test_a_cancelled_run_now_returns_and_leaves_its_retry_to_a_daemon(
+    harness: Callable[..., Harness],
+) -> None:
+    h = harness(job("a", "{cron: '0 0 1 1 *'}", retry="{attempts: 3, delay: 1h}"))
+
+    cancelled: list[bool] = []
+
+    def hours_pass() -> datetime:  # once cancelled: each retry is due at once, if waited for
+        if cancelled:
+            h.clock.now += timedelta(hours=10)
+        return h.clock.now
+
+    def interrupted(context: RunContext) -> Outcome:
+        h.scheduler.cancel()  # Ctrl-C on `yamlcron trigger` during the run
+        cancelled.append(True)
+        return Outcome(status=RunStatus.INTERRUPTED)
+
+    h.scheduler.clock = hours_pass
+    h.script.execute = interrupted  # type: ignore[method-assign]
+    run = h.scheduler.run_now("a")
+    h.scheduler.stop(5)
+    assert (run.status, run.attempt) == (RunStatus.INTERRUPTED, 1)
+    assert h.store.pending("a", run.scheduled_at)
 
 
 def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness]) -> None:

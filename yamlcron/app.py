@@ -120,12 +120,10 @@ class Yamlcron:
         return load_manifest(self.path, components)
 
     def _hears_runs(self, job: JobSpec) -> bool:
-        return bool(job.notify or self.notify) or self.events.hears(RunEvent)
+        return self.events.hears_run(job, self.notify)
 
     def _publish_run(self, event: RunEvent) -> None:
-        shared = self.notify
-        own = event.job.notify if event.job else ()
-        self.events.publish(event, (*own, *shared))
+        self.events.publish_run(event, self.notify)
 
     def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """Make the store match the manifest in one transaction; returns the plan applied."""
@@ -165,7 +163,13 @@ class Yamlcron:
     def _publish_manifest(
         self, kind: ManifestEventKind, notify: Sequence[NotifySpec], message: str
     ) -> None:
-        event = ManifestEvent(kind=kind, path=str(self.path), time=self.clock(), message=message)
+        event = ManifestEvent(
+            kind=kind,
+            path=str(self.path),
+            time=self.clock(),
+            message=message,
+            folder=self.scheduler.folder,
+        )
         self.events.publish(event, notify)
 
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
@@ -234,7 +238,13 @@ class Yamlcron:
 
 
 def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
-    """The events of an apply that wrote: each job added, changed, removed; the manifest."""
+    """The events of an apply that wrote: each job added, changed, removed; the manifest.
+
+    An apply that changed no job (it recorded a new git commit, or rules, for the same
+    jobs: the start of every deploy) announces nothing, not even ``manifest.applied``.
+    """
+    if plan.is_empty:
+        return
     for spec in plan.add:
         events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
     for spec, changes in plan.change:
@@ -248,6 +258,7 @@ def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetim
         time=now,
         digest=manifest.digest,
         message=summary(plan),
+        folder=manifest.path.absolute().parent,
     )
     events.publish(applied, manifest.notify)
 

@@ -9,7 +9,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from yamlcron.events import Event, JobEvent, ManifestEvent, RunEvent
-from yamlcron.model import NotifySpec
+from yamlcron.model import JobSpec, NotifySpec
 from yamlcron.registry import Registry
 from yamlcron.templates import expand
 
@@ -50,6 +50,19 @@ class EventBus:
             if kinds & set(entry.on):
                 self._submit(self._notifiers, self._notify, entry, event)
 
+    def publish_run(self, event: RunEvent, shared: Sequence[NotifySpec]) -> None:
+        """Queue a run event for the hooks, its job's own notifiers and ``shared`` ones.
+
+        ``shared``: the manifest's top-level ``notify``, which hears every job. The daemon,
+        the Python API and ``trigger`` without a daemon all announce runs through here.
+        """
+        own = event.job.notify if event.job else ()
+        self.publish(event, (*own, *shared))
+
+    def hears_run(self, job: JobSpec, shared: Sequence[NotifySpec]) -> bool:
+        """Whether ``publish_run`` of a run of ``job`` would reach anyone."""
+        return bool(job.notify or shared) or self.hears(RunEvent)
+
     def hears(self, kind: type[Event]) -> bool:
         """Whether a plugin hook listens to events of this type (notifiers aside)."""
         return bool(self._hook(kind).get_hookimpls())
@@ -63,10 +76,14 @@ class EventBus:
             return self._idle.wait_for(lambda: self._pending == 0, timeout)
 
     def close(self, timeout: float = 10.0) -> None:
-        """Deliver what is queued (up to ``timeout``), then stop the threads."""
-        self.flush(timeout)
-        self._listeners.shutdown(wait=False, cancel_futures=True)
-        self._notifiers.shutdown(wait=False, cancel_futures=True)
+        """Deliver what is queued (up to ``timeout``), then stop the threads.
+
+        Once all was delivered the idle threads are joined, so none outlives the bus; a
+        notifier still stuck past ``timeout`` is left to finish on its own.
+        """
+        delivered = self.flush(timeout)
+        self._listeners.shutdown(wait=delivered, cancel_futures=True)
+        self._notifiers.shutdown(wait=delivered, cancel_futures=True)
 
     def _submit(self, pool: ThreadPoolExecutor, work: Callable[..., None], *args: Any) -> None:
         with self._idle:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from yamlcron.model import JobSpec
@@ -59,13 +60,17 @@ class JobEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ManifestEvent:
-    """A manifest was applied, or a reload of it failed or was refused (``message`` says why)."""
+    """A manifest was applied, or a reload of it failed or was refused (``message`` says why).
+
+    ``folder`` is the manifest's folder, absolute: where its jobs run, and its notifiers.
+    """
 
     kind: ManifestEventKind
     path: str
     time: datetime
     digest: str | None = None
     message: str = ""
+    folder: Path | None = None
 
     @property
     def notify_kinds(self) -> frozenset[str]:
@@ -83,12 +88,16 @@ class ManifestEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunEvent:
-    """A run was submitted, started or ended; ``run`` is its record at that moment."""
+    """A run was submitted, started or ended; ``run`` is its record at that moment.
+
+    ``folder`` is the manifest's folder, absolute: where the job runs, and its notifiers.
+    """
 
     kind: RunEventKind
     run: Run
     job: JobSpec | None
     notify_kinds: frozenset[str] = field(default_factory=frozenset)
+    folder: Path | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -103,7 +112,12 @@ Event = JobEvent | ManifestEvent | RunEvent
 
 
 def run_event(
-    run: Run, job: JobSpec | None, *, retrying: bool = False, previous: str | None = None
+    run: Run,
+    job: JobSpec | None,
+    *,
+    retrying: bool = False,
+    previous: str | None = None,
+    folder: Path | None = None,
 ) -> RunEvent:
     """The event for a run that just ended (or was recorded missed or skipped)."""
     status = run.status
@@ -128,7 +142,7 @@ def run_event(
             kinds.add("timeout")
         if status == RunStatus.INTERRUPTED:
             kinds.add("interrupted")
-    return RunEvent(kind=kind, run=run, job=job, notify_kinds=frozenset(kinds))
+    return RunEvent(kind=kind, run=run, job=job, notify_kinds=frozenset(kinds), folder=folder)
 
 
 class Notifier(Protocol):

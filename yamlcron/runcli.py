@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import click
 
@@ -25,10 +27,12 @@ from yamlcron.cli import (
     _table,
 )
 from yamlcron.errors import UnknownJobError
+from yamlcron.eventbus import EventBus
 from yamlcron.manifest import load_manifest
 from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, StoredJob, label
 from yamlcron.reconcile import first_fire
+from yamlcron.registry import Registry
 from yamlcron.runs import Queued, Run, RunStatus, Store
 from yamlcron.scheduler import Scheduler
 from yamlcron.triggers import zone
@@ -187,7 +191,12 @@ def add_runtime_commands(cli: click.Group) -> None:
     @_store_option
     @_output_option
     @click.option("--wait", is_flag=True, help="Wait for the outcome; exit 0 only on success.")
-    @click.option("--timeout", type=click.FloatRange(0), help="Give up waiting after this many s.")
+    @click.option(
+        "--timeout",
+        type=click.FloatRange(0),
+        help="Give up after this many s (implies --wait) and exit 124: stop waiting for "
+        "the daemon's run, or stop the run made here (recorded interrupted).",
+    )
     @click.pass_obj
     def trigger_command(
         app: App,
@@ -200,30 +209,32 @@ def add_runtime_commands(cli: click.Group) -> None:
     ) -> None:
         """Run JOB now, through the running daemon if there is one, else in this process.
 
-        Without a daemon the run happens here and now (retries included), as with --wait.
+        Without a daemon the run happens here and now (retries included), as with --wait,
+        and is announced to the job's and the manifest's notifiers as the daemon would.
+        Ctrl-C (or SIGTERM) then stops it: its process group is stopped, the run is
+        recorded interrupted and the command exits 130 (143); a second one leaves at once.
+        A manual run starts at once, without the trigger's jitter.
+
+        \b
+        Exit codes: 0 success, 1 the run failed (or no such job), 124 gave up (--timeout),
+        130 interrupted.
 
         \b
         Example:
           yamlcron trigger nightly-report --wait
+          yamlcron trigger nightly-report --timeout 600 --output json
         """
         store = app.open_store(manifest_path, store_url, create=False)
         try:
             _stored(store, job_id)
             if store.daemon_alive():
-                now = _now()
-                store.enqueue(Queued(job_id=job_id, due_at=now, scheduled_at=now))
-                store.ring()
-                if not wait:
-                    click.echo(f"queued a run of {job_id} for the running daemon")
+                run = _through_daemon(store, job_id, output, wait or timeout is not None, timeout)
+                if run is None:
                     return
-                try:
-                    run = RunHandle(store, job_id, now).result(timeout)
-                except TimeoutError as exc:
-                    raise click.ClickException(str(exc)) from None
+                stopped = None
             else:
-                store.lock_daemon()
                 folder = manifest_path.absolute().parent
-                run = Scheduler(store, app.registry, folder, dispatch=lambda w: w()).run_now(job_id)
+                run, stopped = _run_here(app.registry, store, folder, job_id, timeout)
         finally:
             store.close()
         if output == "json":
@@ -232,6 +243,13 @@ def add_runtime_commands(cli: click.Group) -> None:
             click.echo(_describe(run))
             if run.output:
                 click.echo(run.output.rstrip("\n"))
+        if stopped == _TIMED_OUT:
+            # Unless it ended first on its own (a thread call, which cannot be stopped).
+            if run.status == RunStatus.INTERRUPTED:
+                _give_up(job_id, timeout, "the run was stopped")
+        elif stopped is not None:
+            click.echo("interrupted", err=True)
+            raise SystemExit(128 + stopped)
         if run.status != RunStatus.SUCCESS:
             raise SystemExit(1)
 
@@ -331,6 +349,105 @@ def _set_pause(
     finally:
         store.close()
     return job.spec, following
+
+
+#: ``trigger`` gave up (``--timeout``): GNU timeout's exit code, distinct from a failed run.
+EXIT_GAVE_UP = 124
+#: What ``_run_here`` reports when its ``--timeout`` stopped the run, not a signal.
+_TIMED_OUT = 0
+
+
+def _through_daemon(
+    store: Store, job_id: str, output: str, wait: bool, timeout: float | None
+) -> Run | None:
+    """Queue a fire for the daemon: its final run when waiting, else None (and say so)."""
+    now = _now()
+    store.enqueue(Queued(job_id=job_id, due_at=now, scheduled_at=now))
+    store.ring()
+    if not wait:
+        if output == "json":
+            _echo_json({"job_id": job_id, "queued": True, "scheduled_at": now.isoformat()})
+        else:
+            click.echo(f"queued a run of {job_id} for the running daemon")
+        return None
+    try:
+        return RunHandle(store, job_id, now).result(timeout)
+    except TimeoutError:
+        _give_up(job_id, timeout, "it goes on in the daemon")
+
+
+def _run_here(
+    registry: Registry, store: Store, folder: Path, job_id: str, timeout: float | None
+) -> tuple[Run, int | None]:
+    """Run the fire in this process as the daemon would, announced to the same notifiers.
+
+    SIGINT or SIGTERM, or ``timeout`` seconds, stop it (``Scheduler.cancel``): the run's
+    process group is stopped and the run recorded ``interrupted``. Returns the fire's
+    run and what stopped it: the signal's number, ``_TIMED_OUT``, or None.
+    """
+    store.lock_daemon()
+    record = store.last_applied()
+    shared = (record.notify or ()) if record is not None else ()
+    events = EventBus(registry)
+    scheduler = Scheduler(
+        store,
+        registry,
+        folder,
+        dispatch=lambda work: work(),
+        publish=lambda event: events.publish_run(event, shared),
+        hears=lambda job: events.hears_run(job, shared),
+    )
+    stopped: list[int] = []
+
+    def stop(why: int) -> None:
+        stopped.append(why)
+        scheduler.cancel()
+
+    timer = None if timeout is None else threading.Timer(timeout, stop, (_TIMED_OUT,))
+    try:
+        with _stopping_on_signals(stop):
+            if timer is not None:
+                timer.start()
+            run = scheduler.run_now(job_id)
+    finally:
+        if timer is not None:
+            timer.cancel()
+            timer.join()
+        scheduler.stop(timeout=0)
+        events.close()  # deliver the run's notifications before this process ends
+    return run, stopped[0] if stopped else None
+
+
+@contextmanager
+def _stopping_on_signals(stop: Callable[[int], None]) -> Iterator[None]:
+    """The first SIGINT or SIGTERM calls ``stop(signum)``; a second one acts as usual.
+
+    Only the main thread may set signal handlers; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def handle(signum: int, frame: FrameType | None) -> None:
+        for each in signals:  # a second one leaves at once, even if the run does not stop
+            signal.signal(each, previous[each])
+        stop(signum)
+
+    previous = {each: signal.getsignal(each) for each in signals}
+    for each in signals:
+        signal.signal(each, handle)
+    try:
+        yield
+    finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+
+
+def _give_up(job_id: str, timeout: float | None, what: str) -> NoReturn:
+    """``--timeout`` ran out: one line, exit 124."""
+    click.echo(f"error: gave up on the run of {job_id} after {timeout} s; {what}", err=True)
+    raise SystemExit(EXIT_GAVE_UP)
 
 
 def _stored(store: Store, job_id: str) -> StoredJob:

@@ -7,7 +7,7 @@ once and before anything runs, what becomes of every fire time that has come:
 * later than ``misfire_grace_time`` past its time: a ``missed`` run;
 * several on time with ``coalesce``: the latest runs, the others are ``missed``;
 * past ``max_instances``: a ``skipped`` run;
-* otherwise a ``running`` run, started after a random ``jitter``.
+* otherwise a ``running`` run, started after a random ``jitter`` (a manual trigger: at once).
 
 All of it is claimed in one store transaction together with each job's advanced next fire
 time, then the running runs are handed to the worker pool. A worker runs the executor and
@@ -26,7 +26,6 @@ import os
 import random
 import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -181,7 +180,7 @@ class Scheduler:
             followups = self._followups(spec, run) if spec else []
             for item in followups:
                 self.store.enqueue(item)
-            self.publish(run_event(run, spec, retrying=bool(followups)))
+            self.publish(run_event(run, spec, retrying=bool(followups), folder=self.folder))
         if runs:
             self.wakeup()
         return runs
@@ -216,15 +215,7 @@ class Scheduler:
                 claims.append(self._claim_queued(item, spec, now, starting))
             starts = self._count_starts(claims)
         written = self._claim(claims, starts) if claims else []
-        for run, lease in written:
-            spec = specs[run.job_id]
-            heard = self._hears(spec)  # asked once per run: the answer travels with it
-            if run.status == RunStatus.RUNNING:
-                if heard:
-                    self.publish(RunEvent(kind="submitted", run=run, job=spec))
-                self._dispatch(partial(self._execute, run, spec, lease, heard))
-            elif heard:
-                self.publish(run_event(run, spec))
+        self._hand_out(written, specs, self._dispatch)
         if len(due) == BATCH or len(queued) == BATCH:
             return 0.0
         wake = self.store.next_wakeup()
@@ -316,6 +307,9 @@ class Scheduler:
         Only this fire is claimed; workflow steps it sets off stay queued for a daemon. The
         lease is renewed meanwhile, as the daemon's is: a run longer than ``lease_ttl`` would
         otherwise lose its result to the reaper, and this call would wait for it forever.
+        ``cancel`` (from a signal handler or another thread) stops the run under way, which
+        is recorded ``interrupted``, and returns the fire's latest run: a retry it queued
+        is left for a daemon, like the workflow steps.
         """
         item = Queued(job_id=job_id, due_at=self.clock(), scheduled_at=self.clock())
         self.store.enqueue(item)
@@ -339,15 +333,36 @@ class Scheduler:
                     claims = [self._claim_queued(queued, spec, now, Counter())]
                     starts = self._count_starts(claims)
                 runs = self._claim(claims, starts)
-                for run, lease in runs:
-                    if spec is not None and run.status == RunStatus.RUNNING:
-                        self._execute(run, spec, lease, self._hears(spec))
+                if spec is not None:  # else the job was removed: the claim dropped the item
+                    self._hand_out(runs, {job_id: spec}, _inline)
                 self.flush()
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
+            if self._cancel.is_set():  # Ctrl-C, --timeout: what is still queued is a daemon's
+                latest = self.store.runs(job_id, limit=1, scheduled_at=item.scheduled_at)
+                if latest:
+                    return latest[0]
             if not mine:
-                time.sleep(poll)  # a retry is waiting for its delay
+                self._cancel.wait(poll)  # a retry is waiting for its delay
+
+    def _hand_out(
+        self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], dispatch: Dispatch
+    ) -> None:
+        """Start the claimed ``running`` runs on ``dispatch``; announce the others.
+
+        The loop and ``run_now`` both come here, so a manual run without a daemon is
+        announced as one through it is (``submitted``, ``skipped``, ...).
+        """
+        for run, lease in written:
+            spec = specs[run.job_id]
+            heard = self._hears(spec)  # asked once per run: the answer travels with it
+            if run.status == RunStatus.RUNNING:
+                if heard:
+                    self.publish(RunEvent(kind="submitted", run=run, job=spec, folder=self.folder))
+                dispatch(partial(self._execute, run, spec, lease, heard))
+            elif heard:
+                self.publish(run_event(run, spec, folder=self.folder))
 
     def _count_starts(self, claims: list[Claim]) -> Counter[str]:
         """Count the runs the claims start as running; the counts go on to ``_claim``.
@@ -449,7 +464,11 @@ class Scheduler:
                 item.attempt,
             )
         else:
-            new = self._start_or_skip(spec, item.scheduled_at, now, starting, item.attempt)
+            # Run now means now: jitter spreads the trigger's own fires, not a manual one.
+            jitter = item.reason != "trigger"
+            new = self._start_or_skip(
+                spec, item.scheduled_at, now, starting, item.attempt, jitter=jitter
+            )
         new = replace(new, cause_run_id=item.cause_run_id)
         return Claim(job_id=spec.id, queued_id=item.id, runs=(new,))
 
@@ -460,13 +479,15 @@ class Scheduler:
         now: datetime,
         starting: Counter[str],
         attempt: int = 1,
+        *,
+        jitter: bool = True,
     ) -> NewRun:
         if self._running[spec.id] + starting[spec.id] >= spec.max_instances:
             message = f"{spec.max_instances} run(s) already under way (max_instances)"
             return _final(spec.id, moment, RunStatus.SKIPPED, now, "Skipped", message, attempt)
         starting[spec.id] += 1
         start = max(now, moment)  # not before its time
-        if spec.trigger.jitter:
+        if jitter and spec.trigger.jitter:
             start += timedelta(seconds=self._rng.uniform(0, spec.trigger.jitter))
         return NewRun(
             job_id=spec.id,
@@ -501,6 +522,7 @@ class Scheduler:
                         run=replace(run, started_at=started),
                         job=spec,
                         notify_kinds=frozenset({"started"}),
+                        folder=self.folder,
                     )
                 )
             final = run.ended(self._outcome(run, spec, started), started, self.clock())
@@ -539,7 +561,10 @@ class Scheduler:
         else:
             _log_finished(run)
             if heard:
-                self.publish(run_event(run, spec, retrying=finish.retrying, previous=previous))
+                event = run_event(
+                    run, spec, retrying=finish.retrying, previous=previous, folder=self.folder
+                )
+                self.publish(event)
             if finish.followups:
                 self.wakeup()
 
@@ -614,6 +639,11 @@ class Scheduler:
         if source is not self.source:
             source, steps = self._steps = (self.source, self.store.steps())
         return steps.get(job_id, [])
+
+
+def _inline(work: Callable[[], None]) -> None:
+    """Dispatch on the calling thread: ``run_now`` runs its fire where it is called."""
+    work()
 
 
 def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:
