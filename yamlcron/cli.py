@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ import click
 
 from yamlcron import reconcile
 from yamlcron.app import publish_apply
-from yamlcron.errors import ManifestError, UnknownJobError, YamlcronError
+from yamlcron.errors import ManifestError, StoreError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
 from yamlcron.manifest import load_manifest, merged_schema, parse_datetime, rules_digest
 from yamlcron.model import JobSpec, Manifest, Plan
@@ -39,6 +39,7 @@ class App:
     """What every command shares: the registry, built on first use so ``--help`` loads none."""
 
     make_registry: Callable[[], Registry]
+    utc: bool = False
     _registry: Registry | None = field(default=None)
 
     @property
@@ -46,6 +47,14 @@ class App:
         if self._registry is None:
             self._registry = self.make_registry()
         return self._registry
+
+    def shown(self, moment: datetime, tz: tzinfo | None = None, timespec: str = "auto") -> str:
+        """``moment`` for people and programs alike: ISO 8601 with its offset.
+
+        In ``tz`` (a job's zone), or this host's zone for times that belong to no job; in
+        UTC under ``--utc``. The one rule for every time a command prints.
+        """
+        return moment.astimezone(UTC if self.utc else tz).isoformat(timespec=timespec)
 
     @property
     def rules(self) -> str:
@@ -55,6 +64,18 @@ class App:
     def open_store(self, manifest_path: Path, url: str | None, *, create: bool) -> Store:
         url = url or f"sqlite://{default_store_path(manifest_path)}"
         return self.registry.open_store(url, create=create)
+
+    def read_store(self, manifest_path: Path, url: str | None) -> Store:
+        """The store for a command that reads it; StoreError when nothing was applied to it.
+
+        A missing SQLite file opens as an empty store (``plan`` wants that); a command
+        that lists or changes jobs says instead where it looked and what to run first.
+        """
+        store = self.open_store(manifest_path, url, create=False)
+        if store.last_applied() is None:
+            store.close()
+            raise StoreError(_no_store(manifest_path, url))
+        return store
 
 
 def _manifest_options(func: F) -> F:
@@ -120,8 +141,14 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         help="Logs on stderr: human-readable, or one JSON object a line.",
     )
     @click.option("-v", "--verbose", is_flag=True, help="Log debug details too.")
+    @click.option(
+        "--utc",
+        is_flag=True,
+        envvar="YAMLCRON_UTC",
+        help="Print every time in UTC (env YAMLCRON_UTC), not in the job's or this host's zone.",
+    )
     @click.pass_context
-    def cli(ctx: click.Context, log_format: str, verbose: bool) -> None:
+    def cli(ctx: click.Context, log_format: str, verbose: bool, utc: bool) -> None:
         """Declarative YAML cron and workflow runner.
 
         Keep your jobs in a jobs.yaml in git; `apply` makes the job store match it and
@@ -133,8 +160,8 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
           yamlcron plan && yamlcron apply
           yamlcron next nightly-backup --count 5
         """
-        configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
-        ctx.obj = App(make_registry)
+        configure_logging(log_format, logging.DEBUG if verbose else logging.INFO, utc=utc)
+        ctx.obj = App(make_registry, utc=utc)
 
     @cli.command()
     @_manifest_options
@@ -273,7 +300,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron jobs --output json
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        store = app.read_store(manifest_path, store_url)
         try:
             stored = store.load_jobs()
         finally:
@@ -281,8 +308,10 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         rows = []
         for job_id in sorted(stored):
             job = stored[job_id]
-            tz = zone(job.spec.trigger.timezone)
-            next_at = job.next_run_at.astimezone(tz).isoformat() if job.next_run_at else None
+            # A paused job has a stored next fire time, kept for resume; it will not fire.
+            next_at = None
+            if job.next_run_at is not None and not job.paused:
+                next_at = app.shown(job.next_run_at, zone(job.spec.trigger.timezone))
             rows.append(
                 {
                     "id": job_id,
@@ -432,6 +461,21 @@ def _stored_anchor(
     return None
 
 
+def _no_store(manifest_path: Path, url: str | None) -> str:
+    """Where the store was looked for, and what to do about it, in one line."""
+    if url is not None:
+        return f"nothing was applied to the store {url} yet; run 'yamlcron apply --store URL' first"
+    if not manifest_path.exists():
+        return (
+            f"no manifest {manifest_path}, so no store beside it; "
+            "pass -f FILE or run in the manifest's folder"
+        )
+    where = default_store_path(manifest_path).relative_to(manifest_path.absolute().parent)
+    return (
+        f"no store at {where} beside {manifest_path}; run 'yamlcron apply -f {manifest_path}' first"
+    )
+
+
 def _print_plan(result: Plan, output: str) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -450,7 +494,8 @@ def _cell(value: Any) -> str:
 
 
 def _table(headers: Sequence[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """Columns padded to their widest cell; no rows is the header line alone."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
@@ -469,13 +514,29 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str, level: int) -> None:
-    """Send yamlcron's logs to stderr, as text or one JSON object a line."""
+class _TextFormatter(logging.Formatter):
+    """``TIME LEVEL logger: message``, TIME in ISO 8601 with its offset (as every printed time)."""
+
+    def __init__(self, utc: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._zone = UTC if utc else None  # None: this host's zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC).astimezone(self._zone)
+        return moment.isoformat(timespec="milliseconds")
+
+
+def configure_logging(log_format: str, level: int, *, utc: bool = False) -> None:
+    """Send yamlcron's logs to stderr, as text or one JSON object a line.
+
+    Text lines carry the host's local time with its offset, or UTC with ``utc``; JSON lines
+    always carry UTC (``time``), for machines.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter(utc))
     root = logging.getLogger("yamlcron")
     root.handlers[:] = [handler]
     root.setLevel(level)
