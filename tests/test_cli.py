@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import pytest
 
 from tests.conftest import GOOD, CliResult, dump_store
 from tests.processes import clean_env
-from yamlcron.cli import build_cli
+from yamlcron.cli import _TextFormatter, build_cli
 from yamlcron.runs import Claim, NewRun, RunStatus
 from yamlcron.store import SQLiteStore
 
@@ -479,3 +480,35 @@ def test_a_missed_run_took_no_time_and_a_paused_job_has_no_next_run(
     assert (backup["paused"], backup["next_run_at"]) == (True, None)
     [line] = [r for r in cli("jobs", "-f", path).out.splitlines() if r.startswith("backup ")]
     assert line.split()[-3:] == ["yes", "-", "missed"]  # PAUSED, NEXT RUN, LAST
+
+
+@pytest.mark.parametrize("utc", [False, True])
+def test_text_log_lines_carry_their_offset(utc: bool) -> None:
+    record = logging.LogRecord("yamlcron.run", logging.INFO, __file__, 1, "hi", None, None)
+    line = _TextFormatter(utc).format(record)
+    stamp, rest = line.split(" ", 1)
+    assert rest == "INFO yamlcron.run: hi"
+    moment = datetime.fromisoformat(stamp)
+    assert moment.utcoffset() is not None
+    assert moment.timestamp() == pytest.approx(record.created, abs=0.001)
+    if utc:
+        assert stamp.endswith("+00:00")
+
+
+def test_utc_applies_to_jobs_too(
+    cli: Callable[..., CliResult], project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = project / "jobs.yaml"
+    assert cli("apply", "-f", path).code == 0
+    [zoned] = [
+        r for r in json.loads(cli("jobs", "-f", path, "-o", "json").out) if r["id"] == "backup"
+    ]
+    assert zoned["next_run_at"].endswith(("+01:00", "+02:00"))
+    monkeypatch.setenv("YAMLCRON_UTC", "1")
+    [utc] = [
+        r for r in json.loads(cli("jobs", "-f", path, "-o", "json").out) if r["id"] == "backup"
+    ]
+    assert utc["next_run_at"].endswith("+00:00")
+    assert datetime.fromisoformat(utc["next_run_at"]) == datetime.fromisoformat(
+        zoned["next_run_at"]
+    )
