@@ -175,6 +175,7 @@ def test_validate_json(cli: Callable[..., CliResult], write: Callable[[str], Pat
     result = cli("validate", "-f", path, "-o", "json")
     assert result.code == 1
     assert json.loads(result.out) == {
+        "file": str(path),
         "valid": False,
         "issues": [
             {
@@ -512,3 +513,47 @@ def test_utc_applies_to_jobs_too(
     assert datetime.fromisoformat(utc["next_run_at"]) == datetime.fromisoformat(
         zoned["next_run_at"]
     )
+
+
+def test_validate_checks_several_files_for_pre_commit(tmp_path: Path, project: Path) -> None:
+    (project / "bad.yaml").write_text("version: 1\njobs: {a: {trigger: {cron: x}}}\n")
+    (project / "other.yaml").write_text("version: 1\njobs: {}\n")
+    result = yamlcron(
+        "validate", "jobs.yaml", "bad.yaml", "missing.yaml", "other.yaml", cwd=project
+    )
+    assert result.returncode == 1
+    assert result.stdout.splitlines() == ["jobs.yaml: valid, 4 jobs", "other.yaml: valid, 0 jobs"]
+    missing_run, bad_cron, unreadable = result.stderr.splitlines()
+    assert missing_run == "bad.yaml:2:8: jobs.a: missing required key 'run'"
+    assert bad_cron.startswith("bad.yaml:2:")
+    assert ": jobs.a.trigger.cron: " in bad_cron
+    assert unreadable == "error: missing.yaml: cannot read the manifest: No such file or directory"
+    good = yamlcron("validate", "jobs.yaml", "other.yaml", "-o", "json", cwd=project)
+    assert good.returncode == 0
+    assert json.loads(good.stdout) == [
+        {"file": "jobs.yaml", "valid": True, "jobs": 4},
+        {"file": "other.yaml", "valid": True, "jobs": 0},
+    ]
+    assert yamlcron("validate", "-f", "jobs.yaml", "-f", "other.yaml", cwd=project).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["plan", "apply", "jobs", "history", "next"])
+def test_a_second_manifest_option_is_a_usage_error(project: Path, command: str) -> None:
+    (project / "b.yaml").write_text("version: 1\njobs: {}\n")
+    args = ["backup"] if command == "next" else []
+    result = yamlcron(command, *args, "-f", "jobs.yaml", "-f", "b.yaml", cwd=project)
+    assert result.returncode == 64, result
+    assert result.stderr.splitlines()[-1] == (
+        "Error: -f/--file given 2 times (jobs.yaml, b.yaml); this command reads one manifest "
+        "(only 'yamlcron validate' checks several)"
+    )
+    assert not (project / ".yamlcron").exists()
+
+
+def test_yamlcron_file_names_one_file_whatever_it_holds(tmp_path: Path) -> None:
+    folder = tmp_path / "a:b c"
+    folder.mkdir()
+    (folder / "jobs.yaml").write_text(GOOD)
+    env = {"YAMLCRON_FILE": str(folder / "jobs.yaml")}
+    result = yamlcron("plan", cwd=tmp_path, env=env)
+    assert result.returncode == 0, result

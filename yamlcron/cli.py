@@ -78,18 +78,38 @@ class App:
         return store
 
 
+class _ManifestPath(click.Path):
+    """A manifest's path; ``YAMLCRON_FILE`` names one file, whatever characters it holds."""
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return (rv,)
+
+
+def _one_manifest(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> Path:
+    """``-f`` given twice was silently the last one: a command reads one manifest."""
+    if len(value) > 1:
+        shown = ", ".join(map(str, value))
+        raise click.UsageError(
+            f"-f/--file given {len(value)} times ({shown}); this command reads one manifest "
+            "(only 'yamlcron validate' checks several)",
+            ctx,
+        )
+    return value[0]
+
+
 def _manifest_options(func: F) -> F:
-    func = click.option(
+    return click.option(
         "-f",
         "--file",
         "manifest_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default="jobs.yaml",
+        type=_ManifestPath(path_type=Path, dir_okay=False),
+        multiple=True,  # so that a second -f is seen, and refused
+        callback=_one_manifest,
+        default=("jobs.yaml",),
         envvar="YAMLCRON_FILE",
         show_default=True,
         help="The manifest (env YAMLCRON_FILE).",
     )(func)
-    return func
 
 
 def _store_option(func: F) -> F:
@@ -164,40 +184,37 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         ctx.obj = App(make_registry, utc=utc)
 
     @cli.command()
-    @_manifest_options
+    @click.argument(
+        "files", nargs=-1, metavar="[FILE...]", type=click.Path(path_type=Path, dir_okay=False)
+    )
+    @click.option(
+        "-f",
+        "--file",
+        "named",
+        type=_ManifestPath(path_type=Path, dir_okay=False),
+        multiple=True,
+        envvar="YAMLCRON_FILE",
+        help="A manifest, like FILE (env YAMLCRON_FILE)  [default: jobs.yaml]",
+    )
     @_output_option
     @click.pass_obj
-    def validate(app: App, manifest_path: Path, output: str) -> None:
-        """Check the manifest and report every problem at once, one per line.
+    def validate(app: App, files: tuple[Path, ...], named: tuple[Path, ...], output: str) -> None:
+        """Check manifests and report every problem at once, one per line.
 
-        Each problem reads FILE:LINE:COL: PATH: message. Exits 1 when there is any.
-        Writes nothing.
+        Each problem reads FILE:LINE:COL: PATH: message. Checks every FILE given (for a
+        pre-commit hook), or jobs.yaml; exits 1 when any is invalid. Writes nothing.
 
         \b
         Example:
-          yamlcron validate -f jobs.yaml
+          yamlcron validate jobs.yaml other/jobs.yaml
         """
-        try:
-            manifest = load_manifest(manifest_path, app.registry.components)
-        except ManifestError as exc:
-            if output == "json":
-                issues = [
-                    {
-                        "file": i.file,
-                        "line": i.line,
-                        "column": i.column,
-                        "path": i.path,
-                        "message": i.message,
-                    }
-                    for i in exc.issues
-                ]
-                _echo_json({"valid": False, "issues": issues})
-                raise SystemExit(1) from None
-            raise
+        paths = [*files, *named] or [Path("jobs.yaml")]
+        reports = [_validate_one(app, path, output) for path in paths]
         if output == "json":
-            _echo_json({"valid": True, "jobs": len(manifest.jobs)})
-        else:
-            click.echo(f"{manifest_path}: valid, {len(manifest.jobs)} jobs")
+            shown = reports[0][1] if len(paths) == 1 else [r[1] for r in reports]
+            _echo_json(shown)
+        if not all(ok for ok, _ in reports):
+            raise SystemExit(1)
 
     @cli.command("plan")
     @_manifest_options
@@ -459,6 +476,34 @@ def _stored_anchor(
     if stored and stored.spec.canonical["trigger"] == spec.canonical["trigger"]:
         return stored.anchor
     return None
+
+
+def _validate_one(app: App, path: Path, output: str) -> tuple[bool, dict[str, Any]]:
+    """Check one manifest; text goes out at once, JSON is returned: (valid, its JSON)."""
+    try:
+        manifest = load_manifest(path, app.registry.components)
+    except ManifestError as exc:
+        issues = [
+            {
+                "file": i.file,
+                "line": i.line,
+                "column": i.column,
+                "path": i.path,
+                "message": i.message,
+            }
+            for i in exc.issues
+        ]
+        if output == "text":
+            click.echo(str(exc), err=True)
+        return False, {"file": str(path), "valid": False, "issues": issues}
+    except YamlcronError as exc:  # unreadable: one issue without a line
+        if output == "text":
+            click.echo(f"error: {exc}", err=True)
+        issue = {"file": str(path), "line": 0, "column": 0, "path": "", "message": str(exc)}
+        return False, {"file": str(path), "valid": False, "issues": [issue]}
+    if output == "text":
+        click.echo(f"{path}: valid, {len(manifest.jobs)} jobs")
+    return True, {"file": str(path), "valid": True, "jobs": len(manifest.jobs)}
 
 
 def _no_store(manifest_path: Path, url: str | None) -> str:
