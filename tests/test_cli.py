@@ -557,3 +557,26 @@ def test_yamlcron_file_names_one_file_whatever_it_holds(tmp_path: Path) -> None:
     env = {"YAMLCRON_FILE": str(folder / "jobs.yaml")}
     result = yamlcron("plan", cwd=tmp_path, env=env)
     assert result.returncode == 0, result
+
+
+def test_two_manifests_in_one_folder_do_not_share_the_default_store(
+    tmp_path: Path, project: Path
+) -> None:
+    (project / "other.yaml").write_text(
+        "version: 1\njobs:\n  x: {trigger: {interval: 1h}, run: {shell: 'echo x'}}\n"
+    )
+    assert yamlcron("apply", cwd=project).returncode == 0
+    store = project / ".yamlcron" / "state.db"
+    before = dump_store(store)
+    for command in ("plan", "apply", "run"):
+        refused = yamlcron(command, "-f", "other.yaml", cwd=project)
+        assert (refused.returncode, refused.stdout) == (1, ""), refused
+        assert refused.stderr == (
+            "error: .yamlcron/state.db beside other.yaml holds the jobs of jobs.yaml, which "
+            "applying other.yaml would remove; pass --store URL: a store of its own, or this "
+            "one if other.yaml replaces jobs.yaml\n"
+        )
+    assert dump_store(store) == before
+    own = f"sqlite://{tmp_path / 'other.db'}"
+    assert yamlcron("apply", "-f", "other.yaml", "--store", own, cwd=project).returncode == 0
+    assert yamlcron("plan", "--detailed-exitcode", cwd=project).returncode == 0

@@ -65,6 +65,25 @@ class App:
         url = url or f"sqlite://{default_store_path(manifest_path)}"
         return self.registry.open_store(url, create=create)
 
+    def manifest_store(self, manifest_path: Path, url: str | None) -> Store:
+        """The store ``plan``, ``apply`` and ``run`` reconcile ``manifest_path`` with, read-only.
+
+        Two manifests in one folder would share the default store, and applying one would
+        remove the other's jobs: without ``--store`` a default store that another manifest
+        file of that folder was applied to is refused, naming it.
+        """
+        store = self.open_store(manifest_path, url, create=False)
+        record = None if url is not None else store.last_applied()
+        if record is not None and Path(record.path).name != manifest_path.name:
+            store.close()
+            owner, name = Path(record.path).name, manifest_path.name
+            raise StoreError(
+                f"{_default_store(manifest_path)} beside {manifest_path} holds the jobs of "
+                f"{owner}, which applying {name} would remove; pass --store URL: a store of "
+                f"its own, or this one if {name} replaces {owner}"
+            )
+        return store
+
     def read_store(self, manifest_path: Path, url: str | None) -> Store:
         """The store for a command that reads it; StoreError when nothing was applied to it.
 
@@ -243,7 +262,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron plan -f jobs.yaml --detailed-exitcode
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        store = app.manifest_store(manifest_path, store_url)
         try:
             result = reconcile.unchanged(manifest_path, store, app.rules)
             stored_count = 0 if result is None else result.unchanged
@@ -278,7 +297,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron apply -f jobs.yaml --store sqlite:///var/lib/yamlcron/state.db
         """
-        probe = app.open_store(manifest_path, store_url, create=False)
+        probe = app.manifest_store(manifest_path, store_url)
         try:
             quick = reconcile.unchanged(manifest_path, probe, app.rules)
         finally:
@@ -506,6 +525,11 @@ def _validate_one(app: App, path: Path, output: str) -> tuple[bool, dict[str, An
     return True, {"file": str(path), "valid": True, "jobs": len(manifest.jobs)}
 
 
+def _default_store(manifest_path: Path) -> Path:
+    """The default store's path as its manifest's folder sees it (``.yamlcron/state.db``)."""
+    return default_store_path(manifest_path).relative_to(manifest_path.absolute().parent)
+
+
 def _no_store(manifest_path: Path, url: str | None) -> str:
     """Where the store was looked for, and what to do about it, in one line."""
     if url is not None:
@@ -515,7 +539,7 @@ def _no_store(manifest_path: Path, url: str | None) -> str:
             f"no manifest {manifest_path}, so no store beside it; "
             "pass -f FILE or run in the manifest's folder"
         )
-    where = default_store_path(manifest_path).relative_to(manifest_path.absolute().parent)
+    where = _default_store(manifest_path)
     return (
         f"no store at {where} beside {manifest_path}; run 'yamlcron apply -f {manifest_path}' first"
     )

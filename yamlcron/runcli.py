@@ -108,7 +108,7 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron run -f examples/jobs.yaml
           yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
         """
-        probe = app.open_store(manifest_path, store_url, create=False)
+        probe = app.manifest_store(manifest_path, store_url)
         try:
             known = reconcile.current_record(manifest_path, probe, app.rules) is not None
         finally:
