@@ -1,0 +1,60 @@
+"""A run's output past its last 64 KiB: cut, and the cut said at the head of what is kept."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CliResult
+from yamlcron.procgroup import OutputTail, size_text
+
+
+@pytest.mark.parametrize(
+    ("size", "text"),
+    [
+        (0, "0 bytes"),
+        (999, "999 bytes"),
+        (1000, "1.0 kB"),
+        (1_234_567, "1.2 MB"),
+        (5 * 10**9, "5.0 GB"),
+    ],
+)
+def test_size_text(size: int, text: str) -> None:
+    assert size_text(size) == text
+
+
+def test_a_tail_that_fits_is_not_marked() -> None:
+    tail = OutputTail(10)
+    tail.add(b"0123456789")
+    assert tail.text() == "0123456789"
+
+
+@pytest.mark.parametrize("chunks", [[b"x" * 25], [b"x"] * 25, [b"x" * 15, b"y" * 10]])
+def test_a_cut_is_marked_with_its_size(chunks: list[bytes]) -> None:
+    tail = OutputTail(10)
+    for chunk in chunks:
+        tail.add(chunk)
+    marker, kept = tail.text().split("\n", 1)
+    assert marker == "[... 15 bytes cut ...]"
+    assert kept == b"".join(chunks)[-10:].decode()
+
+
+def test_history_shows_where_a_long_output_was_cut(
+    cli: Callable[..., CliResult], write: Callable[..., Path]
+) -> None:
+    path = write(
+        "version: 1\njobs:\n  loud:\n    trigger: {interval: 1h}\n"
+        "    run: {command: [python3, -c, \"print('x' * 1_300_000 + 'end')\"]}\n"
+    )
+    assert cli("apply", "-f", path).code == 0
+    run = json.loads(cli("trigger", "loud", "--wait", "-f", path, "-o", "json").out)
+    head, kept = run["output"].split("\n", 1)
+    assert head == f"[... {size_text(1_300_004 - 64 * 1024)} cut ...]"
+    assert head == "[... 1.2 MB cut ...]"
+    assert len(kept) == 64 * 1024
+    assert kept.endswith("xend\n")
+    shown = cli("history", "-f", path, "--run", str(run["id"])).out.splitlines()
+    assert shown[shown.index("output:") + 1] == "[... 1.2 MB cut ...]"
