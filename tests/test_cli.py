@@ -580,3 +580,23 @@ def test_two_manifests_in_one_folder_do_not_share_the_default_store(
     own = f"sqlite://{tmp_path / 'other.db'}"
     assert yamlcron("apply", "-f", "other.yaml", "--store", own, cwd=project).returncode == 0
     assert yamlcron("plan", "--detailed-exitcode", cwd=project).returncode == 0
+
+
+def test_times_of_no_job_are_in_the_hosts_zone(project: Path) -> None:
+    assert yamlcron("apply", cwd=project).returncode == 0
+    store = SQLiteStore(project / ".yamlcron" / "state.db")
+    try:
+        store.join("alpha", 30)
+        kolkata = {"TZ": "Asia/Kolkata"}
+        [local] = json.loads(yamlcron("replicas", "-o", "json", cwd=project, env=kolkata).stdout)
+        [utc] = json.loads(
+            yamlcron("--utc", "replicas", "-o", "json", cwd=project, env=kolkata).stdout
+        )
+        table = yamlcron("replicas", cwd=project, env=kolkata).stdout.splitlines()
+    finally:
+        store.close()
+    for key in ("started_at", "heartbeat_at", "expires_at"):
+        assert local[key].endswith("+05:30")
+        assert utc[key].endswith("+00:00")
+        assert datetime.fromisoformat(local[key]) == datetime.fromisoformat(utc[key])
+    assert table[1].split()[2].endswith("+05:30")

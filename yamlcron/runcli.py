@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import click
 
@@ -30,7 +31,7 @@ from yamlcron.manifest import load_manifest, parse_datetime
 from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, StoredJob, label
 from yamlcron.reconcile import first_fire
-from yamlcron.runs import Queued, Run, RunStatus, Store
+from yamlcron.runs import Queued, Replica, Run, RunStatus, Store
 from yamlcron.scheduler import Scheduler
 from yamlcron.schemaerrors import did_you_mean
 from yamlcron.triggers import zone
@@ -289,7 +290,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         finally:
             store.close()
         if output == "json":
-            _echo_json([r.to_json() for r in live])
+            _echo_json([_replica_json(r, app) for r in live])
             return
         now = _now()
         rows = [
@@ -447,6 +448,15 @@ def _run_json(run: Run, times: Callable[[datetime], str] = datetime.isoformat) -
     shape = {k: full[k] for k in keys}
     for key, moment in _moments(run):
         shape[key] = None if moment is None else times(moment)
+    return shape
+
+
+def _replica_json(replica: Replica, app: App) -> dict[str, Any]:
+    """``Replica.to_json`` with its times in this host's zone, or UTC (the rule of every time)."""
+    shape = replica.to_json()
+    for key in ("started_at", "heartbeat_at", "expires_at"):
+        if shape[key] is not None:
+            shape[key] = app.shown(datetime.fromisoformat(shape[key]))
     return shape
 
 
