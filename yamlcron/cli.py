@@ -116,16 +116,23 @@ def _one_manifest(ctx: click.Context, param: click.Parameter, value: tuple[Path,
     return value[0]
 
 
-def _manifest_options(func: F) -> F:
+def _file_option(dest: str, **extra: Any) -> Callable[[F], F]:
     return click.option(
         "-f",
         "--file",
-        "manifest_path",
+        dest,
         type=_ManifestPath(path_type=Path, dir_okay=False),
-        multiple=True,  # so that a second -f is seen, and refused
+        multiple=True,  # so that a second -f is seen (and refused where one is meant)
+        envvar="YAMLCRON_FILE",
+        **extra,
+    )
+
+
+def _manifest_options(func: F) -> F:
+    return _file_option(
+        "manifest_path",
         callback=_one_manifest,
         default=("jobs.yaml",),
-        envvar="YAMLCRON_FILE",
         show_default=True,
         help="The manifest (env YAMLCRON_FILE).",
     )(func)
@@ -206,15 +213,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
     @click.argument(
         "files", nargs=-1, metavar="[FILE...]", type=click.Path(path_type=Path, dir_okay=False)
     )
-    @click.option(
-        "-f",
-        "--file",
-        "named",
-        type=_ManifestPath(path_type=Path, dir_okay=False),
-        multiple=True,
-        envvar="YAMLCRON_FILE",
-        help="A manifest, like FILE (env YAMLCRON_FILE)  [default: jobs.yaml]",
-    )
+    @_file_option("named", help="A manifest, like FILE (env YAMLCRON_FILE)  [default: jobs.yaml]")
     @_output_option
     @click.pass_obj
     def validate(app: App, files: tuple[Path, ...], named: tuple[Path, ...], output: str) -> None:
