@@ -600,3 +600,20 @@ def test_times_of_no_job_are_in_the_hosts_zone(project: Path) -> None:
         assert utc[key].endswith("+00:00")
         assert datetime.fromisoformat(local[key]) == datetime.fromisoformat(utc[key])
     assert table[1].split()[2].endswith("+05:30")
+
+
+def test_trigger_without_a_store_or_in_an_empty_one(
+    cli: Callable[..., CliResult], project: Path
+) -> None:
+    path = project / "jobs.yaml"
+    missing = cli("trigger", "backup", "-f", path, "--wait")
+    assert (missing.code, missing.err) == (
+        1,
+        "error: no job 'backup': nothing was applied yet; run 'yamlcron apply'\n",
+    )
+    assert not (project / ".yamlcron").exists()
+    path.write_text("version: 1\njobs: {}\n")
+    assert cli("apply", "-f", path, "--force").code == 0
+    for command in ("trigger", "pause", "resume"):
+        empty = cli(command, "backup", "-f", path)
+        assert (empty.code, empty.err) == (1, "error: no job 'backup' in the store\n")
