@@ -616,4 +616,7 @@ def test_trigger_without_a_store_or_in_an_empty_one(
     assert cli("apply", "-f", path, "--force").code == 0
     for command in ("trigger", "pause", "resume"):
         empty = cli(command, "backup", "-f", path)
-        assert (empty.code, empty.err) == (1, "error: no job 'backup' in the store\n")
+        assert (empty.code, empty.err) == (
+            1,
+            "error: no job 'backup' in the store; run 'yamlcron apply' first\n",
+        )

@@ -390,7 +390,8 @@ def _unknown_job(store: Store, job_id: str) -> UnknownJobError:
     """The error for a job id the store does not hold, with the nearest one it does."""
     if store.last_applied() is None:
         return UnknownJobError(f"no job '{job_id}': nothing was applied yet; run 'yamlcron apply'")
-    hint = did_you_mean(job_id, list(store.load_jobs()))
+    # The nearest stored id, else the likely cause: a job added to the manifest, not applied.
+    hint = did_you_mean(job_id, list(store.load_jobs())) or "; run 'yamlcron apply' first"
     return UnknownJobError(f"no job '{job_id}' in the store{hint}")
 
 
