@@ -29,9 +29,17 @@ class OutputTail:
             self._dropped += cut
 
     def text(self) -> str:
-        cut = self._dropped + max(0, len(self._data) - self.limit)
-        tail = bytes(self._data[-self.limit :]).decode("utf-8", errors="replace")
-        return f"[... {size_text(cut)} cut ...]\n{tail}" if cut else tail
+        total = self._dropped + len(self._data)
+        if total <= self.limit:
+            return self._data.decode("utf-8", errors="replace")
+        # The marker takes the place of as many bytes of output: what is kept stays in limit.
+        room = max(0, self.limit - len(_cut_marker(total - self.limit)))
+        tail = bytes(self._data[len(self._data) - room :]).decode("utf-8", errors="replace")
+        return _cut_marker(total - room) + tail
+
+
+def _cut_marker(cut: int) -> str:
+    return f"[... {size_text(cut)} cut ...]\n"
 
 
 def size_text(size: int) -> str:
