@@ -20,7 +20,7 @@ from yamlcron.errors import StoreError
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
-from yamlcron.runs import Store
+from yamlcron.runs import Claim, NewRun, RunStatus, Store
 from yamlcron.sqlstore import SCHEMA_VERSION, from_micros, to_micros
 from yamlcron.store import SQLiteStore
 
@@ -171,3 +171,39 @@ def test_a_read_sees_committed_state_without_waiting_for_a_write(tmp_path: Path)
     assert seen == ["failure"]
     assert store.load_jobs([job_id])[job_id].last_status == "failure"
     store.close()
+
+
+def test_runs_filtered_by_status_and_time(store: Store) -> None:
+    store.apply(_writes(), [], _record())
+    lease = store.join("test", 30)
+    fires = [
+        (NOW - timedelta(hours=3), RunStatus.MISSED),
+        (NOW - timedelta(hours=2), RunStatus.SKIPPED),
+        (NOW - timedelta(hours=1), RunStatus.MISSED),
+    ]
+    claims = [
+        Claim(
+            job_id="backup",
+            runs=tuple(
+                NewRun(job_id="backup", scheduled_at=at, status=status, started_at=at)
+                for at, status in fires
+            ),
+        )
+    ]
+    store.claim(claims, lease, None)
+
+    def scheduled(
+        statuses: list[str] | None = None, since: datetime | None = None
+    ) -> list[datetime]:
+        runs = store.runs("backup", statuses=statuses or (), since=since)
+        return [r.scheduled_at for r in runs]
+
+    assert scheduled() == [at for at, _ in reversed(fires)]
+    assert scheduled(statuses=["missed"]) == [fires[2][0], fires[0][0]]
+    assert scheduled(statuses=["missed", "skipped"], since=NOW - timedelta(hours=2)) == [
+        fires[2][0],
+        fires[1][0],
+    ]
+    assert scheduled(statuses=["failure"]) == []
+    assert scheduled(since=NOW) == []
+    assert [r.scheduled_at for r in store.runs(limit=1, statuses=["skipped"])] == [fires[1][0]]

@@ -153,7 +153,7 @@ class Yamlcron:
             log.error("reload refused, keeping the running manifest: %s", exc)
             return False
         except YamlcronError as exc:
-            lines = "; ".join(str(exc).splitlines())
+            lines = "; ".join(str(exc).splitlines()) + self.registry.restart_hint()
             log.error("reload failed, keeping the running manifest: %s", lines)
             self._publish_manifest("reload_failed", self.notify, lines)
             return False

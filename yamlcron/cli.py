@@ -11,7 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -19,7 +19,7 @@ import click
 
 from yamlcron import reconcile
 from yamlcron.app import publish_apply
-from yamlcron.errors import ManifestError, UnknownJobError, YamlcronError
+from yamlcron.errors import ManifestError, StoreError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
 from yamlcron.manifest import load_manifest, merged_schema, parse_datetime, rules_digest
 from yamlcron.model import JobSpec, Manifest, Plan
@@ -39,6 +39,7 @@ class App:
     """What every command shares: the registry, built on first use so ``--help`` loads none."""
 
     make_registry: Callable[[], Registry]
+    utc: bool = False
     _registry: Registry | None = field(default=None)
 
     @property
@@ -46,6 +47,14 @@ class App:
         if self._registry is None:
             self._registry = self.make_registry()
         return self._registry
+
+    def shown(self, moment: datetime, tz: tzinfo | None = None, timespec: str = "auto") -> str:
+        """``moment`` for people and programs alike: ISO 8601 with its offset.
+
+        In ``tz`` (a job's zone), or this host's zone for times that belong to no job; in
+        UTC under ``--utc``. The one rule for every time a command prints.
+        """
+        return moment.astimezone(UTC if self.utc else tz).isoformat(timespec=timespec)
 
     @property
     def rules(self) -> str:
@@ -56,19 +65,77 @@ class App:
         url = url or f"sqlite://{default_store_path(manifest_path)}"
         return self.registry.open_store(url, create=create)
 
+    def manifest_store(self, manifest_path: Path, url: str | None) -> Store:
+        """The store ``plan``, ``apply`` and ``run`` reconcile ``manifest_path`` with, read-only.
 
-def _manifest_options(func: F) -> F:
-    func = click.option(
+        Two manifests in one folder would share the default store, and applying one would
+        remove the other's jobs: without ``--store`` a default store that another manifest
+        file of that folder was applied to is refused, naming it.
+        """
+        store = self.open_store(manifest_path, url, create=False)
+        record = None if url is not None else store.last_applied()
+        if record is not None and Path(record.path).name != manifest_path.name:
+            store.close()
+            owner, name = Path(record.path).name, manifest_path.name
+            raise StoreError(
+                f"{_default_store(manifest_path)} beside {manifest_path} holds the jobs of "
+                f"{owner}, which applying {name} would remove; pass --store URL: a store of "
+                f"its own, or this one if {name} replaces {owner}"
+            )
+        return store
+
+    def read_store(self, manifest_path: Path, url: str | None) -> Store:
+        """The store for a command that reads it; StoreError when nothing was applied to it.
+
+        A missing SQLite file opens as an empty store (``plan`` wants that); a command
+        that lists or changes jobs says instead where it looked and what to run first.
+        """
+        store = self.open_store(manifest_path, url, create=False)
+        if store.last_applied() is None:
+            store.close()
+            raise StoreError(_no_store(manifest_path, url))
+        return store
+
+
+class _ManifestPath(click.Path):
+    """A manifest's path; ``YAMLCRON_FILE`` names one file, whatever characters it holds."""
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return (rv,)
+
+
+def _one_manifest(ctx: click.Context, param: click.Parameter, value: tuple[Path, ...]) -> Path:
+    """``-f`` given twice was silently the last one: a command reads one manifest."""
+    if len(value) > 1:
+        shown = ", ".join(map(str, value))
+        raise click.UsageError(
+            f"-f/--file given {len(value)} times ({shown}); this command reads one manifest "
+            "(only 'yamlcron validate' checks several)",
+            ctx,
+        )
+    return value[0]
+
+
+def _file_option(dest: str, **extra: Any) -> Callable[[F], F]:
+    return click.option(
         "-f",
         "--file",
-        "manifest_path",
-        type=click.Path(path_type=Path, dir_okay=False),
-        default="jobs.yaml",
+        dest,
+        type=_ManifestPath(path_type=Path, dir_okay=False),
+        multiple=True,  # so that a second -f is seen (and refused where one is meant)
         envvar="YAMLCRON_FILE",
+        **extra,
+    )
+
+
+def _manifest_options(func: F) -> F:
+    return _file_option(
+        "manifest_path",
+        callback=_one_manifest,
+        default=("jobs.yaml",),
         show_default=True,
         help="The manifest (env YAMLCRON_FILE).",
     )(func)
-    return func
 
 
 def _store_option(func: F) -> F:
@@ -120,8 +187,14 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         help="Logs on stderr: human-readable, or one JSON object a line.",
     )
     @click.option("-v", "--verbose", is_flag=True, help="Log debug details too.")
+    @click.option(
+        "--utc",
+        is_flag=True,
+        envvar="YAMLCRON_UTC",
+        help="Print every time in UTC (env YAMLCRON_UTC), not in the job's or this host's zone.",
+    )
     @click.pass_context
-    def cli(ctx: click.Context, log_format: str, verbose: bool) -> None:
+    def cli(ctx: click.Context, log_format: str, verbose: bool, utc: bool) -> None:
         """Declarative YAML cron and workflow runner.
 
         Keep your jobs in a jobs.yaml in git; `apply` makes the job store match it and
@@ -133,44 +206,33 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
           yamlcron plan && yamlcron apply
           yamlcron next nightly-backup --count 5
         """
-        configure_logging(log_format, logging.DEBUG if verbose else logging.INFO)
-        ctx.obj = App(make_registry)
+        configure_logging(log_format, logging.DEBUG if verbose else logging.INFO, utc=utc)
+        ctx.obj = App(make_registry, utc=utc)
 
     @cli.command()
-    @_manifest_options
+    @click.argument(
+        "files", nargs=-1, metavar="[FILE...]", type=click.Path(path_type=Path, dir_okay=False)
+    )
+    @_file_option("named", help="A manifest, like FILE (env YAMLCRON_FILE)  [default: jobs.yaml]")
     @_output_option
     @click.pass_obj
-    def validate(app: App, manifest_path: Path, output: str) -> None:
-        """Check the manifest and report every problem at once, one per line.
+    def validate(app: App, files: tuple[Path, ...], named: tuple[Path, ...], output: str) -> None:
+        """Check manifests and report every problem at once, one per line.
 
-        Each problem reads FILE:LINE:COL: PATH: message. Exits 1 when there is any.
-        Writes nothing.
+        Each problem reads FILE:LINE:COL: PATH: message. Checks every FILE given (for a
+        pre-commit hook), or jobs.yaml; exits 1 when any is invalid. Writes nothing.
 
         \b
         Example:
-          yamlcron validate -f jobs.yaml
+          yamlcron validate jobs.yaml other/jobs.yaml
         """
-        try:
-            manifest = load_manifest(manifest_path, app.registry.components)
-        except ManifestError as exc:
-            if output == "json":
-                issues = [
-                    {
-                        "file": i.file,
-                        "line": i.line,
-                        "column": i.column,
-                        "path": i.path,
-                        "message": i.message,
-                    }
-                    for i in exc.issues
-                ]
-                _echo_json({"valid": False, "issues": issues})
-                raise SystemExit(1) from None
-            raise
+        paths = [*files, *named] or [Path("jobs.yaml")]
+        reports = [_validate_one(app, path, output) for path in paths]
         if output == "json":
-            _echo_json({"valid": True, "jobs": len(manifest.jobs)})
-        else:
-            click.echo(f"{manifest_path}: valid, {len(manifest.jobs)} jobs")
+            shown = reports[0][1] if len(paths) == 1 else [r[1] for r in reports]
+            _echo_json(shown)
+        if not all(ok for ok, _ in reports):
+            raise SystemExit(1)
 
     @cli.command("plan")
     @_manifest_options
@@ -199,7 +261,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron plan -f jobs.yaml --detailed-exitcode
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        store = app.manifest_store(manifest_path, store_url)
         try:
             result = reconcile.unchanged(manifest_path, store, app.rules)
             stored_count = 0 if result is None else result.unchanged
@@ -234,7 +296,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron apply -f jobs.yaml --store sqlite:///var/lib/yamlcron/state.db
         """
-        probe = app.open_store(manifest_path, store_url, create=False)
+        probe = app.manifest_store(manifest_path, store_url)
         try:
             quick = reconcile.unchanged(manifest_path, probe, app.rules)
         finally:
@@ -273,7 +335,7 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron jobs --output json
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        store = app.read_store(manifest_path, store_url)
         try:
             stored = store.load_jobs()
         finally:
@@ -281,8 +343,10 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         rows = []
         for job_id in sorted(stored):
             job = stored[job_id]
-            tz = zone(job.spec.trigger.timezone)
-            next_at = job.next_run_at.astimezone(tz).isoformat() if job.next_run_at else None
+            # A paused job has a stored next fire time, kept for resume; it will not fire.
+            next_at = None
+            if job.next_run_at is not None and not job.paused:
+                next_at = app.shown(job.next_run_at, zone(job.spec.trigger.timezone))
             rows.append(
                 {
                     "id": job_id,
@@ -432,6 +496,54 @@ def _stored_anchor(
     return None
 
 
+def _validate_one(app: App, path: Path, output: str) -> tuple[bool, dict[str, Any]]:
+    """Check one manifest; text goes out at once, JSON is returned: (valid, its JSON)."""
+    try:
+        manifest = load_manifest(path, app.registry.components)
+    except ManifestError as exc:
+        issues = [
+            {
+                "file": i.file,
+                "line": i.line,
+                "column": i.column,
+                "path": i.path,
+                "message": i.message,
+            }
+            for i in exc.issues
+        ]
+        if output == "text":
+            click.echo(str(exc), err=True)
+        return False, {"file": str(path), "valid": False, "issues": issues}
+    except YamlcronError as exc:  # unreadable: one issue without a line
+        if output == "text":
+            click.echo(f"error: {exc}", err=True)
+        issue = {"file": str(path), "line": 0, "column": 0, "path": "", "message": str(exc)}
+        return False, {"file": str(path), "valid": False, "issues": [issue]}
+    if output == "text":
+        click.echo(f"{path}: valid, {len(manifest.jobs)} jobs")
+    return True, {"file": str(path), "valid": True, "jobs": len(manifest.jobs)}
+
+
+def _default_store(manifest_path: Path) -> Path:
+    """The default store's path as its manifest's folder sees it (``.yamlcron/state.db``)."""
+    return default_store_path(manifest_path).relative_to(manifest_path.absolute().parent)
+
+
+def _no_store(manifest_path: Path, url: str | None) -> str:
+    """Where the store was looked for, and what to do about it, in one line."""
+    if url is not None:
+        return f"nothing was applied to the store {url} yet; run 'yamlcron apply --store URL' first"
+    if not manifest_path.exists():
+        return (
+            f"no manifest {manifest_path}, so no store beside it; "
+            "pass -f FILE or run in the manifest's folder"
+        )
+    where = _default_store(manifest_path)
+    return (
+        f"no store at {where} beside {manifest_path}; run 'yamlcron apply -f {manifest_path}' first"
+    )
+
+
 def _print_plan(result: Plan, output: str) -> None:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -450,7 +562,8 @@ def _cell(value: Any) -> str:
 
 
 def _table(headers: Sequence[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    """Columns padded to their widest cell; no rows is the header line alone."""
+    widths = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip()]
     lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     return "\n".join(lines)
@@ -469,13 +582,29 @@ class _JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
-def configure_logging(log_format: str, level: int) -> None:
-    """Send yamlcron's logs to stderr, as text or one JSON object a line."""
+class _TextFormatter(logging.Formatter):
+    """``TIME LEVEL logger: message``, TIME in ISO 8601 with its offset (as every printed time)."""
+
+    def __init__(self, utc: bool) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._zone = UTC if utc else None  # None: this host's zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, UTC).astimezone(self._zone)
+        return moment.isoformat(timespec="milliseconds")
+
+
+def configure_logging(log_format: str, level: int, *, utc: bool = False) -> None:
+    """Send yamlcron's logs to stderr, as text or one JSON object a line.
+
+    Text lines carry the host's local time with its offset, or UTC with ``utc``; JSON lines
+    always carry UTC (``time``), for machines.
+    """
     handler = logging.StreamHandler(sys.stderr)
     if log_format == "json":
         handler.setFormatter(_JsonFormatter())
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.setFormatter(_TextFormatter(utc))
     root = logging.getLogger("yamlcron")
     root.handlers[:] = [handler]
     root.setLevel(level)

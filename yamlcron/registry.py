@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -61,6 +62,8 @@ class Registry:
     executors: Mapping[str, Executor]
     notifiers: Mapping[str, Notifier]
     plugins: tuple[PluginInfo, ...] = field(default=())
+    #: Whether entry-point plugins were loaded (so an unloaded one was installed later).
+    autoload: bool = False
 
     @property
     def components(self) -> Components:
@@ -77,6 +80,36 @@ class Registry:
     def notifier(self, name: str) -> Notifier:
         """The notifier ``name``; PluginError naming the installed ones if it is unknown."""
         return _named(self.notifiers, name, "notifier")
+
+    def installed_since(self) -> tuple[str, ...]:
+        """Entry-point plugins installed now that this registry did not load, as ``name (dist)``.
+
+        A registry loads the entry points there are when it is built: a plugin installed
+        into a running ``yamlcron run`` afterwards is not loaded before a restart.
+        """
+        if not self.autoload:
+            return ()
+        loaded = {name for name, _ in self.manager.list_name_plugin()}
+        return tuple(
+            sorted(
+                f"{ep.name} ({ep.dist.name})" if ep.dist else ep.name
+                for ep in importlib.metadata.entry_points(group=hookspecs.PROJECT)
+                if ep.name not in loaded and not self.manager.is_blocked(ep.name)
+            )
+        )
+
+    def restart_hint(self) -> str:
+        """For an error about an unknown component: ``""``, or which plugins a restart loads.
+
+        The daemon appends it to a failed reload ("unknown executor 'x'"), whose cause is
+        then a plugin installed after it started.
+        """
+        late = self.installed_since()
+        if not late:
+            return ""
+        return (
+            f"; installed after this process started, so loaded once it restarts: {', '.join(late)}"
+        )
 
     def open_store(self, url: str, *, create: bool) -> Store:
         """Open the store at ``url`` through the plugin registered for its scheme."""
@@ -115,7 +148,8 @@ def build_registry(
         if not manager.is_blocked(name):
             manager.register(importlib.import_module(name), name=name)
             origins[name] = "built-in"
-    if autoload and not os.environ.get(DISABLE_AUTOLOAD_ENV):
+    autoload = autoload and not os.environ.get(DISABLE_AUTOLOAD_ENV)
+    if autoload:
         try:
             manager.load_setuptools_entrypoints(hookspecs.PROJECT)
         except Exception as exc:  # a broken third-party package: say which, in one line
@@ -140,6 +174,7 @@ def build_registry(
         executors=found["executors"],
         notifiers=found["notifiers"],
         plugins=_describe(manager, origins, provides),
+        autoload=autoload,
     )
 
 

@@ -7,10 +7,10 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -26,15 +26,17 @@ from yamlcron.cli import (
     _store_option,
     _table,
 )
+from yamlcron.durations import parse_duration
 from yamlcron.errors import UnknownJobError
 from yamlcron.eventbus import EventBus
-from yamlcron.manifest import load_manifest
+from yamlcron.manifest import load_manifest, parse_datetime
 from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, StoredJob, label
 from yamlcron.reconcile import first_fire
 from yamlcron.registry import Registry
-from yamlcron.runs import Queued, Run, RunStatus, Store
+from yamlcron.runs import Queued, Replica, Run, RunStatus, Store
 from yamlcron.scheduler import Scheduler
+from yamlcron.schemaerrors import did_you_mean
 from yamlcron.triggers import zone
 from yamlcron.watch import ManifestWatcher
 
@@ -110,7 +112,7 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron run -f examples/jobs.yaml
           yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
         """
-        probe = app.open_store(manifest_path, store_url, create=False)
+        probe = app.manifest_store(manifest_path, store_url)
         try:
             known = reconcile.current_record(manifest_path, probe, app.rules) is not None
         finally:
@@ -148,6 +150,25 @@ def add_runtime_commands(cli: click.Group) -> None:
     @_store_option
     @_output_option
     @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1))
+    @click.option(
+        "--status",
+        "statuses",
+        multiple=True,
+        type=click.Choice([s.value for s in RunStatus]),
+        help="Only runs with this status (repeat for several).",
+    )
+    @click.option(
+        "--since",
+        metavar="DATETIME|DURATION",
+        help="Only runs scheduled since then (ISO 8601), or within that long ago (1h, 2d).",
+    )
+    @click.option(
+        "--run",
+        "run_id",
+        type=int,
+        metavar="ID",
+        help="Show the run ID (the RUN column) in full: output, error and traceback.",
+    )
     @click.pass_obj
     def history_command(
         app: App,
@@ -156,34 +177,45 @@ def add_runtime_commands(cli: click.Group) -> None:
         store_url: str | None,
         output: str,
         limit: int,
+        statuses: tuple[str, ...],
+        since: str | None,
+        run_id: int | None,
     ) -> None:
         """Show recorded runs, newest first: status, exit code, result or error.
 
+        Times are in each job's time zone (UTC with --utc). --run ID shows one run whole.
+
         \b
         Example:
-          yamlcron history nightly-report --limit 5 --output json
+          yamlcron history nightly-report --status failure --since 1d
+          yamlcron history --run 42
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        moment = None if since is None else _since(since, app)
+        store = app.read_store(manifest_path, store_url)
         try:
-            runs = store.runs(job_id, limit=limit)
+            if run_id is not None:
+                runs = [_one_run(store, run_id, job_id)]
+            else:
+                if job_id is not None:
+                    _check_job(store, job_id)
+                runs = store.runs(job_id, limit=limit, statuses=statuses, since=moment)
+            zones = _zones(store, runs)
         finally:
             store.close()
+
+        def times(run: Run) -> Callable[[datetime], str]:
+            return lambda m: app.shown(m, zones.get(run.job_id, UTC))
+
         if output == "json":
-            _echo_json([_run_json(r) for r in runs])
-            return
-        headers = (
-            "RUN",
-            "JOB",
-            "SCHEDULED",
-            "TRY",
-            "STATUS",
-            "EXIT",
-            "TOOK",
-            "NODE",
-            "MANIFEST",
-            "DETAIL",
-        )
-        click.echo(_table(headers, [_run_row(r) for r in runs]))
+            shapes = [_run_json(r, times(r)) for r in runs]
+            _echo_json(shapes[0] if run_id is not None else shapes)
+        elif run_id is not None:
+            click.echo(_run_text(runs[0], times(runs[0])))
+        else:
+            rows = [_run_row(r, times(r)) for r in runs]
+            click.echo(_table(HISTORY_HEADERS, rows))
+            if rows:
+                click.echo("('yamlcron history --run RUN' shows one run's output and traceback)")
 
     @cli.command("trigger")
     @click.argument("job_id", metavar="JOB")
@@ -224,9 +256,9 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron trigger nightly-report --wait
           yamlcron trigger nightly-report --timeout 600 --output json
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        store = app.read_store(manifest_path, store_url)
         try:
-            _stored(store, job_id)
+            tz = zone(_stored(store, job_id).spec.trigger.timezone)
             if store.daemon_alive():
                 run = _through_daemon(store, job_id, output, wait or timeout is not None, timeout)
                 if run is None:
@@ -238,7 +270,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         finally:
             store.close()
         if output == "json":
-            _echo_json(_run_json(run))
+            _echo_json(_run_json(run, lambda moment: app.shown(moment, tz)))
         else:
             click.echo(_describe(run))
             if run.output:
@@ -269,20 +301,20 @@ def add_runtime_commands(cli: click.Group) -> None:
         Example:
           yamlcron replicas --store postgresql://cron@db/cron
         """
-        store = app.open_store(manifest_path, store_url, create=False)
+        store = app.read_store(manifest_path, store_url)
         try:
             live = store.replicas()
         finally:
             store.close()
         if output == "json":
-            _echo_json([r.to_json() for r in live])
+            _echo_json([_replica_json(r, app) for r in live])
             return
         now = _now()
         rows = [
             [
                 r.node,
                 str(r.token),
-                r.started_at.isoformat(timespec="seconds"),
+                app.shown(r.started_at, timespec="seconds"),
                 *(
                     ("-", "when it stops")  # held by the SQLite daemon lock: no heartbeat
                     if r.expires_at is None
@@ -326,8 +358,7 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron resume nightly-report
         """
         spec, following = _set_pause(app, manifest_path, store_url, job_id, pause=False)
-        tz = zone(spec.trigger.timezone)
-        when = following.astimezone(tz).isoformat() if following else "none"
+        when = app.shown(following, zone(spec.trigger.timezone)) if following else "none"
         click.echo(f"resumed {job_id}; next run {when}")
 
 
@@ -335,7 +366,7 @@ def _set_pause(
     app: App, manifest_path: Path, store_url: str | None, job_id: str, *, pause: bool
 ) -> tuple[JobSpec, datetime | None]:
     """Set the runtime override; resuming fires again from now, without catching up."""
-    store = app.open_store(manifest_path, store_url, create=False)
+    store = app.read_store(manifest_path, store_url)
     try:
         job = _stored(store, job_id)
         if pause:
@@ -450,15 +481,72 @@ def _give_up(job_id: str, timeout: float | None, what: str) -> NoReturn:
     raise SystemExit(EXIT_GAVE_UP)
 
 
+HISTORY_HEADERS = (
+    "RUN",
+    "JOB",
+    "SCHEDULED",
+    "TRY",
+    "STATUS",
+    "EXIT",
+    "TOOK",
+    "NODE",
+    "MANIFEST",
+    "DETAIL",
+)
+
+
 def _stored(store: Store, job_id: str) -> StoredJob:
     job = store.load_jobs([job_id]).get(job_id)
     if job is None:
-        raise UnknownJobError(f"no job '{job_id}' in the store; run 'yamlcron apply' first")
+        raise _unknown_job(store, job_id)
     return job
 
 
-def _run_json(run: Run) -> dict[str, object]:
-    """SPEC §6's shape, word for word."""
+def _unknown_job(store: Store, job_id: str) -> UnknownJobError:
+    """The error for a job id the store does not hold, with the nearest one it does."""
+    if store.last_applied() is None:
+        return UnknownJobError(f"no job '{job_id}': nothing was applied yet; run 'yamlcron apply'")
+    # The nearest stored id, else the likely cause: a job added to the manifest, not applied.
+    hint = did_you_mean(job_id, list(store.load_jobs())) or "; run 'yamlcron apply' first"
+    return UnknownJobError(f"no job '{job_id}' in the store{hint}")
+
+
+def _check_job(store: Store, job_id: str) -> None:
+    """A job with history is known even when it was removed (its history is kept)."""
+    if job_id not in store.load_jobs([job_id]) and not store.runs(job_id, limit=1):
+        raise _unknown_job(store, job_id)
+
+
+def _one_run(store: Store, run_id: int, job_id: str | None) -> Run:
+    run = store.run(run_id)
+    if run is None or (job_id is not None and run.job_id != job_id):
+        of = "" if job_id is None else f" of job '{job_id}'"
+        raise UnknownJobError(f"no run {run_id}{of} in the store; see 'yamlcron history'")
+    return run
+
+
+def _zones(store: Store, runs: list[Run]) -> dict[str, tzinfo]:
+    """The time zone of each job of ``runs`` that is still stored (a removed one's: UTC)."""
+    jobs = store.load_jobs({r.job_id for r in runs})
+    return {job_id: zone(job.spec.trigger.timezone) for job_id, job in jobs.items()}
+
+
+def _since(text: str, app: App) -> datetime:
+    """``--since``: a duration ago, or an ISO 8601 datetime (no offset: this host's zone)."""
+    try:
+        return _now() - timedelta(seconds=parse_duration(text))
+    except ValueError:
+        pass
+    local = UTC if app.utc else datetime.now().astimezone().tzinfo or UTC
+    try:
+        return parse_datetime(text, local)
+    except ValueError:
+        message = f"{text!r} is neither an ISO 8601 datetime nor a duration such as 1h"
+        raise click.BadParameter(message, param_hint="--since") from None
+
+
+def _run_json(run: Run, times: Callable[[datetime], str] = datetime.isoformat) -> dict[str, object]:
+    """SPEC §6's shape, word for word, with datetimes written by ``times``."""
     full = run.to_json()
     keys = (
         "id",
@@ -474,16 +562,38 @@ def _run_json(run: Run) -> dict[str, object]:
         "output",
         "node",
     )
-    return {k: full[k] for k in keys}
+    shape = {k: full[k] for k in keys}
+    for key, moment in _moments(run):
+        shape[key] = None if moment is None else times(moment)
+    return shape
+
+
+def _replica_json(replica: Replica, app: App) -> dict[str, Any]:
+    """``Replica.to_json`` with its times in this host's zone, or UTC (the rule of every time)."""
+    shape = replica.to_json()
+    for key in ("started_at", "heartbeat_at", "expires_at"):
+        if shape[key] is not None:
+            shape[key] = app.shown(datetime.fromisoformat(shape[key]))
+    return shape
+
+
+def _moments(run: Run) -> tuple[tuple[str, datetime | None], ...]:
+    return (
+        ("scheduled_at", run.scheduled_at),
+        ("started_at", run.started_at),
+        ("finished_at", run.finished_at),
+    )
 
 
 def _took(run: Run) -> str:
-    if run.started_at is None or run.finished_at is None:
+    # A missed or skipped fire never ran: its zero duration would read as a run.
+    never_ran = run.status in (RunStatus.MISSED, RunStatus.SKIPPED)
+    if run.started_at is None or run.finished_at is None or never_ran:
         return "-"
     return f"{(run.finished_at - run.started_at).total_seconds():.2f}s"
 
 
-def _run_row(run: Run) -> list[str]:
+def _run_row(run: Run, times: Callable[[datetime], str]) -> list[str]:
     detail = ""
     if run.error:
         detail = str(run.error.get("message", ""))
@@ -494,7 +604,7 @@ def _run_row(run: Run) -> list[str]:
     return [
         str(run.id),
         run.job_id,
-        run.scheduled_at.isoformat(timespec="seconds"),
+        times(run.scheduled_at.replace(microsecond=0)),
         str(run.attempt),
         run.status.value,
         _cell(run.exit_code),
@@ -505,12 +615,28 @@ def _run_row(run: Run) -> list[str]:
     ]
 
 
+def _run_text(run: Run, times: Callable[[datetime], str]) -> str:
+    """One run for people: the summary line, its times and where, then traceback and output."""
+    lines = [_describe(run)]
+    for key, moment in _moments(run):
+        lines.append(f"  {key.removesuffix('_at') + ':':<11}{_cell(moment and times(moment))}")
+    lines.append(f"  {'node:':<11}{run.node or '-'}")
+    lines.append(f"  {'manifest:':<11}{label(run.manifest_digest, run.manifest_commit)}")
+    if run.cause_run_id is not None:
+        lines.append(f"  {'after run:':<11}{run.cause_run_id}")
+    trace = run.error.get("traceback") if run.error else None
+    if trace:
+        lines += ["traceback:", str(trace).rstrip("\n")]
+    lines += ["output:", run.output.rstrip("\n")] if run.output else ["output: none"]
+    return "\n".join(lines)
+
+
 def _describe(run: Run) -> str:
     code = "" if run.exit_code is None else f", exit {run.exit_code}"
-    text = (
-        f"run {run.id} of {run.job_id} (attempt {run.attempt}): "
-        f"{run.status.value}{code} in {_took(run)}"
-    )
+    took = _took(run)
+    text = f"run {run.id} of {run.job_id} (attempt {run.attempt}): {run.status.value}{code}"
+    if took != "-":
+        text += f" in {took}"
     if run.result is not None:
         text += f"; result {run.result!r}"
     if run.error:

@@ -395,9 +395,18 @@ class Store(Protocol):
         ...
 
     def runs(
-        self, job_id: str | None = None, limit: int = 50, scheduled_at: datetime | None = None
+        self,
+        job_id: str | None = None,
+        limit: int = 50,
+        scheduled_at: datetime | None = None,
+        *,
+        statuses: Collection[str] = (),
+        since: datetime | None = None,
     ) -> list[Run]:
-        """Recorded runs, newest first; of one job, or of one fire of it."""
+        """Recorded runs, newest first; of one job, or of one fire of it.
+
+        ``statuses`` keeps the runs with one of them; ``since`` those scheduled at or after it.
+        """
         ...
 
     def run(self, run_id: int) -> Run | None:

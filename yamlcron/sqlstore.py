@@ -687,7 +687,13 @@ class SQLStore:
     # -- history -----------------------------------------------------------------------------
 
     def runs(
-        self, job_id: str | None = None, limit: int = 50, scheduled_at: datetime | None = None
+        self,
+        job_id: str | None = None,
+        limit: int = 50,
+        scheduled_at: datetime | None = None,
+        *,
+        statuses: Collection[str] = (),
+        since: datetime | None = None,
     ) -> list[Run]:
         clauses: list[str] = []
         args: list[object] = []
@@ -697,6 +703,12 @@ class SQLStore:
         if scheduled_at is not None:
             clauses.append("scheduled_at = ?")
             args.append(to_micros(scheduled_at))
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            args.extend(statuses)
+        if since is not None:
+            clauses.append("scheduled_at >= ?")
+            args.append(to_micros(since))
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._reading():
             rows = self._execute(

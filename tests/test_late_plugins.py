@@ -1,0 +1,33 @@
+"""A plugin installed after a registry was built: named as what a restart would load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from yamlcron.registry import build_registry
+
+
+def _install(site: Path, dist: str, entry: str) -> None:
+    """A minimal installed distribution with one ``yamlcron`` entry point."""
+    info = site / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[yamlcron]\n{entry} = {entry}_module\n")
+
+
+def test_a_plugin_installed_later_is_named_for_a_restart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("YAMLCRON_DISABLE_PLUGIN_AUTOLOAD", raising=False)
+    registry = build_registry()
+    assert registry.restart_hint() == ""
+    _install(tmp_path, "yamlcron-late", "late")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert registry.installed_since() == ("late (yamlcron-late)",)
+    assert registry.restart_hint() == (
+        "; installed after this process started, so loaded once it restarts: late (yamlcron-late)"
+    )
+    unloading = build_registry(autoload=False)  # it never loads entry points: nothing is late
+    assert unloading.restart_hint() == ""
