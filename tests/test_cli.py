@@ -609,7 +609,8 @@ def test_trigger_without_a_store_or_in_an_empty_one(
     missing = cli("trigger", "backup", "-f", path, "--wait")
     assert (missing.code, missing.err) == (
         1,
-        "error: no job 'backup': nothing was applied yet; run 'yamlcron apply'\n",
+        f"error: no store at .yamlcron/state.db beside {path}; "
+        f"run 'yamlcron apply -f {path}' first\n",
     )
     assert not (project / ".yamlcron").exists()
     path.write_text("version: 1\njobs: {}\n")
