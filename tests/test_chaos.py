@@ -37,7 +37,7 @@ KILL_EVERY = 6.0
 FREEZES = (15.0, 40.0)  # seconds into the window
 FREEZE_FOR = 2.5 * LEASE
 
-pytestmark = pytest.mark.timeout(240)
+pytestmark = [pytest.mark.timeout(240), pytest.mark.process]
 
 JOB = """\
 import os, time

@@ -10,7 +10,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.processes import Daemon, cli
+
+pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 
 
 def test_runs_records_and_exits_0_on_sigterm(daemon: Callable[..., Daemon]) -> None:

@@ -8,10 +8,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.cli import main
 from yamlcron.manifest import load_manifest
 from yamlcron.registry import build_registry
+
+pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 
 
 def test_200_fires_a_second_miss_nothing(tmp_path: Path) -> None:

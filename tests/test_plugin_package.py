@@ -14,6 +14,10 @@ import textwrap
 import time
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
+
 EXAMPLE = Path(__file__).parent.parent / "examples" / "plugin"
 
 

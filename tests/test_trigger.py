@@ -21,6 +21,8 @@ from tests.test_webhook import Hook
 
 NOTIFY_PY = """\
 import json, sys
+
+pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 open("events.txt", "a").write(json.load(sys.stdin)["event"] + "\\n")
 """
 

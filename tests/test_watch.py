@@ -13,6 +13,8 @@ import pytest
 
 from tests.processes import Daemon, cli
 
+pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
+
 OLD = """\
 version: 1
 jobs:
