@@ -102,6 +102,10 @@ def yamlcron_job_event(event: JobEvent) -> None:
 def yamlcron_manifest_event(event: ManifestEvent) -> None:
     """A manifest was ``applied``, or a reload ``reload_failed`` or was ``plan_refused``.
 
+    ``applied`` is announced when an apply, a start or a reload added, changed or removed
+    a job; a start on the manifest already applied, or a new git commit that changed no
+    job, announces nothing. ``event.folder`` is the manifest's folder.
+
     Called on the event thread. For failures ``event.message`` holds the located error
     lines (``jobs.yaml:3:5: ...``); the last good manifest is still running.
     """
