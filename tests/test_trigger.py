@@ -19,10 +19,10 @@ from tests.processes import Daemon, clean_env, cli
 from tests.test_executors import alive
 from tests.test_webhook import Hook
 
+pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
+
 NOTIFY_PY = """\
 import json, sys
-
-pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 open("events.txt", "a").write(json.load(sys.stdin)["event"] + "\\n")
 """
 
