@@ -187,6 +187,10 @@ def test_hourly_from_first_pass_sees_second_pass() -> None:
         ("0 0 1,*/2 * 7,*/1", ["01-02 00:00+0000", "01-03 00:00+0000"]),
         ("0 0 1-31 * mon", ["01-02 00:00+0000", "01-03 00:00+0000"]),
         ("0 0 13 * 0-6", ["01-02 00:00+0000", "01-03 00:00+0000"]),
+        # Day-of-week 7 is Sunday with seconds first too (croniter before 7.0 refused it).
+        ("0 0 0 * * 7", ["01-04 00:00+0000", "01-11 00:00+0000"]),
+        ("0 0 0 * * 5-7", ["01-02 00:00+0000", "01-03 00:00+0000", "01-04 00:00+0000"]),
+        ("0 0 0 * * 1-7/2", ["01-02 00:00+0000", "01-04 00:00+0000", "01-05 00:00+0000"]),
     ],
 )
 def test_cron_syntax(expr: str, expected: list[str]) -> None:
@@ -372,3 +376,12 @@ def test_next_counts_real_time_and_ends_at_the_year_9999(
     assert end.out.split() == ["9999-12-31T03:00:00-10:00"]
     none = cli("next", "nightly", "-f", path, "--after", "9999-12-31T23:00")
     assert none.out == "nightly has no fire time after 9999-12-31T23:00:00-10:00\n"
+
+
+@pytest.mark.parametrize(
+    ("expr", "day_of_week"),
+    [("* * * * * 7", "0"), ("* * * * * 5-7", "0,5,6"), ("0 0 * * 1-7/2", "0,1,3,5")],
+)
+def test_sunday_is_given_to_croniter_as_0(expr: str, day_of_week: str) -> None:
+    # croniter before 7.0 refuses a 7 when seconds come first: the reading is ours.
+    assert check_cron(expr)[-1] == day_of_week

@@ -319,7 +319,7 @@ def _normal_item(kind: _Field, item: str) -> str:
             raise ValueError(
                 f"{kind.name} {item!r}: a step goes with * or a range; {_from(kind, low, step)}"
             )
-        return str(first)
+        return _sunday(kind, str(first))
     last = kind.value(high)
     if last < first:
         raise ValueError(
@@ -327,8 +327,19 @@ def _normal_item(kind: _Field, item: str) -> str:
             f"write {_wrapped(kind, low, high, step)}"
         )
     if first == last:
-        return str(first)  # a range a-a is the one value a
-    return f"{first}-{last}" + (f"/{step}" if step else "")
+        return _sunday(kind, str(first))  # a range a-a is the one value a
+    return _sunday(kind, f"{first}-{last}" + (f"/{step}" if step else ""))
+
+
+def _sunday(kind: _Field, item: str) -> str:
+    """Day-of-week 7 (Sunday) written as 0, so that no croniter version decides its meaning.
+
+    croniter before 7.0 refuses a 7 (``5-7`` too) when seconds come first.
+    """
+    if kind.high != 7 or "7" not in item.split("/")[0]:
+        return item
+    days = {day % 7 for day in _values(item, 0, 7)}
+    return ",".join(str(day) for day in sorted(days))
 
 
 def _from(kind: _Field, low: str, step: str) -> str:
