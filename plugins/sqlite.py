@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from yamlcron.errors import StoreError
 from yamlcron.hookspecs import StoreFactory, hookimpl
-from yamlcron.runs import Store
-from yamlcron.store import SQLiteStore
+
+if TYPE_CHECKING:
+    from yamlcron.runs import Store
 
 
 def open_sqlite(url: str, *, create: bool) -> Store:
     """``sqlite:///abs/path.db``, ``sqlite://relative/path.db`` or ``sqlite://:memory:``."""
+    # Imported here: every command registers this plugin, few open a store (and the store
+    # brings sqlite3 and the file watcher along).
+    from yamlcron.store import SQLiteStore
+
     target = url.removeprefix("sqlite://")
     if not target:
         raise StoreError(f"the store URL {url!r} names no file")

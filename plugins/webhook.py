@@ -12,9 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -57,6 +55,11 @@ class WebhookNotifier:
     }
 
     def notify(self, event: RunEvent | ManifestEvent, options: Mapping[str, Any]) -> None:
+        # Imported here: urllib.request brings http, email and ssl, which every command
+        # would pay for when it loads the plugins; only a daemon sends.
+        import urllib.error
+        import urllib.request
+
         url = str(options["url"])
         body = json.dumps(event.to_json(), default=str).encode()
         headers = {

@@ -13,21 +13,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from yamlcron import reconcile
-from yamlcron.app import publish_apply
 from yamlcron.errors import ManifestError, StoreError, UnknownJobError, YamlcronError
-from yamlcron.eventbus import EventBus
-from yamlcron.manifest import load_manifest, merged_schema, parse_datetime, rules_digest
-from yamlcron.model import JobSpec, Manifest, Plan
-from yamlcron.registry import Registry, build_registry
-from yamlcron.runs import Store
-from yamlcron.schemaerrors import did_you_mean
-from yamlcron.store import default_store_path
-from yamlcron.triggers import schedule_for, zone
+
+# What a command needs is imported in the command: every call of `yamlcron` pays for what
+# is imported here, and `--help` or `validate` in a pre-commit hook need little of it
+# (tests/test_startup.py counts the modules; bench/startup.py times them).
+if TYPE_CHECKING:
+    from yamlcron.model import JobSpec, Manifest, Plan
+    from yamlcron.registry import Registry
+    from yamlcron.runs import Store
 
 EXIT_USAGE = 64
 EXIT_INTERRUPTED = 130
@@ -38,13 +36,17 @@ F = TypeVar("F", bound=Callable[..., Any])
 class App:
     """What every command shares: the registry, built on first use so ``--help`` loads none."""
 
-    make_registry: Callable[[], Registry]
+    make_registry: Callable[[], Registry] | None  # None: the built-ins and installed plugins
     utc: bool = False
     _registry: Registry | None = field(default=None)
 
     @property
     def registry(self) -> Registry:
         if self._registry is None:
+            if self.make_registry is None:
+                from yamlcron.registry import build_registry
+
+                self.make_registry = build_registry
             self._registry = self.make_registry()
         return self._registry
 
@@ -59,9 +61,13 @@ class App:
     @property
     def rules(self) -> str:
         """What manifests are validated by here (see ``manifest.rules_digest``)."""
+        from yamlcron.manifest import rules_digest
+
         return rules_digest(self.registry.components)
 
     def open_store(self, manifest_path: Path, url: str | None, *, create: bool) -> Store:
+        from yamlcron.store import default_store_path
+
         url = url or f"sqlite://{default_store_path(manifest_path)}"
         return self.registry.open_store(url, create=create)
 
@@ -168,13 +174,15 @@ def _echo_json(value: Any) -> None:
 
 
 def _find_job(manifest: Manifest, job_id: str) -> JobSpec:
+    from yamlcron.schemaerrors import did_you_mean
+
     if job_id in manifest.jobs:
         return manifest.jobs[job_id]
     hint = did_you_mean(job_id, list(manifest.jobs))
     raise UnknownJobError(f"no job '{job_id}' in {manifest.path}{hint}")
 
 
-def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.Group:
+def build_cli(make_registry: Callable[[], Registry] | None = None) -> click.Group:
     """The command group; ``make_registry`` lets tests choose the plugins."""
 
     @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -261,6 +269,9 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron plan -f jobs.yaml --detailed-exitcode
         """
+        from yamlcron import reconcile
+        from yamlcron.manifest import load_manifest
+
         store = app.manifest_store(manifest_path, store_url)
         try:
             result = reconcile.unchanged(manifest_path, store, app.rules)
@@ -296,6 +307,11 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron apply -f jobs.yaml --store sqlite:///var/lib/yamlcron/state.db
         """
+        from yamlcron import reconcile
+        from yamlcron.app import publish_apply
+        from yamlcron.eventbus import EventBus
+        from yamlcron.manifest import load_manifest
+
         probe = app.manifest_store(manifest_path, store_url)
         try:
             quick = reconcile.unchanged(manifest_path, probe, app.rules)
@@ -335,6 +351,8 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron jobs --output json
         """
+        from yamlcron.triggers import zone
+
         store = app.read_store(manifest_path, store_url)
         try:
             stored = store.load_jobs()
@@ -392,6 +410,9 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron next nightly-backup --count 10 --after 2026-10-24T00:00
         """
+        from yamlcron.manifest import load_manifest, parse_datetime
+        from yamlcron.triggers import schedule_for, zone
+
         manifest = load_manifest(manifest_path, app.registry.components)
         spec = _find_job(manifest, job_id)
         tz = zone(spec.trigger.timezone)
@@ -472,6 +493,8 @@ def build_cli(make_registry: Callable[[], Registry] = build_registry) -> click.G
         Example:
           yamlcron schema > jobs.schema.json
         """
+        from yamlcron.manifest import merged_schema
+
         _echo_json(merged_schema(app.registry.components))
 
     from yamlcron.runcli import add_runtime_commands  # it builds on this module's helpers
@@ -498,6 +521,8 @@ def _stored_anchor(
 
 def _validate_one(app: App, path: Path, output: str) -> tuple[bool, dict[str, Any]]:
     """Check one manifest; text goes out at once, JSON is returned: (valid, its JSON)."""
+    from yamlcron.manifest import load_manifest
+
     try:
         manifest = load_manifest(path, app.registry.components)
     except ManifestError as exc:
@@ -526,6 +551,8 @@ def _validate_one(app: App, path: Path, output: str) -> tuple[bool, dict[str, An
 
 def _default_store(manifest_path: Path) -> Path:
     """The default store's path as its manifest's folder sees it (``.yamlcron/state.db``)."""
+    from yamlcron.store import default_store_path
+
     return default_store_path(manifest_path).relative_to(manifest_path.absolute().parent)
 
 
@@ -545,6 +572,8 @@ def _no_store(manifest_path: Path, url: str | None) -> str:
 
 
 def _print_plan(result: Plan, output: str) -> None:
+    from yamlcron import reconcile
+
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     if output == "json":
@@ -612,7 +641,7 @@ def configure_logging(log_format: str, level: int, *, utc: bool = False) -> None
 
 
 def main(
-    argv: Sequence[str] | None = None, make_registry: Callable[[], Registry] = build_registry
+    argv: Sequence[str] | None = None, make_registry: Callable[[], Registry] | None = None
 ) -> int:
     """Run the command line; returns the exit code (``yamlcron`` exits with it).
 

@@ -19,10 +19,9 @@ from datetime import UTC, datetime, tzinfo
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-import jsonschema
 
 from yamlcron.durations import DurationRangeError, format_duration, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
@@ -40,6 +39,9 @@ from yamlcron.schemaerrors import Path_, did_you_mean, issues_of
 from yamlcron.templates import stray
 from yamlcron.triggers import check_cron, zone
 from yamlcron.yamldoc import Document, dotted, read_document
+
+if TYPE_CHECKING:
+    import jsonschema
 
 #: Larger manifests are refused before they are read (100,000 jobs take about 10 MiB).
 MAX_BYTES = 32 * 1024 * 1024
@@ -82,6 +84,10 @@ def core_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> jsonschema.Draft202012Validator:
+    # Imported here: jsonschema only explains a manifest the compiled check refused, and
+    # importing it costs more than checking a valid manifest (tests/test_startup.py).
+    import jsonschema
+
     return jsonschema.Draft202012Validator(core_schema())
 
 
@@ -404,8 +410,11 @@ class _Checker:
             self.unknown((*path, "via"), "notifier", via, components.notifiers)
             return
         options = {k: v for k, v in entry.items() if k not in ("via", "on")}
-        validator = jsonschema.Draft202012Validator(schema)
-        for error in validator.iter_errors(options):
+        # jsonschema itself, not the compiled draft-7 check: a plugin's schema may use
+        # 2020-12 keywords that fastjsonschema would silently ignore.
+        import jsonschema
+
+        for error in jsonschema.Draft202012Validator(schema).iter_errors(options):
             self.issues.extend(issues_of(self.doc, error, path))
 
     def unknown(self, path: Path_, kind: str, name: str, known: Collection[str]) -> None:

@@ -10,12 +10,10 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from yamlcron import reconcile
-from yamlcron.app import RunHandle, Yamlcron, summary
 from yamlcron.cli import (
     App,
     _cell,
@@ -28,17 +26,14 @@ from yamlcron.cli import (
 )
 from yamlcron.durations import parse_duration
 from yamlcron.errors import UnknownJobError
-from yamlcron.eventbus import EventBus
-from yamlcron.manifest import load_manifest, parse_datetime
 from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, StoredJob, label
-from yamlcron.reconcile import first_fire
-from yamlcron.registry import Registry
 from yamlcron.runs import Queued, Replica, Run, RunStatus, Store
-from yamlcron.scheduler import Scheduler
-from yamlcron.schemaerrors import did_you_mean
-from yamlcron.triggers import zone
-from yamlcron.watch import ManifestWatcher
+
+# As in cli.py, a command imports what only it needs (the scheduler, the file watcher...).
+if TYPE_CHECKING:
+    from yamlcron.app import Yamlcron
+    from yamlcron.registry import Registry
 
 log = logging.getLogger("yamlcron.run")
 
@@ -112,6 +107,10 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron run -f examples/jobs.yaml
           yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
         """
+        from yamlcron import reconcile
+        from yamlcron.app import Yamlcron, summary
+        from yamlcron.manifest import load_manifest
+
         probe = app.manifest_store(manifest_path, store_url)
         try:
             known = reconcile.current_record(manifest_path, probe, app.rules) is not None
@@ -256,6 +255,8 @@ def add_runtime_commands(cli: click.Group) -> None:
           yamlcron trigger nightly-report --wait
           yamlcron trigger nightly-report --timeout 600 --output json
         """
+        from yamlcron.triggers import zone
+
         store = app.read_store(manifest_path, store_url)
         try:
             tz = zone(_stored(store, job_id).spec.trigger.timezone)
@@ -357,6 +358,8 @@ def add_runtime_commands(cli: click.Group) -> None:
         Example:
           yamlcron resume nightly-report
         """
+        from yamlcron.triggers import zone
+
         spec, following = _set_pause(app, manifest_path, store_url, job_id, pause=False)
         when = app.shown(following, zone(spec.trigger.timezone)) if following else "none"
         click.echo(f"resumed {job_id}; next run {when}")
@@ -366,6 +369,8 @@ def _set_pause(
     app: App, manifest_path: Path, store_url: str | None, job_id: str, *, pause: bool
 ) -> tuple[JobSpec, datetime | None]:
     """Set the runtime override; resuming fires again from now, without catching up."""
+    from yamlcron.reconcile import first_fire
+
     store = app.read_store(manifest_path, store_url)
     try:
         job = _stored(store, job_id)
@@ -392,6 +397,8 @@ def _through_daemon(
     store: Store, job_id: str, output: str, wait: bool, timeout: float | None
 ) -> Run | None:
     """Queue a fire for the daemon: its final run when waiting, else None (and say so)."""
+    from yamlcron.app import RunHandle
+
     now = _now()
     store.enqueue(Queued(job_id=job_id, due_at=now, scheduled_at=now))
     store.ring()
@@ -416,6 +423,9 @@ def _run_here(
     process group is stopped and the run recorded ``interrupted``. Returns the fire's
     run and what stopped it: the signal's number, ``_TIMED_OUT``, or None.
     """
+    from yamlcron.eventbus import EventBus
+    from yamlcron.scheduler import Scheduler
+
     store.lock_daemon()
     record = store.last_applied()
     shared = (record.notify or ()) if record is not None else ()
@@ -504,6 +514,8 @@ def _stored(store: Store, job_id: str) -> StoredJob:
 
 def _unknown_job(store: Store, job_id: str) -> UnknownJobError:
     """The error for a job id the store does not hold, with the nearest one it does."""
+    from yamlcron.schemaerrors import did_you_mean
+
     if store.last_applied() is None:
         return UnknownJobError(f"no job '{job_id}': nothing was applied yet; run 'yamlcron apply'")
     # The nearest stored id, else the likely cause: a job added to the manifest, not applied.
@@ -527,12 +539,16 @@ def _one_run(store: Store, run_id: int, job_id: str | None) -> Run:
 
 def _zones(store: Store, runs: list[Run]) -> dict[str, tzinfo]:
     """The time zone of each job of ``runs`` that is still stored (a removed one's: UTC)."""
+    from yamlcron.triggers import zone
+
     jobs = store.load_jobs({r.job_id for r in runs})
     return {job_id: zone(job.spec.trigger.timezone) for job_id, job in jobs.items()}
 
 
 def _since(text: str, app: App) -> datetime:
     """``--since``: a duration ago, or an ISO 8601 datetime (no offset: this host's zone)."""
+    from yamlcron.manifest import parse_datetime
+
     try:
         return _now() - timedelta(seconds=parse_duration(text))
     except ValueError:
@@ -645,6 +661,8 @@ def _describe(run: Run) -> str:
 
 
 def _watch(cron: Yamlcron, applied: str | None, interval: float) -> Callable[[], None]:
+    from yamlcron.watch import ManifestWatcher
+
     watcher = ManifestWatcher(cron.path, cron.reload, applied=applied, interval=interval)
     watcher.start()
     return watcher.stop

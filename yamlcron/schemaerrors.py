@@ -9,12 +9,13 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Sequence
-from typing import Any
-
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any
 
 from yamlcron.errors import Issue
 from yamlcron.yamldoc import Document, dotted
+
+if TYPE_CHECKING:  # jsonschema is imported only to explain a manifest that failed
+    from jsonschema.exceptions import ValidationError
 
 Path_ = tuple[str | int, ...]
 
@@ -86,6 +87,8 @@ def _describe(doc: Document, error: ValidationError, path: Path_) -> tuple[str, 
     if kind in ("anyOf", "oneOf") and noun:
         return f"expected {noun}, got {_show(doc, path, value)}", path, False
     if kind in ("anyOf", "oneOf") and error.context:
+        from jsonschema.exceptions import best_match
+
         inner = best_match(error.context)
         return _describe(doc, inner, tuple(inner.absolute_path))
     return str(error.message), path, False
