@@ -112,6 +112,9 @@ def test_interrupt_exits_130(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # Ctrl-C as a terminal delivers it: a runner started in the background ignores
+        # SIGINT, its children inherit that, and Python then installs no handler for it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     time.sleep(1.0)  # let it start and block on the FIFO; not waiting on a schedule
     proc.send_signal(signal.SIGINT)
