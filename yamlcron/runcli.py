@@ -260,8 +260,13 @@ def add_runtime_commands(cli: click.Group) -> None:
         store = app.read_store(manifest_path, store_url)
         try:
             tz = zone(_stored(store, job_id).spec.trigger.timezone)
+
+            def shown(moment: datetime) -> str:
+                return app.shown(moment, tz)
+
             if store.daemon_alive():
-                run = _through_daemon(store, job_id, output, wait or timeout is not None, timeout)
+                waiting = wait or timeout is not None
+                run = _through_daemon(store, job_id, output, waiting, timeout, shown)
                 if run is None:
                     return
                 stopped = None
@@ -271,7 +276,7 @@ def add_runtime_commands(cli: click.Group) -> None:
         finally:
             store.close()
         if output == "json":
-            _echo_json(_run_json(run, lambda moment: app.shown(moment, tz)))
+            _echo_json(_run_json(run, shown))
         else:
             click.echo(_describe(run))
             if run.output:
@@ -394,7 +399,12 @@ _TIMED_OUT = 0
 
 
 def _through_daemon(
-    store: Store, job_id: str, output: str, wait: bool, timeout: float | None
+    store: Store,
+    job_id: str,
+    output: str,
+    wait: bool,
+    timeout: float | None,
+    shown: Callable[[datetime], str],
 ) -> Run | None:
     """Queue a fire for the daemon: its final run when waiting, else None (and say so)."""
     from yamlcron.app import RunHandle
@@ -404,7 +414,7 @@ def _through_daemon(
     store.ring()
     if not wait:
         if output == "json":
-            _echo_json({"job_id": job_id, "queued": True, "scheduled_at": now.isoformat()})
+            _echo_json({"job_id": job_id, "queued": True, "scheduled_at": shown(now)})
         else:
             click.echo(f"queued a run of {job_id} for the running daemon")
         return None
