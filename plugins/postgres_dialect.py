@@ -73,12 +73,16 @@ class PostgresStore(SQLStore):
         self.name = _redacted(url)
         self._statements: dict[str, str] = {}
         self._db = self._connect()
-        with self._errors_as_store_errors():
-            row = self._execute("SELECT current_schema()").fetchone()
-            self.schema = str(row[0] or "public")  # NULL when search_path names no schema
-            if not create and self._version() == 0:
-                self._db.execute("SET search_path = pg_temp")
-            self._migrate(writable=create or self._version() == 0)
+        try:
+            with self._errors_as_store_errors():
+                row = self._execute("SELECT current_schema()").fetchone()
+                self.schema = str(row[0] or "public")  # NULL when search_path names no schema
+                if not create and self._version() == 0:
+                    self._db.execute("SET search_path = pg_temp")
+                self._migrate(writable=create or self._version() == 0)
+        except StoreError:
+            self._db.close()  # a store refused (too new, needs an upgrade) keeps no session
+            raise
         self.channel = f"yamlcron.{self.schema}"
 
     def _connect(self) -> psycopg.Connection[Any]:

@@ -71,8 +71,13 @@ class SQLiteStore(SQLStore):
         self._local = _ThreadState()
         self._read_lock = threading.RLock()
         self._reader: sqlite3.Connection | None = None
+        try:
+            with self._errors_as_store_errors():
+                self._migrate(writable=create or not exists)
+        except StoreError:
+            self._db.close()  # a store refused (too new, needs an upgrade) keeps no connection
+            raise
         with self._errors_as_store_errors():
-            self._migrate(writable=create or not exists)
             # In memory there is one database per connection: one connection does both.
             self._reader = None if target == ":memory:" else _connect(target)
 
