@@ -1,7 +1,7 @@
 """The firing role of the SQL store: what is due, claiming fires, recording their ends.
 
 Claims and results are fenced by leases: a claim or a result is accepted only while its
-lease is live by the database's clock (``SQLBase._hold_lease``).
+lease is live by the database's clock (``_hold_lease``).
 """
 
 from __future__ import annotations
@@ -102,6 +102,18 @@ class FiringSQL(SQLBase):
         return {job_id: int(count) for job_id, count in rows}
 
     # -- claiming and finishing --------------------------------------------------------------
+
+    def _hold_lease(self, lease: Lease) -> None:
+        """Inside a transaction: fail unless ``lease`` is live, and keep it so until commit."""
+        row = self._execute(
+            f"SELECT 1 FROM nodes WHERE token = ? AND reaped_at IS NULL "
+            f"AND expires_at > {self.now_sql}{self.share_lock}",
+            (lease.token,),
+        ).fetchone()
+        if row is None:
+            raise LeaseLostError(
+                f"the lease of {lease.node} (token {lease.token}) expired and was taken over"
+            )
 
     def claim(self, claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> list[Run]:
         # Set-based: a tick of a thousand fires is a handful of statements, not thousands.
@@ -245,7 +257,8 @@ class FiringSQL(SQLBase):
                     ended.append(item)
             self._record_ends(ended)
             # Only the jobs whose status changed: rewriting a job's row (its spec with it)
-            # for a run that ended as the last one did was a third of the recorder's time.
+            # for a run that ended as the last one did dominated the recorder's time
+            # (bench/README.md, "Measured in the store").
             self._executemany(
                 "UPDATE jobs SET last_status = ?, last_final = ? WHERE id = ?",
                 [(*state, job_id) for job_id, state in last.items() if state != read[job_id]],

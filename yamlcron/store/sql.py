@@ -13,9 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
-from yamlcron.errors import LeaseLostError, StoreError
+from yamlcron.errors import StoreError
 from yamlcron.model import JobSpec
-from yamlcron.runs import Lease
 from yamlcron.store.codec import parse_spec
 from yamlcron.store.schema import SCHEMA_VERSION
 
@@ -144,18 +143,6 @@ class SQLBase:
                 self._specs.pop(next(iter(self._specs)))
             self._specs[key] = spec
         return spec
-
-    def _hold_lease(self, lease: Lease) -> None:
-        """Inside a transaction: fail unless ``lease`` is live, and keep it so until commit."""
-        row = self._execute(
-            f"SELECT 1 FROM nodes WHERE token = ? AND reaped_at IS NULL "
-            f"AND expires_at > {self.now_sql}{self.share_lock}",
-            (lease.token,),
-        ).fetchone()
-        if row is None:
-            raise LeaseLostError(
-                f"the lease of {lease.node} (token {lease.token}) expired and was taken over"
-            )
 
     def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
         """The rows of ``sql`` (with ``{}`` for a list of ids), asked in chunks."""
