@@ -38,7 +38,7 @@ from yamlcron import Yamlcron
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
 from yamlcron.runs import RunContext
-from yamlcron.store import SQLiteStore
+from yamlcron.store.sqlite import SQLiteStore
 from yamlcron.triggers import CronSchedule, zone
 
 EXPRESSIONS = [

@@ -17,7 +17,7 @@ def open_sqlite(url: str, *, create: bool) -> Store:
     """``sqlite:///abs/path.db``, ``sqlite://relative/path.db`` or ``sqlite://:memory:``."""
     # Imported here: every command registers this plugin, few open a store (and the store
     # brings sqlite3 and the file watcher along).
-    from yamlcron.store import SQLiteStore
+    from yamlcron.store.sqlite import SQLiteStore
 
     target = url.removeprefix("sqlite://")
     if not target:

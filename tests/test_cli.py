@@ -19,7 +19,7 @@ from tests.conftest import GOOD, CliResult, dump_store
 from tests.processes import clean_env
 from yamlcron.cli import _TextFormatter, build_cli
 from yamlcron.runs import Claim, NewRun, RunStatus
-from yamlcron.store import SQLiteStore
+from yamlcron.store.sqlite import SQLiteStore
 
 COMMANDS = ["validate", "plan", "apply", "jobs", "next"]
 

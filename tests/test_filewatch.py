@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from yamlcron.filewatch import watch_file
+from yamlcron.store.filewatch import watch_file
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, Finish, NewRun, Queued, Run, RunStatus, Store
 from yamlcron.scheduler import Scheduler
-from yamlcron.store import SQLiteStore
+from yamlcron.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -59,7 +59,7 @@ def test_claim_and_finish_under_a_lease(store: Store) -> None:
     assert replica.expires_at is not None
     assert replica.expires_at - replica.heartbeat_at == timedelta(seconds=30)
     assert store.claim([_fire("backup")], lease, None) == []  # the fire moved on: once only
-    assert store.finish(_done(run), [], lease) is None
+    assert store.finish_many([Finish(run=_done(run), lease=lease)]) == [None]
     assert store.running() == {}
     assert store.runs("backup")[0].status == RunStatus.SUCCESS
 
@@ -98,8 +98,8 @@ def test_an_expired_lease_can_neither_claim_nor_finish(store: Store) -> None:
     with pytest.raises(LeaseLostError, match="alpha"):
         store.claim([_fire("cleanup")], lease, None)
     assert store.load_jobs(["cleanup"])["cleanup"].next_run_at == NOW  # nothing written
-    with pytest.raises(LeaseLostError):
-        store.finish(_done(run), [], lease)
+    [refused] = store.finish_many([Finish(run=_done(run), lease=lease)])
+    assert isinstance(refused, LeaseLostError)
     [reaped] = store.reap(NOW + HOUR)
     assert (reaped.id, reaped.status) == (run.id, RunStatus.INTERRUPTED)
     assert store.runs("backup")[0].status == RunStatus.INTERRUPTED
@@ -116,8 +116,8 @@ def test_a_fresh_lease_is_renewed_and_a_reaped_one_is_fenced(store: Store) -> No
     store.leave(lease)
     store.reap(NOW)
     # A result from the old lease is refused even though a lease of the same node lives.
-    with pytest.raises(LeaseLostError):
-        store.finish(_done(run), [], successor)
+    [refused] = store.finish_many([Finish(run=_done(run), lease=successor)])
+    assert isinstance(refused, LeaseLostError)
     assert store.runs("backup")[0].status == RunStatus.INTERRUPTED
 
 
@@ -258,8 +258,8 @@ def test_a_replica_reaps_another_and_lease_times_are_the_databases(
     time.sleep(0.6)  # let the lease run out (a lease, not a schedule: real time)
     [reaped] = beta.reap(NOW)
     assert reaped.id == run.id
-    with pytest.raises(LeaseLostError):
-        alpha.finish(_done(run), [], dying)
+    [refused] = alpha.finish_many([Finish(run=_done(run), lease=dying)])
+    assert isinstance(refused, LeaseLostError)
     assert alpha.renew(dying) is False
     assert [r.node for r in beta.replicas()] == ["beta"]
     assert beta.renew(living) is True

@@ -14,7 +14,7 @@ from yamlcron.errors import PlanRefusedError
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.model import Manifest, Plan, StoredJob
 from yamlcron.registry import build_registry
-from yamlcron.store import SQLiteStore
+from yamlcron.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)
 

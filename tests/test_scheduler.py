@@ -18,7 +18,7 @@ from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
 from yamlcron.runs import Executor, Outcome, Run, RunContext, RunStatus
 from yamlcron.scheduler import LEAD, Scheduler
-from yamlcron.store import SQLiteStore
+from yamlcron.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

@@ -21,8 +21,9 @@ from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, NewRun, RunStatus, Store
-from yamlcron.sqlstore import SCHEMA_VERSION, from_micros, to_micros
-from yamlcron.store import SQLiteStore
+from yamlcron.store.codec import from_micros, to_micros
+from yamlcron.store.schema import SCHEMA_VERSION
+from yamlcron.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

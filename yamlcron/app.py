@@ -32,7 +32,7 @@ from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Run, Store
 from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
-from yamlcron.store import default_store_path
+from yamlcron.store.sqlite import default_store_path
 
 log = logging.getLogger(__name__)
 

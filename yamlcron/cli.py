@@ -66,7 +66,7 @@ class App:
         return rules_digest(self.registry.components)
 
     def open_store(self, manifest_path: Path, url: str | None, *, create: bool) -> Store:
-        from yamlcron.store import default_store_path
+        from yamlcron.store.sqlite import default_store_path
 
         url = url or f"sqlite://{default_store_path(manifest_path)}"
         return self.registry.open_store(url, create=create)
@@ -551,7 +551,7 @@ def _validate_one(app: App, path: Path, output: str) -> tuple[bool, dict[str, An
 
 def _default_store(manifest_path: Path) -> Path:
     """The default store's path as its manifest's folder sees it (``.yamlcron/state.db``)."""
-    from yamlcron.store import default_store_path
+    from yamlcron.store.sqlite import default_store_path
 
     return default_store_path(manifest_path).relative_to(manifest_path.absolute().parent)
 

@@ -257,18 +257,8 @@ class Replica:
         }
 
 
-class Store(Protocol):
-    """Persistence for jobs, their state and runs. SQLite is built in; others are plugins.
-
-    Every write method is one transaction: after a crash the store holds the state before
-    the call or after it, never a mix. Implementations must be safe to call from several
-    threads of one process.
-
-    Schedulers take part through a ``Lease`` (``join``, ``renew``, ``leave``). A store
-    shared by several processes (PostgreSQL) must make ``claim`` exclusive between them and
-    take lease times from its own clock; SQLite admits one scheduler at a time
-    (``lock_daemon``), so joining there ends every earlier lease.
-    """
+class JobStore(Protocol):
+    """The applied jobs: what apply, plan, ``jobs``, pause and resume read and write."""
 
     def load_jobs(self, ids: Collection[str] | None = None) -> dict[str, StoredJob]:
         """The stored jobs by id: all of them, or those of ``ids`` that exist."""
@@ -294,6 +284,14 @@ class Store(Protocol):
         """How many jobs are stored, and the runtime pauses that contradict their manifest."""
         ...
 
+    def set_paused(self, job_id: str, paused: bool | None, next_run_at: datetime | None) -> None:
+        """Set the runtime pause override (None: as the manifest says) and next fire time."""
+        ...
+
+
+class FiringStore(Protocol):
+    """What the scheduler's loop reads and claims, and how it records a run's end."""
+
     def due(self, now: datetime, limit: int) -> list[DueJob]:
         """Jobs whose next fire time is at or before ``now``, earliest first, not paused."""
         ...
@@ -304,25 +302,6 @@ class Store(Protocol):
 
     def steps(self) -> dict[str, list[JobSpec]]:
         """The workflow: for each job that others run ``after``, those jobs' specs."""
-        ...
-
-    def lock_daemon(self) -> None:
-        """Claim this store for one ``yamlcron run``; StoreError if another holds it."""
-        ...
-
-    def daemon_alive(self) -> bool:
-        """Whether a ``yamlcron run`` holds this store now."""
-        ...
-
-    def ring(self) -> None:
-        """Tell a daemon watching this store that it changed (apply, trigger, pause)."""
-        ...
-
-    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call ``callback`` (on another thread) whenever ``ring`` is called from any process.
-
-        Returns a function that stops watching.
-        """
         ...
 
     def next_wakeup(self) -> datetime | None:
@@ -337,28 +316,42 @@ class Store(Protocol):
         """
         ...
 
-    def finish(self, run: Run, followups: list[Queued], lease: Lease) -> str | None:
-        """Record a run's outcome and queue what follows it (a retry, workflow steps).
-
-        Returns the job's previous final outcome (the status of its last run that was not
-        retried), which tells a recovery from a success like the others. Raises
-        ``LeaseLostError`` (writing nothing) when ``lease`` is no longer live or the run
-        is not its own: the fencing that keeps a paused replica from overwriting a run
-        that was taken over.
-        """
-        ...
-
     def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
-        """``finish`` for several runs in one transaction (one disk flush for all).
+        """Record runs' outcomes and queue what follows each, in one transaction.
 
-        Each item's result is what ``finish`` returns, or the ``LeaseLostError`` it would
-        raise: a refused run does not stop the others from being recorded. An item's
-        ``keep`` prunes its job's history (``prune``) in the same transaction.
+        One transaction (one disk flush) for every run that ended together. Each item's
+        result is its job's previous final outcome (the status of its last run that was
+        not retried), which tells a recovery from a success like the others; or a
+        ``LeaseLostError`` when the item's lease is no longer live or the run is not its
+        own: the fencing that keeps a paused replica from overwriting a run that was
+        taken over. A refused run does not stop the others from being recorded. An item's
+        ``keep`` trims its job's history to that many finished runs in the same
+        transaction.
         """
         ...
 
     def running(self) -> dict[str, int]:
         """How many runs of each job are ``running`` now, in every process."""
+        ...
+
+    def enqueue(self, item: Queued) -> int:
+        """Queue one fire; returns its id."""
+        ...
+
+    def pending(self, job_id: str, scheduled_at: datetime) -> bool:
+        """Whether a fire of ``job_id`` at ``scheduled_at`` is still queued (a retry ahead)."""
+        ...
+
+
+class LeaseStore(Protocol):
+    """How schedulers take part in a store: the daemon lock, leases and their reaping."""
+
+    def lock_daemon(self) -> None:
+        """Claim this store for one ``yamlcron run``; StoreError if another holds it."""
+        ...
+
+    def daemon_alive(self) -> bool:
+        """Whether a ``yamlcron run`` holds this store now."""
         ...
 
     def join(self, node: str, ttl: float) -> Lease:
@@ -382,10 +375,6 @@ class Store(Protocol):
         """The live leases, oldest first, with the jobs each is running."""
         ...
 
-    def enqueue(self, item: Queued) -> int:
-        """Queue one fire; returns its id."""
-        ...
-
     def reap(self, now: datetime) -> list[Run]:
         """Take over expired leases: mark their ``running`` runs ``interrupted`` (at ``now``).
 
@@ -393,6 +382,10 @@ class Store(Protocol):
         schedulers reaping at once never both take one run.
         """
         ...
+
+
+class HistoryStore(Protocol):
+    """The recorded runs."""
 
     def runs(
         self,
@@ -413,17 +406,36 @@ class Store(Protocol):
         """One run by id."""
         ...
 
-    def pending(self, job_id: str, scheduled_at: datetime) -> bool:
-        """Whether a fire of ``job_id`` at ``scheduled_at`` is still queued (a retry ahead)."""
+
+class Doorbell(Protocol):
+    """How a write in one process wakes the daemon watching the store in another."""
+
+    def ring(self) -> None:
+        """Tell a daemon watching this store that it changed (apply, trigger, pause)."""
         ...
 
-    def prune(self, job_id: str, keep: int) -> int:
-        """Delete all but the newest ``keep`` finished runs of a job; returns how many."""
+    def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (on another thread) whenever ``ring`` is called from any process.
+
+        Returns a function that stops watching.
+        """
         ...
 
-    def set_paused(self, job_id: str, paused: bool | None, next_run_at: datetime | None) -> None:
-        """Set the runtime pause override (None: as the manifest says) and next fire time."""
-        ...
+
+class Store(JobStore, FiringStore, LeaseStore, HistoryStore, Doorbell, Protocol):
+    """Every role of the persistence for jobs, their state and runs; SQLite is built in.
+
+    Other stores are plugins (``hookspecs.yamlcron_stores``).
+
+    Every write method is one transaction: after a crash the store holds the state before
+    the call or after it, never a mix. Implementations must be safe to call from several
+    threads of one process.
+
+    Schedulers take part through a ``Lease`` (``join``, ``renew``, ``leave``). A store
+    shared by several processes (PostgreSQL) must make ``claim`` exclusive between them and
+    take lease times from its own clock; SQLite admits one scheduler at a time
+    (``lock_daemon``), so joining there ends every earlier lease.
+    """
 
     def close(self) -> None:
         """Release connections; the store is unusable afterwards."""

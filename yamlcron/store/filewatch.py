@@ -16,7 +16,8 @@ from watchdog.observers import Observer
 
 #: What a finished write or a replacement of the file sends. The kernel drops every other
 #: event of the folder: a SQLite store beside the file writes its WAL on every commit, and
-#: waking three threads to ignore each write took a tenth of a core at 10,000 fires/s.
+#: waking the observer's threads to ignore each write costs a busy daemon real CPU
+#: (bench/README.md, "Measured in the store").
 _WRITTEN = [FileClosedEvent, FileCreatedEvent, FileMovedEvent]
 
 

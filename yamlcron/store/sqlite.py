@@ -19,88 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from yamlcron.errors import StoreError
-from yamlcron.filesignals import FileSignals
 from yamlcron.runs import Lease, Replica
-from yamlcron.sqlstore import SQLStore
+from yamlcron.store import schema
+from yamlcron.store.filesignals import FileSignals
+from yamlcron.store.sqlstore import SQLStore
 
-__all__ = ["MIGRATIONS", "SQLiteStore", "default_store_path"]
-
-#: Migration ``n`` takes a store from version ``n`` to ``n + 1``.
-MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-    CREATE TABLE jobs (
-        id TEXT PRIMARY KEY,
-        spec TEXT NOT NULL,
-        digest TEXT NOT NULL,
-        next_run_at INTEGER,
-        anchor INTEGER NOT NULL,
-        paused_override INTEGER,
-        upstream TEXT,
-        last_status TEXT,
-        last_final TEXT,
-        created_at INTEGER NOT NULL,
-        updated_at INTEGER NOT NULL
-    );
-    CREATE INDEX jobs_due ON jobs (next_run_at) WHERE next_run_at IS NOT NULL;
-    CREATE INDEX jobs_upstream ON jobs (upstream) WHERE upstream IS NOT NULL;
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL,
-        scheduled_at INTEGER NOT NULL,
-        attempt INTEGER NOT NULL DEFAULT 1,
-        status TEXT NOT NULL,
-        started_at INTEGER,
-        finished_at INTEGER,
-        exit_code INTEGER,
-        result TEXT,
-        error TEXT,
-        output TEXT,
-        node TEXT,
-        manifest_digest TEXT,
-        manifest_commit TEXT,
-        cause_run_id INTEGER,
-        UNIQUE (job_id, scheduled_at, attempt)
-    );
-    CREATE INDEX runs_by_job ON runs (job_id, id);
-    CREATE INDEX runs_running ON runs (status) WHERE status = 'running';
-    CREATE TABLE queue (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        job_id TEXT NOT NULL,
-        due_at INTEGER NOT NULL,
-        scheduled_at INTEGER NOT NULL,
-        attempt INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        cause_run_id INTEGER
-    );
-    CREATE INDEX queue_due ON queue (due_at);
-    CREATE TABLE applies (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        digest TEXT NOT NULL,
-        path TEXT NOT NULL,
-        applied_at INTEGER NOT NULL,
-        commit_id TEXT,
-        rules TEXT
-    );
-    """,
-    """
-    CREATE TABLE nodes (
-        token INTEGER PRIMARY KEY AUTOINCREMENT,
-        name TEXT NOT NULL,
-        started_at INTEGER NOT NULL,
-        heartbeat_at INTEGER NOT NULL,
-        expires_at INTEGER NOT NULL,
-        reaped_at INTEGER
-    );
-    CREATE INDEX nodes_live ON nodes (expires_at) WHERE reaped_at IS NULL;
-    ALTER TABLE runs ADD COLUMN lease INTEGER;
-    ALTER TABLE runs ADD COLUMN recorded_at INTEGER;
-    DROP INDEX runs_running;
-    CREATE INDEX runs_running ON runs (job_id) WHERE status = 'running';
-    """,
-    # The manifest's own notifiers, so a start that finds it unchanged need not read it.
-    "ALTER TABLE applies ADD COLUMN notify TEXT",
-)
+#: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
+#: the id of a deleted row (a pruned run's id stays unique).
+WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
 def default_store_path(manifest: Path) -> Path:
@@ -116,7 +42,7 @@ class SQLiteStore(SQLStore):
     """A ``runs.Store`` in one SQLite file (or, for ``None``, in memory)."""
 
     errors = (sqlite3.Error,)
-    migrations = MIGRATIONS
+    migrations = schema.migrations(WORDS)
     # The store's clock: julianday has millisecond precision, plenty for leases.
     now_sql = "CAST((julianday('now') - 2440587.5) * 86400000000 AS INTEGER)"
 
@@ -145,8 +71,13 @@ class SQLiteStore(SQLStore):
         self._local = _ThreadState()
         self._read_lock = threading.RLock()
         self._reader: sqlite3.Connection | None = None
+        try:
+            with self._errors_as_store_errors():
+                self._migrate(writable=create or not exists)
+        except StoreError:
+            self._db.close()  # a store refused (too new, needs an upgrade) keeps no connection
+            raise
         with self._errors_as_store_errors():
-            self._migrate(writable=create or not exists)
             # In memory there is one database per connection: one connection does both.
             self._reader = None if target == ":memory:" else _connect(target)
 

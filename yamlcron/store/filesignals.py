@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO
 
 from yamlcron.errors import StoreError
-from yamlcron.filewatch import watch_file
+from yamlcron.store.filewatch import watch_file
 
 
 class FileSignals:
