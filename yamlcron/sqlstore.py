@@ -26,15 +26,9 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
+from yamlcron.canonical import canonical_json, job_from_json, notify_from_json, notify_to_json
 from yamlcron.errors import LeaseLostError, StoreError
-from yamlcron.model import (
-    AppliedManifest,
-    JobSpec,
-    JobWrite,
-    NotifySpec,
-    StoredJob,
-    canonical_json,
-)
+from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
 from yamlcron.runs import Claim, DueJob, Finish, Lease, NewRun, Queued, Replica, Run, RunStatus
 
 SCHEMA_VERSION = 3
@@ -209,7 +203,7 @@ class SQLStore:
                 rows,
             )
             self._executemany("DELETE FROM jobs WHERE id = ?", [(r,) for r in removals])
-            notify = None if record.notify is None else [n.canonical for n in record.notify]
+            notify = None if record.notify is None else [notify_to_json(n) for n in record.notify]
             self._execute(
                 "INSERT INTO applies (digest, path, applied_at, commit_id, rules, notify) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
@@ -238,7 +232,7 @@ class SQLStore:
             applied_at=from_micros(row[2]),
             commit=row[3],
             rules=row[4],
-            notify=None if notify is None else tuple(map(NotifySpec.from_canonical, notify)),
+            notify=None if notify is None else tuple(map(notify_from_json, notify)),
         )
 
     def overview(self) -> tuple[int, dict[str, bool]]:
@@ -825,7 +819,7 @@ def _micros(value: datetime | None) -> int | None:
 
 
 def _parse_spec(job_id: str, text: str, digest: str) -> JobSpec:
-    return JobSpec.from_canonical(job_id, json.loads(text), digest)
+    return job_from_json(job_id, json.loads(text), digest)
 
 
 def _queue_row(item: Queued) -> tuple[Any, ...]:
