@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from yamlcron.durations import MAX_SECONDS, DurationRangeError, format_duration, parse_duration
+from yamlcron.durations import (
+    MAX_SECONDS,
+    DurationRangeError,
+    format_duration,
+    kept,
+    parse_duration,
+)
 
 
 @pytest.mark.parametrize(
@@ -54,3 +60,18 @@ def test_every_duration_shows_as_it_parses(millis: int) -> None:
     shown = format_duration(millis / 1000)
     assert shown
     assert round(parse_duration(shown) * 1000) == millis
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    parts=st.lists(
+        st.tuples(st.integers(1, 9999), st.sampled_from(["w", "d", "h", "m", "s", "ms"])),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_a_duration_is_kept_exactly_as_its_shown_text_parses(parts: list[tuple[int, str]]) -> None:
+    # A job's spec from the manifest holds kept(seconds); the one rebuilt from the store
+    # parses the shown text: both must be the same float, or the two specs differ.
+    seconds = parse_duration("".join(f"{n}{unit}" for n, unit in parts))
+    assert parse_duration(format_duration(seconds)) == kept(seconds)

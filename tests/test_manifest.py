@@ -543,7 +543,7 @@ def test_the_fast_schema_check_agrees_with_jsonschema(
     # The compiled check decides whether jsonschema is asked at all: it must never pass
     # a manifest jsonschema would refuse, nor refuse one it passes. Each example is a
     # valid job with a few keys added or replaced, so both verdicts come up often.
-    from yamlcron.manifest import _passes_schema, _validator
+    from yamlcron.schema import _passes_schema, _validator
 
     job: dict[str, object] = {
         "trigger": {**kind, **parts["trigger"]},

@@ -21,9 +21,10 @@ import psycopg
 import pytest
 
 from tests.conftest import GOOD
+from yamlcron.canonical import canonical_json
 from yamlcron.errors import StoreError
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import AppliedManifest, JobSpec, NotifySpec, canonical_json
+from yamlcron.model import AppliedManifest, JobSpec, NotifySpec
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, NewRun, RunStatus, Store
 from yamlcron.store import schema, sqlite

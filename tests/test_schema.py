@@ -8,7 +8,7 @@ from typing import Any
 
 import jsonschema
 
-from yamlcron.manifest import core_schema
+from yamlcron.schema import core_schema
 
 SCHEMA_FILE = Path(__file__).parent.parent / "schemas" / "jobs.schema.json"
 
@@ -51,7 +51,7 @@ def test_every_property_has_a_description() -> None:
 def test_the_range_check_knows_every_duration_of_the_schema() -> None:
     # Durations the schema passes are checked for range (1 ms to 10,000 years) at the
     # paths the checker lists: a duration added to the schema must be added there too.
-    from yamlcron.manifest import _DURATIONS
+    from yamlcron.canonical import DURATIONS
 
     schema = core_schema()
     defs = schema["$defs"]
@@ -68,4 +68,4 @@ def test_the_range_check_knows_every_duration_of_the_schema() -> None:
                 walk(resolved, (*path, name))
 
     walk(defs["job"], ())
-    assert found == set(_DURATIONS)
+    assert found == set(DURATIONS)

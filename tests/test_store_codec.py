@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.conftest import GOOD
+from yamlcron.canonical import canonical_json
 from yamlcron.manifest import parse_manifest
-from yamlcron.model import AppliedManifest, NotifySpec, canonical_json
+from yamlcron.model import AppliedManifest, NotifySpec
 from yamlcron.runs import Queued, Run, RunStatus
 from yamlcron.store import codec, schema
 

@@ -174,7 +174,7 @@ def _echo_json(value: Any) -> None:
 
 
 def _find_job(manifest: Manifest, job_id: str) -> JobSpec:
-    from yamlcron.schemaerrors import did_you_mean
+    from yamlcron.schema import did_you_mean
 
     if job_id in manifest.jobs:
         return manifest.jobs[job_id]
@@ -493,7 +493,7 @@ def build_cli(make_registry: Callable[[], Registry] | None = None) -> click.Grou
         Example:
           yamlcron schema > jobs.schema.json
         """
-        from yamlcron.manifest import merged_schema
+        from yamlcron.schema import merged_schema
 
         _echo_json(merged_schema(app.registry.components))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-_UNITS = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+_MILLIS = {"w": 604_800_000, "d": 86_400_000, "h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|[smhdw])")
 #: The longest duration: 10,000 years of 365.25 days, the span of the years 1 to 9999.
 MAX_SECONDS = 10_000 * 365.25 * 86400
@@ -34,15 +34,17 @@ def parse_duration(value: int | float | str) -> float:
     if isinstance(value, int | float):
         return _in_range(value, value)
     text = value.replace(" ", "")
-    pos, total = 0, 0.0
+    # Summed in milliseconds: whole milliseconds add up exactly, so the text a duration is
+    # shown as parses back to exactly ``kept(seconds)``.
+    pos, millis = 0, 0.0
     for match in _PART.finditer(text):
         if match.start() != pos:
             break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
+        millis += float(match.group(1)) * _MILLIS[match.group(2)]
         pos = match.end()
     if pos != len(text) or not text:
         raise ValueError(f"invalid duration {value!r}: use seconds or parts such as 90s, 1h30m, 2d")
-    return _in_range(total, value)
+    return _in_range(millis / 1000, value)
 
 
 def _in_range(seconds: int | float, written: int | float | str) -> float:
@@ -54,6 +56,11 @@ def _in_range(seconds: int | float, written: int | float | str) -> float:
     return float(seconds)
 
 
+def kept(seconds: float) -> float:
+    """The seconds a duration keeps: to the millisecond, as its shown text parses back."""
+    return round(seconds * 1000) / 1000
+
+
 @lru_cache(maxsize=4096, typed=True)
 def format_duration(seconds: float) -> str:
     """Render seconds to the millisecond (``5400.0`` -> ``1h30m``) for plans and listings."""
@@ -62,7 +69,7 @@ def format_duration(seconds: float) -> str:
         return "0s"
     parts: list[str] = []
     for unit in ("w", "d", "h", "m", "s", "ms"):
-        size = round(_UNITS[unit] * 1000)
+        size = _MILLIS[unit]
         count, millis = divmod(millis, size)
         if count:
             parts.append(f"{count}{unit}")

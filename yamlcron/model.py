@@ -1,24 +1,21 @@
 """The job values that cross module boundaries: specs, manifests, plans.
 
 Everything here is frozen. A ``JobSpec`` is built once, at the validation boundary
-(``manifest.py``) or from the store's JSON, from the job's *canonical* form: a plain JSON
-mapping with every default filled in, durations as text (``"15m"``) and datetimes as ISO 8601
-with an offset. The canonical form is what the store keeps, what its hash is taken of and
-what ``plan`` diffs, so two manifests that mean the same job give the same hash.
+(``manifest.py``) or from the store's JSON, by the job codec in ``canonical.py``; it carries
+its canonical JSON form and that form's digest.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
-from yamlcron.durations import format_duration, parse_duration
+from yamlcron.durations import format_duration
 
 TriggerKind = Literal["cron", "interval", "date", "after"]
 RunKind = Literal["command", "shell", "call"]
@@ -27,14 +24,9 @@ When = Literal["success", "failure", "always"]
 #: Order in which the kinds are looked for in a trigger or run mapping.
 TRIGGER_KINDS: tuple[TriggerKind, ...] = ("cron", "interval", "date", "after")
 RUN_KINDS: tuple[RunKind, ...] = ("command", "shell", "call")
-
-
-def _seconds(value: Any) -> float | None:
-    return None if value is None else parse_duration(value)
-
-
-def _instant(value: Any) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value)
+#: A run's ``env`` when the manifest gives none; told apart from ``env: {}`` by identity,
+#: because the canonical form (and so the digest) keeps whether ``env`` was written.
+NO_ENV: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -51,22 +43,6 @@ class TriggerSpec:
     jitter: float = 0.0
     start: datetime | None = None
     end: datetime | None = None
-
-    @classmethod
-    def from_canonical(cls, data: Mapping[str, Any]) -> TriggerSpec:
-        kind = next(k for k in TRIGGER_KINDS if k in data)
-        return cls(
-            kind=kind,
-            cron=data.get("cron"),
-            interval=_seconds(data.get("interval")),
-            date=_instant(data.get("date")),
-            after=data.get("after"),
-            when=data.get("when", "success"),
-            timezone=data["timezone"],
-            jitter=_seconds(data["jitter"]) or 0.0,
-            start=_instant(data.get("start")),
-            end=_instant(data.get("end")),
-        )
 
     def describe(self) -> str:
         """One line for listings: ``cron 0 3 * * * (Europe/Berlin)``."""
@@ -90,24 +66,9 @@ class RunSpec:
     call: str | None = None
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
-    env: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=lambda: NO_ENV)
     cwd: str | None = None
     timeout: float | None = None
-
-    @classmethod
-    def from_canonical(cls, data: Mapping[str, Any]) -> RunSpec:
-        kind = next(k for k in RUN_KINDS if k in data)
-        return cls(
-            kind=kind,
-            command=tuple(data.get("command", ())),
-            shell=data.get("shell"),
-            call=data.get("call"),
-            args=tuple(data.get("args", ())),
-            kwargs=dict(data.get("kwargs", {})),
-            env=dict(data.get("env", {})),
-            cwd=data.get("cwd"),
-            timeout=_seconds(data.get("timeout")),
-        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,16 +93,6 @@ class NotifySpec:
     on: tuple[str, ...]
     options: Mapping[str, Any]
 
-    @classmethod
-    def from_canonical(cls, data: Mapping[str, Any]) -> NotifySpec:
-        options = {k: v for k, v in data.items() if k not in ("via", "on")}
-        return cls(via=data["via"], on=tuple(data["on"]), options=options)
-
-    @property
-    def canonical(self) -> dict[str, Any]:
-        """The mapping ``from_canonical`` reads back."""
-        return {**self.options, "via": self.via, "on": list(self.on)}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobSpec:
@@ -159,55 +110,9 @@ class JobSpec:
     notify: tuple[NotifySpec, ...]
     history: int
     description: str | None
-    tags: tuple[str, ...]
+    tags: tuple[str, ...] | None  # None when not given: ``tags: []`` is canonical too
     canonical: Mapping[str, Any] = field(compare=False, repr=False)
     digest: str = field(compare=False, repr=False)
-
-    @classmethod
-    def from_canonical(
-        cls, job_id: str, data: Mapping[str, Any], digest: str | None = None
-    ) -> JobSpec:
-        """Build from the canonical mapping; trusted input (validated, or our own store).
-
-        ``digest`` is ``digest_of(data)`` when the caller already has it (the store does).
-        """
-        retry = data["retry"]
-        return cls(
-            id=job_id,
-            trigger=TriggerSpec.from_canonical(data["trigger"]),
-            run=RunSpec.from_canonical(data["run"]),
-            executor=data["executor"],
-            coalesce=data["coalesce"],
-            misfire_grace_time=_seconds(data["misfire_grace_time"]),
-            max_instances=data["max_instances"],
-            retry=RetryPolicy(
-                attempts=retry["attempts"],
-                delay=parse_duration(retry["delay"]),
-                backoff=float(retry["backoff"]),
-                max_delay=parse_duration(retry["max_delay"]),
-            ),
-            paused=data["paused"],
-            notify=tuple(NotifySpec.from_canonical(n) for n in data["notify"]),
-            history=data["history"],
-            description=data.get("description"),
-            tags=tuple(data.get("tags", ())),
-            canonical=data,
-            digest=digest or digest_of(data),
-        )
-
-
-def canonical_json(data: Any) -> str:
-    """A JSON value as stable text: sorted keys, no whitespace (what digests and the store use)."""
-    return _CANONICAL_JSON.encode(data)
-
-
-def digest_of(data: Any) -> str:
-    """A stable SHA-256 of a JSON value (of its ``canonical_json`` text)."""
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
-
-
-# One encoder for all: json.dumps with options builds a new one per call.
-_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

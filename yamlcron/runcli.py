@@ -524,7 +524,7 @@ def _stored(store: Store, job_id: str) -> StoredJob:
 
 def _unknown_job(store: Store, job_id: str) -> UnknownJobError:
     """The error for a job id the store does not hold, with the nearest one it does."""
-    from yamlcron.schemaerrors import did_you_mean
+    from yamlcron.schema import did_you_mean
 
     if store.last_applied() is None:
         return UnknownJobError(f"no job '{job_id}': nothing was applied yet; run 'yamlcron apply'")

@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
-from yamlcron.model import AppliedManifest, JobSpec, NotifySpec, StoredJob
+from yamlcron.canonical import job_from_json, notify_from_json, notify_to_json
+from yamlcron.model import AppliedManifest, JobSpec, StoredJob
 from yamlcron.runs import Queued, Run, RunStatus
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -59,7 +60,7 @@ def json_text(value: Any) -> str | None:
 
 def parse_spec(job_id: str, text: str, digest: str) -> JobSpec:
     """A job row's spec column as the ``JobSpec`` it was written from."""
-    return JobSpec.from_canonical(job_id, json.loads(text), digest)
+    return job_from_json(job_id, json.loads(text), digest)
 
 
 def stored_job_from_row(row: tuple[Any, ...]) -> tuple[str, StoredJob]:
@@ -78,7 +79,7 @@ def stored_job_from_row(row: tuple[Any, ...]) -> tuple[str, StoredJob]:
 
 def applied_row(record: AppliedManifest) -> tuple[Any, ...]:
     """An apply record as a row of ``APPLIED_COLUMNS``."""
-    notify = None if record.notify is None else [n.canonical for n in record.notify]
+    notify = None if record.notify is None else [notify_to_json(n) for n in record.notify]
     return (
         record.digest,
         record.path,
@@ -99,7 +100,7 @@ def applied_from_row(row: tuple[Any, ...]) -> AppliedManifest:
         applied_at=from_micros(applied_at),
         commit=commit,
         rules=rules,
-        notify=None if notify is None else tuple(map(NotifySpec.from_canonical, notify)),
+        notify=None if notify is None else tuple(map(notify_from_json, notify)),
     )
 
 

@@ -6,7 +6,8 @@ import json
 from collections.abc import Collection
 from datetime import datetime
 
-from yamlcron.model import AppliedManifest, JobWrite, StoredJob, canonical_json
+from yamlcron.canonical import canonical_json
+from yamlcron.model import AppliedManifest, JobWrite, StoredJob
 from yamlcron.store.codec import (
     APPLIED_COLUMNS,
     JOB_COLUMNS,
