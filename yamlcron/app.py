@@ -1,4 +1,4 @@
-"""The Python API: a manifest, its store and a scheduler, as one object.
+"""The Python API and the one service: a manifest, its store and a scheduler, as one object.
 
     from yamlcron import Yamlcron
 
@@ -8,8 +8,8 @@
     print(run.status, run.result)
     cron.stop()
 
-``yamlcron run`` is the same object in the foreground, with signal handling and a
-watched manifest.
+Every ``yamlcron`` command is one call of this object (``yamlcron run`` is ``run`` in the
+foreground, with signal handling and a watched manifest); the CLI only parses and prints.
 """
 
 from __future__ import annotations
@@ -17,36 +17,53 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from pathlib import Path
+from types import TracebackType
 
 from yamlcron import reconcile
+from yamlcron.answers import Fires, Paused, fires, publish_apply, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
-from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
+from yamlcron.events import ManifestEvent, ManifestEventKind, RunEvent
+from yamlcron.interrupts import handle_daemon_signals, stoppable
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.membership import DEFAULT_TTL
-from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan
+from yamlcron.model import AppliedManifest, JobSpec, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
-from yamlcron.runs import Run, Store
-from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
-from yamlcron.store import default_store_path
+from yamlcron.runs import Queued, Replica, Run, Store
+from yamlcron.scheduler import Clock, Dispatch, Scheduler, final_run, utc_now
+from yamlcron.storeaccess import StoreAccess
 
 log = logging.getLogger(__name__)
+running_log = logging.getLogger("yamlcron.run")
+
+#: Where a plan comes from: the manifest, validated, or the record of the last apply
+#: when the file is still that manifest (then it is not read again).
+Source = Manifest | AppliedManifest
 
 
 @dataclass(frozen=True)
 class RunHandle:
-    """A fire that was asked for; ``result`` waits for its final outcome (after retries)."""
+    """A fire that was asked for; ``result`` waits for its final outcome (after retries).
+
+    A fire run here (``Yamlcron.trigger`` without a loop) is over when the handle is
+    made: ``outcome`` is its final run, and ``stopped`` what stopped it, if anything: a
+    signal's number, or ``TIMED_OUT`` (0) when its time ran out.
+    """
 
     store: Store
     job_id: str
     scheduled_at: datetime
+    outcome: Run | None = None
+    stopped: int | None = None
 
     def result(self, timeout: float | None = None, poll: float = 0.05) -> Run:
         """The final run of this fire; TimeoutError if it has not ended within ``timeout``."""
+        if self.outcome is not None:
+            return self.outcome
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             final = final_run(self.store, self.job_id, self.scheduled_at)
@@ -58,7 +75,14 @@ class RunHandle:
 
 
 class Yamlcron:
-    """A manifest, a store and a scheduler. Thread-safe."""
+    """A manifest, a store and a scheduler: everything the command line does. Thread-safe.
+
+    The store is opened on first use, and only the scheduler's work takes the daemon lock:
+    an object that lists jobs or history changes nothing. With ``create=False`` it never
+    creates nor migrates the store either, and what needs an applied store (``jobs``,
+    ``history``, ``trigger``, ``pause``...) says where it looked, in one line. Close it
+    (``close``, ``stop`` or ``with``) when done.
+    """
 
     def __init__(
         self,
@@ -73,34 +97,27 @@ class Yamlcron:
         lease_ttl: float = DEFAULT_TTL,
         node: str | None = None,
         freeze_gc: bool = False,
+        create: bool = True,
     ) -> None:
-        """Open the store for ``manifest`` (a path; with ``text``, its content instead).
+        """The service for ``manifest`` (a path; with ``text``, its content instead).
 
+        ``store`` is a store URL (default: ``.yamlcron/state.db`` beside the manifest).
         ``node`` names this process in run history (default: host and pid); ``lease_ttl``
         is how long it may go silent before other replicas take its runs over.
         ``freeze_gc`` keeps full garbage collections short in a process that is
-        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``).
+        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``). ``create``
+        False opens an existing store only (for reading, pausing, a manual run).
         """
         self.path = Path(manifest)
         self._text = text
         self.registry = registry or build_registry()
-        url = store or f"sqlite://{default_store_path(self.path)}"
-        self.store = self.registry.open_store(url, create=True)
+        self._stores = StoreAccess(self.registry, self.path, store)
         self.clock = clock
         self.events = EventBus(self.registry)
-        self.scheduler = Scheduler(
-            self.store,
-            self.registry,
-            self.path.absolute().parent,
-            clock=clock,
-            workers=workers,
-            kill_grace=kill_grace,
-            publish=self._publish_run,
-            hears=self._hears_runs,
-            lease_ttl=lease_ttl,
-            node=node,
-            freeze_gc=freeze_gc,
-        )
+        self._create = create
+        self._options = (workers, kill_grace, lease_ttl, node, freeze_gc)
+        self._scheduler: Scheduler | None = None
+        self._looping = False
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._unwatch_store: Callable[[], None] = lambda: None
@@ -112,12 +129,48 @@ class Yamlcron:
         """A manifest given as text; ``folder`` stands for its folder (cwd, store, imports)."""
         return cls(Path(folder) / "jobs.yaml", text=text, **options)  # type: ignore[arg-type]
 
-    def load(self) -> Manifest:
-        """Read and validate the manifest (ManifestError lists every problem)."""
-        components = self.registry.components
-        if self._text is not None:
-            return parse_manifest(self._text, self.path, components)
-        return load_manifest(self.path, components)
+    def __enter__(self) -> Yamlcron:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- the store and the scheduler, opened on first use --------------------------------
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use (and, unless ``create`` is False, made)."""
+        return self._stores.open(create=self._create)
+
+    def _writing_store(self) -> Store:
+        return self._stores.open(create=True) if self._create else self._stores.applied()
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler of this object's loop, built on first use."""
+        if self._scheduler is None:
+            self._scheduler = self._build_scheduler(None)
+        return self._scheduler
+
+    def _build_scheduler(self, dispatch: Dispatch | None) -> Scheduler:
+        """The one place a scheduler is built: the loop's, or a manual run's (``dispatch``)."""
+        workers, kill_grace, lease_ttl, node, freeze_gc = self._options
+        return Scheduler(
+            self._writing_store(),
+            self.registry,
+            self.path.absolute().parent,
+            clock=self.clock,
+            workers=workers,
+            dispatch=dispatch,
+            kill_grace=kill_grace,
+            publish=self._publish_run,
+            hears=self._hears_runs,
+            lease_ttl=lease_ttl,
+            node=node,
+            freeze_gc=freeze_gc,
+        )
 
     def _hears_runs(self, job: JobSpec) -> bool:
         return self.events.hears_run(job, self.notify)
@@ -125,21 +178,92 @@ class Yamlcron:
     def _publish_run(self, event: RunEvent) -> None:
         self.events.publish_run(event, self.notify)
 
-    def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
-        """Make the store match the manifest in one transaction; returns the plan applied."""
+    # -- the manifest: validate, plan, apply ---------------------------------------------
+
+    def load(self) -> Manifest:
+        """Read and validate the manifest (ManifestError lists every problem)."""
+        components = self.registry.components
+        if self._text is not None:
+            return parse_manifest(self._text, self.path, components)
+        return load_manifest(self.path, components)
+
+    validate = load
+
+    def _source(self) -> Source:
+        """The record of the last apply if the file is still that manifest, else the manifest.
+
+        That is when its bytes and git commit are those of the last apply and the rules it
+        was validated by are the same: the boot of a GitOps deploy re-applies for free, and
+        ``yamlcron run`` starts on the store as it is, however many jobs it holds. This is
+        the one place that decides "the manifest is unchanged".
+        """
+        store = self._stores.for_manifest()
+        if self._text is None:
+            rules = rules_digest(self.registry.components)
+            record = reconcile.current_record(self.path, store, rules)
+            if record is not None:
+                return record
+        return self.load()
+
+    def plan(self, *, force: bool = False, show: Callable[[Plan], None] | None = None) -> Plan:
+        """What ``apply`` would change; writes nothing. ``show`` sees it before the guard.
+
+        A store that does not exist yet plans against an empty one. PlanRefusedError when
+        the deletion guard refuses the plan (unless ``force``).
+        """
+        store = self._stores.for_manifest()
+        source = self._source()
+        if isinstance(source, AppliedManifest):
+            result = reconcile.empty_plan(store)
+            stored_count = result.unchanged
+        else:
+            stored = store.load_jobs()
+            result = reconcile.plan(source, stored, self.clock())
+            stored_count = len(stored)
+        if show is not None:
+            show(result)
+        reconcile.check_guard(result, stored_count, force=force)
+        return result
+
+    def apply(
+        self,
+        *,
+        force: bool = False,
+        manifest: Manifest | None = None,
+        show: Callable[[Plan], None] | None = None,
+    ) -> Plan:
+        """Make the store match the manifest in one transaction; returns the plan applied.
+
+        The manifest is validated before the store is created: bad input changes nothing.
+        ``show`` sees the plan before the deletion guard decides (PlanRefusedError).
+        """
         with self._reload_lock:
-            manifest = manifest or self.load()
-            try:
-                plan, wrote = reconcile.sync(manifest, self.store, self.clock(), force=force)
-            except PlanRefusedError as exc:
-                self._publish_manifest("plan_refused", manifest.notify, str(exc))
-                raise
-            if wrote:
-                publish_apply(self.events, plan, manifest, self.clock())
-            self.notify = manifest.notify
-            self.scheduler.source = self.store.last_applied()
-            self.scheduler.wakeup()
-            return plan
+            return self._apply(manifest or self._source(), force=force, show=show)
+
+    def _apply(self, source: Source, *, force: bool, show: Callable[[Plan], None] | None) -> Plan:
+        if isinstance(source, AppliedManifest):
+            result = reconcile.empty_plan(self._stores.open(create=False))
+            if show is not None:
+                show(result)
+            self._adopt(source, source.notify or ())
+            return result
+        store = self._writing_store()
+        now = self.clock()
+        try:
+            result, wrote = reconcile.sync(source, store, now, force=force, show=show)
+        except PlanRefusedError as exc:
+            self._publish_manifest("plan_refused", source.notify, str(exc))
+            raise
+        if wrote:
+            publish_apply(self.events, result, source, now)
+        self._adopt(store.last_applied(), source.notify)
+        return result
+
+    def _adopt(self, record: AppliedManifest | None, notify: tuple[NotifySpec, ...]) -> None:
+        self.notify = notify
+        if self._scheduler is not None:
+            self._scheduler.source = record
+            self._scheduler.wakeup()
 
     def reload(self) -> bool:
         """Apply the manifest as it is now; on any error keep the last good one running.
@@ -168,43 +292,70 @@ class Yamlcron:
             path=str(self.path),
             time=self.clock(),
             message=message,
-            folder=self.scheduler.folder,
+            folder=self.path.absolute().parent,
         )
         self.events.publish(event, notify)
+
+    # -- the loop ------------------------------------------------------------------------
 
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """What ``start`` does before the loop: lock the store, recover, apply.
 
-        Without ``manifest``, a manifest file that is the one applied last (its bytes, git
-        commit and the rules it was validated by) is not read again: the loop starts on
-        the store as it is, in the time it takes to open it, however many jobs it holds.
+        The manifest is validated before the store is created or locked: an invalid one
+        changes nothing. The manifest applied last starts without a parse (``_source``).
         """
-        self.store.lock_daemon()
-        self.scheduler.recover()
-        plan = self._resume() if manifest is None else None
-        if plan is None:
-            plan = self.apply(force=force, manifest=manifest)
-        self._unwatch_store = self.store.watch(self.scheduler.store_changed)
+        with self._reload_lock:
+            source = manifest or self._source()
+            store = self._writing_store()
+            store.lock_daemon()
+            self.scheduler.recover()
+            plan = self._apply(source, force=force, show=None)
+            self._looping = True
+        self._unwatch_store = store.watch(self.scheduler.store_changed)
         return plan
 
-    def _resume(self) -> Plan | None:
-        """The empty plan, taking the applied manifest from the store, if the file is it."""
-        if self._text is not None:
-            return None
-        with self._reload_lock:
-            rules = rules_digest(self.registry.components)
-            last = reconcile.current_record(self.path, self.store, rules)
-            if last is None:
-                return None
-            self.notify = last.notify or ()
-            self.scheduler.source = last
-        self.scheduler.wakeup()
-        return reconcile.empty_plan(self.store)
+    def run(
+        self,
+        *,
+        force: bool = False,
+        watch: bool = False,
+        watch_interval: float = 30.0,
+        handle_signals: bool = False,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        """Prepare, then run the loop in this thread until ``stop`` (``yamlcron run``).
 
-    def run(self, *, force: bool = False) -> None:
-        """Prepare, then run the loop in this thread until ``stop``."""
-        self.prepare(force=force)
-        self.scheduler.run_forever()
+        ``watch`` reloads the manifest when its file changes (re-read every
+        ``watch_interval`` seconds too). ``handle_signals`` (main thread only): SIGTERM or
+        SIGINT stops firing, a second one stops runs now; SIGHUP reloads. With
+        ``shutdown_timeout`` the loop's end stops the service, waiting that long for runs.
+        """
+        plan = self.prepare(force=force)
+        jobs = plan.unchanged + len(plan.add) + len(plan.change)
+        running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
+        stop_watching = self._watch(watch_interval) if watch else (lambda: None)
+        if handle_signals:
+            scheduler = self.scheduler
+            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, self.reload, self.path)
+        try:
+            self.scheduler.run_forever()
+        finally:
+            stop_watching()
+            if shutdown_timeout is not None:
+                running_log.info(
+                    "stopping: waiting up to %s s for runs under way", shutdown_timeout
+                )
+                self.stop(shutdown_timeout)
+                running_log.info("stopped")
+
+    def _watch(self, interval: float) -> Callable[[], None]:
+        from yamlcron.watch import ManifestWatcher  # watchdog: only for a watched manifest
+
+        applied = self.scheduler.source
+        digest = None if applied is None else applied.digest
+        watcher = ManifestWatcher(self.path, self.reload, applied=digest, interval=interval)
+        watcher.start()
+        return watcher.stop
 
     def start(self, *, force: bool = False) -> Plan:
         """Prepare, then run the loop in a background thread (for a web app's process)."""
@@ -215,57 +366,134 @@ class Yamlcron:
         self._thread.start()
         return plan
 
-    def trigger(self, job_id: str) -> RunHandle:
-        """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome."""
-        if not self.store.load_jobs([job_id]):
-            raise UnknownJobError(f"no job '{job_id}' in the store; apply the manifest first")
-        item = self.scheduler.trigger(job_id)
-        return RunHandle(self.store, job_id, item.scheduled_at)
-
-    def history(self, job_id: str | None = None, limit: int = 50) -> list[Run]:
-        """Recorded runs, newest first."""
-        return self.store.runs(job_id, limit=limit)
-
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop firing, wait up to ``timeout`` for runs, stop the rest; True if none was cut."""
-        finished = self.scheduler.stop(timeout)
+        finished = self.scheduler.stop(timeout) if self._scheduler is not None else True
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._unwatch_store()
-        self.events.close()
-        self.store.close()
+        self.close()
         return finished
 
+    def close(self) -> None:
+        """Deliver the notifications under way and close the store."""
+        self._unwatch_store()
+        self.events.close()
+        self._stores.close()
 
-def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
-    """The events of an apply that wrote: each job added, changed, removed; the manifest.
+    # -- jobs and runs -------------------------------------------------------------------
 
-    An apply that changed no job (it recorded a new git commit, or rules, for the same
-    jobs: the start of every deploy) announces nothing, not even ``manifest.applied``.
-    """
-    if plan.is_empty:
-        return
-    for spec in plan.add:
-        events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
-    for spec, changes in plan.change:
-        paths = tuple(c.path for c in changes)
-        events.publish(JobEvent(kind="changed", job_id=spec.id, time=now, changes=paths))
-    for job_id in plan.remove:
-        events.publish(JobEvent(kind="removed", job_id=job_id, time=now))
-    applied = ManifestEvent(
-        kind="applied",
-        path=str(manifest.path),
-        time=now,
-        digest=manifest.digest,
-        message=summary(plan),
-        folder=manifest.path.absolute().parent,
-    )
-    events.publish(applied, manifest.notify)
+    def jobs(self) -> list[StoredJob]:
+        """The stored jobs, by id."""
+        stored = self._stores.applied().load_jobs()
+        return [stored[job_id] for job_id in sorted(stored)]
 
+    def next_fires(self, job_id: str, count: int = 5, after: datetime | str | None = None) -> Fires:
+        """The coming fire times of ``job_id`` as the manifest declares it; writes nothing.
 
-def summary(plan: Plan) -> str:
-    """``+ a ~ b - c`` (or ``no changes``) for logs."""
-    parts = [f"+ {s.id}" for s in plan.add]
-    parts += [f"~ {s.id}" for s, _ in plan.change]
-    parts += [f"- {job_id}" for job_id in plan.remove]
-    return " ".join(parts) if parts else f"no changes ({plan.unchanged} unchanged)"
+        ``after`` (default now) may be ISO 8601 text, read in the job's zone when it has no
+        offset (ValueError when it is none). An interval without ``start`` is anchored
+        where the store has it, or at ``after`` when the job was never applied.
+        """
+        manifest = self.load()
+        spec = manifest.jobs.get(job_id)
+        if spec is None:
+            from yamlcron.schemaerrors import did_you_mean
+
+            hint = did_you_mean(job_id, list(manifest.jobs))
+            raise UnknownJobError(f"no job '{job_id}' in {manifest.path}{hint}")
+        stored = None
+        if spec.trigger.kind == "interval" and spec.trigger.start is None:
+            stored = self._stores.open(create=False).load_jobs([job_id]).get(job_id)
+        return fires(spec, stored, count, after, self.clock())
+
+    def zones(self, job_ids: Collection[str]) -> dict[str, tzinfo]:
+        """The time zone of each of these jobs that is still stored (a removed one has none)."""
+        from yamlcron.triggers import zone
+
+        jobs = self._stores.applied().load_jobs(job_ids)
+        return {job_id: zone(job.spec.trigger.timezone) for job_id, job in jobs.items()}
+
+    def history(
+        self,
+        job_id: str | None = None,
+        limit: int = 50,
+        *,
+        statuses: Collection[str] = (),
+        since: datetime | None = None,
+        run_id: int | None = None,
+    ) -> list[Run]:
+        """Recorded runs, newest first; ``run_id``: that run alone (of ``job_id``, if given).
+
+        A removed job is known by its history (which is kept); UnknownJobError otherwise.
+        """
+        store = self._stores.applied()
+        if run_id is not None:
+            run = store.run(run_id)
+            if run is None or (job_id is not None and run.job_id != job_id):
+                of = "" if job_id is None else f" of job '{job_id}'"
+                raise UnknownJobError(f"no run {run_id}{of} in the store; see 'yamlcron history'")
+            return [run]
+        known = job_id is None or store.load_jobs([job_id]) or store.runs(job_id, limit=1)
+        if not known:
+            raise self._stores.unknown_job(str(job_id))
+        return store.runs(job_id, limit=limit, statuses=tuple(statuses), since=since)
+
+    def replicas(self) -> list[Replica]:
+        """The live ``yamlcron run`` replicas of the store."""
+        return self._stores.applied().replicas()
+
+    def pause(self, job_id: str) -> Paused:
+        """Stop firing ``job_id`` until ``resume``, whatever the manifest says."""
+        store = self._stores.applied()
+        job = self._stores.stored(job_id)
+        store.set_paused(job_id, True, job.next_run_at)
+        self._ring(store)
+        return Paused(job.spec, job.next_run_at)
+
+    def resume(self, job_id: str) -> Paused:
+        """Fire ``job_id`` again from now on; fires missed while paused are not caught up."""
+        store = self._stores.applied()
+        job = self._stores.stored(job_id)
+        following = reconcile.first_fire(job.spec, self.clock(), job.anchor)
+        # Back to what the manifest says, unless the manifest itself pauses the job.
+        store.set_paused(job_id, False if job.spec.paused else None, following)
+        self._ring(store)
+        return Paused(job.spec, following)
+
+    def _ring(self, store: Store) -> None:
+        store.ring()
+        if self._scheduler is not None:
+            self._scheduler.store_changed()
+
+    def trigger(self, job_id: str, *, timeout: float | None = None) -> RunHandle:
+        """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome.
+
+        Through this object's loop once started; else through the daemon that holds the
+        store (``yamlcron run``); else here and now, in this thread, as the daemon would
+        (retries included, announced to the same notifiers). A run made here is stopped by
+        SIGINT or SIGTERM (in the main thread) or after ``timeout`` seconds: its process
+        group is stopped and it is recorded ``interrupted``; the handle says what stopped it.
+        A manual run starts at once, without the trigger's jitter.
+        """
+        store = self._stores.applied()
+        self._stores.stored(job_id)
+        if self._looping:
+            item = self.scheduler.trigger(job_id)
+            return RunHandle(store, job_id, item.scheduled_at)
+        if store.daemon_alive():
+            now = self.clock()
+            store.enqueue(Queued(job_id=job_id, due_at=now, scheduled_at=now))
+            store.ring()
+            return RunHandle(store, job_id, now)
+        return self._run_here(store, job_id, timeout)
+
+    def _run_here(self, store: Store, job_id: str, timeout: float | None) -> RunHandle:
+        store.lock_daemon()
+        record = store.last_applied()
+        self.notify = (record.notify or ()) if record is not None else ()
+        scheduler = self._build_scheduler(lambda work: work())
+        try:
+            run, stopped = stoppable(lambda: scheduler.run_now(job_id), scheduler.cancel, timeout)
+        finally:
+            scheduler.stop(timeout=0)
+        return RunHandle(store, job_id, run.scheduled_at, outcome=run, stopped=stopped)
