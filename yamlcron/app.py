@@ -17,21 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 from types import TracebackType
 
-from yamlcron import reconcile
-from yamlcron.answers import Fires, Paused, fires, publish_apply, summary
+from yamlcron.answers import Fires, Paused, fires, summary
+from yamlcron.applier import Applier, Source
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
-from yamlcron.events import ManifestEvent, ManifestEventKind, RunEvent
+from yamlcron.events import RunEvent
 from yamlcron.interrupts import handle_daemon_signals, stoppable
-from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.membership import DEFAULT_TTL
-from yamlcron.model import AppliedManifest, JobSpec, Manifest, NotifySpec, Plan, StoredJob
+from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run, Store
 from yamlcron.scheduler import Clock, Dispatch, Scheduler, final_run, utc_now
@@ -39,10 +38,6 @@ from yamlcron.storeaccess import StoreAccess
 
 log = logging.getLogger(__name__)
 running_log = logging.getLogger("yamlcron.run")
-
-#: Where a plan comes from: the manifest, validated, or the record of the last apply
-#: when the file is still that manifest (then it is not read again).
-Source = Manifest | AppliedManifest
 
 
 @dataclass(frozen=True)
@@ -109,11 +104,11 @@ class Yamlcron:
         False opens an existing store only (for reading, pausing, a manual run).
         """
         self.path = Path(manifest)
-        self._text = text
         self.registry = registry or build_registry()
         self._stores = StoreAccess(self.registry, self.path, store)
         self.clock = clock
         self.events = EventBus(self.registry)
+        self._applier = Applier(self.path, text, self.registry, self._stores, self.events, clock)
         self._create = create
         self._options = (workers, kill_grace, lease_ttl, node, freeze_gc)
         self._scheduler: Scheduler | None = None
@@ -182,28 +177,9 @@ class Yamlcron:
 
     def load(self) -> Manifest:
         """Read and validate the manifest (ManifestError lists every problem)."""
-        components = self.registry.components
-        if self._text is not None:
-            return parse_manifest(self._text, self.path, components)
-        return load_manifest(self.path, components)
+        return self._applier.load()
 
     validate = load
-
-    def _source(self) -> Source:
-        """The record of the last apply if the file is still that manifest, else the manifest.
-
-        That is when its bytes and git commit are those of the last apply and the rules it
-        was validated by are the same: the boot of a GitOps deploy re-applies for free, and
-        ``yamlcron run`` starts on the store as it is, however many jobs it holds. This is
-        the one place that decides "the manifest is unchanged".
-        """
-        store = self._stores.for_manifest()
-        if self._text is None:
-            rules = rules_digest(self.registry.components)
-            record = reconcile.current_record(self.path, store, rules)
-            if record is not None:
-                return record
-        return self.load()
 
     def plan(self, *, force: bool = False, show: Callable[[Plan], None] | None = None) -> Plan:
         """What ``apply`` would change; writes nothing. ``show`` sees it before the guard.
@@ -211,19 +187,7 @@ class Yamlcron:
         A store that does not exist yet plans against an empty one. PlanRefusedError when
         the deletion guard refuses the plan (unless ``force``).
         """
-        store = self._stores.for_manifest()
-        source = self._source()
-        if isinstance(source, AppliedManifest):
-            result = reconcile.empty_plan(store)
-            stored_count = result.unchanged
-        else:
-            stored = store.load_jobs()
-            result = reconcile.plan(source, stored, self.clock())
-            stored_count = len(stored)
-        if show is not None:
-            show(result)
-        reconcile.check_guard(result, stored_count, force=force)
-        return result
+        return self._applier.plan(force=force, show=show)
 
     def apply(
         self,
@@ -235,35 +199,20 @@ class Yamlcron:
         """Make the store match the manifest in one transaction; returns the plan applied.
 
         The manifest is validated before the store is created: bad input changes nothing.
-        ``show`` sees the plan before the deletion guard decides (PlanRefusedError).
+        The manifest applied last (its bytes, git commit and the rules it was validated
+        by) is not read again: its plan is empty. ``show`` sees the plan before the
+        deletion guard decides (PlanRefusedError).
         """
         with self._reload_lock:
-            return self._apply(manifest or self._source(), force=force, show=show)
+            return self._apply(manifest or self._applier.source(), force=force, show=show)
 
     def _apply(self, source: Source, *, force: bool, show: Callable[[Plan], None] | None) -> Plan:
-        if isinstance(source, AppliedManifest):
-            result = reconcile.empty_plan(self._stores.open(create=False))
-            if show is not None:
-                show(result)
-            self._adopt(source, source.notify or ())
-            return result
-        store = self._writing_store()
-        now = self.clock()
-        try:
-            result, wrote = reconcile.sync(source, store, now, force=force, show=show)
-        except PlanRefusedError as exc:
-            self._publish_manifest("plan_refused", source.notify, str(exc))
-            raise
-        if wrote:
-            publish_apply(self.events, result, source, now)
-        self._adopt(store.last_applied(), source.notify)
-        return result
-
-    def _adopt(self, record: AppliedManifest | None, notify: tuple[NotifySpec, ...]) -> None:
-        self.notify = notify
+        applied = self._applier.apply(source, self._writing_store, force=force, show=show)
+        self.notify = applied.notify
         if self._scheduler is not None:
-            self._scheduler.source = record
+            self._scheduler.source = applied.record
             self._scheduler.wakeup()
+        return applied.plan
 
     def reload(self) -> bool:
         """Apply the manifest as it is now; on any error keep the last good one running.
@@ -279,22 +228,10 @@ class Yamlcron:
         except YamlcronError as exc:
             lines = "; ".join(str(exc).splitlines()) + self.registry.restart_hint()
             log.error("reload failed, keeping the running manifest: %s", lines)
-            self._publish_manifest("reload_failed", self.notify, lines)
+            self._applier.publish("reload_failed", self.notify, lines)
             return False
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True
-
-    def _publish_manifest(
-        self, kind: ManifestEventKind, notify: Sequence[NotifySpec], message: str
-    ) -> None:
-        event = ManifestEvent(
-            kind=kind,
-            path=str(self.path),
-            time=self.clock(),
-            message=message,
-            folder=self.path.absolute().parent,
-        )
-        self.events.publish(event, notify)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -305,7 +242,7 @@ class Yamlcron:
         changes nothing. The manifest applied last starts without a parse (``_source``).
         """
         with self._reload_lock:
-            source = manifest or self._source()
+            source = manifest or self._applier.source()
             store = self._writing_store()
             store.lock_daemon()
             self.scheduler.recover()
@@ -384,8 +321,7 @@ class Yamlcron:
 
     def jobs(self) -> list[StoredJob]:
         """The stored jobs, by id."""
-        stored = self._stores.applied().load_jobs()
-        return [stored[job_id] for job_id in sorted(stored)]
+        return self._stores.jobs()
 
     def next_fires(self, job_id: str, count: int = 5, after: datetime | str | None = None) -> Fires:
         """The coming fire times of ``job_id`` as the manifest declares it; writes nothing.
@@ -408,10 +344,7 @@ class Yamlcron:
 
     def zones(self, job_ids: Collection[str]) -> dict[str, tzinfo]:
         """The time zone of each of these jobs that is still stored (a removed one has none)."""
-        from yamlcron.triggers import zone
-
-        jobs = self._stores.applied().load_jobs(job_ids)
-        return {job_id: zone(job.spec.trigger.timezone) for job_id, job in jobs.items()}
+        return self._stores.zones(job_ids)
 
     def history(
         self,
@@ -424,19 +357,11 @@ class Yamlcron:
     ) -> list[Run]:
         """Recorded runs, newest first; ``run_id``: that run alone (of ``job_id``, if given).
 
-        A removed job is known by its history (which is kept); UnknownJobError otherwise.
+        Filters: ``job_id`` (default all), ``statuses`` (any), scheduled ``since`` (ever),
+        at most ``limit``. A removed job is known by its history (which is kept);
+        UnknownJobError otherwise.
         """
-        store = self._stores.applied()
-        if run_id is not None:
-            run = store.run(run_id)
-            if run is None or (job_id is not None and run.job_id != job_id):
-                of = "" if job_id is None else f" of job '{job_id}'"
-                raise UnknownJobError(f"no run {run_id}{of} in the store; see 'yamlcron history'")
-            return [run]
-        known = job_id is None or store.load_jobs([job_id]) or store.runs(job_id, limit=1)
-        if not known:
-            raise self._stores.unknown_job(str(job_id))
-        return store.runs(job_id, limit=limit, statuses=tuple(statuses), since=since)
+        return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
 
     def replicas(self) -> list[Replica]:
         """The live ``yamlcron run`` replicas of the store."""
@@ -444,26 +369,17 @@ class Yamlcron:
 
     def pause(self, job_id: str) -> Paused:
         """Stop firing ``job_id`` until ``resume``, whatever the manifest says."""
-        store = self._stores.applied()
-        job = self._stores.stored(job_id)
-        store.set_paused(job_id, True, job.next_run_at)
-        self._ring(store)
-        return Paused(job.spec, job.next_run_at)
+        return self._changed(self._stores.pause(job_id))
 
     def resume(self, job_id: str) -> Paused:
         """Fire ``job_id`` again from now on; fires missed while paused are not caught up."""
-        store = self._stores.applied()
-        job = self._stores.stored(job_id)
-        following = reconcile.first_fire(job.spec, self.clock(), job.anchor)
-        # Back to what the manifest says, unless the manifest itself pauses the job.
-        store.set_paused(job_id, False if job.spec.paused else None, following)
-        self._ring(store)
-        return Paused(job.spec, following)
+        return self._changed(self._stores.resume(job_id, self.clock()))
 
-    def _ring(self, store: Store) -> None:
-        store.ring()
+    def _changed(self, paused: Paused) -> Paused:
+        """Other processes hear of the store's change by its doorbell; this loop, here."""
         if self._scheduler is not None:
             self._scheduler.store_changed()
+        return paused
 
     def trigger(self, job_id: str, *, timeout: float | None = None) -> RunHandle:
         """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome.

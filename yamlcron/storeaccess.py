@@ -1,13 +1,16 @@
-"""The service's store: where it is, opened on first use, and the errors that say where."""
+"""The service's store: where it is, opened on first use, and the work done on it alone."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime, tzinfo
 from pathlib import Path
 
+from yamlcron.answers import Paused
 from yamlcron.errors import StoreError, UnknownJobError
 from yamlcron.model import AppliedManifest, StoredJob
 from yamlcron.registry import Registry
-from yamlcron.runs import Store
+from yamlcron.runs import Run, Store
 from yamlcron.store import default_store_path
 
 #: The likely cause of an unknown job with no near name: added to the manifest, not applied.
@@ -83,6 +86,60 @@ class StoreAccess:
         # The nearest stored id, else the likely cause: a job added to the manifest, not applied.
         hint = did_you_mean(job_id, list(self.applied().load_jobs()))
         return UnknownJobError(f"no job '{job_id}' in the store{hint or NOT_APPLIED}")
+
+    def jobs(self) -> list[StoredJob]:
+        """The stored jobs, by id."""
+        stored = self.applied().load_jobs()
+        return [stored[job_id] for job_id in sorted(stored)]
+
+    def zones(self, job_ids: Collection[str]) -> dict[str, tzinfo]:
+        """The time zone of each of these jobs that is still stored."""
+        from yamlcron.triggers import zone
+
+        jobs = self.applied().load_jobs(job_ids)
+        return {job_id: zone(job.spec.trigger.timezone) for job_id, job in jobs.items()}
+
+    def history(
+        self,
+        job_id: str | None,
+        limit: int,
+        statuses: tuple[str, ...],
+        since: datetime | None,
+        run_id: int | None,
+    ) -> list[Run]:
+        """Recorded runs, newest first, or the run ``run_id`` (of ``job_id``, if given)."""
+        store = self.applied()
+        if run_id is not None:
+            run = store.run(run_id)
+            if run is None or (job_id is not None and run.job_id != job_id):
+                of = "" if job_id is None else f" of job '{job_id}'"
+                raise UnknownJobError(f"no run {run_id}{of} in the store; see 'yamlcron history'")
+            return [run]
+        # A job with history is known even when it was removed (its history is kept).
+        if job_id is not None and not (store.load_jobs([job_id]) or store.runs(job_id, limit=1)):
+            raise self.unknown_job(job_id)
+        return store.runs(job_id, limit=limit, statuses=statuses, since=since)
+
+    def pause(self, job_id: str) -> Paused:
+        """Set the runtime override: the job keeps its next fire time, for ``resume``."""
+        job = self.stored(job_id)
+        self._set_paused(job_id, True, job.next_run_at)
+        return Paused(job.spec, job.next_run_at)
+
+    def resume(self, job_id: str, now: datetime) -> Paused:
+        """Fire again from ``now``, without catching up."""
+        from yamlcron.reconcile import first_fire
+
+        job = self.stored(job_id)
+        following = first_fire(job.spec, now, job.anchor)
+        # Back to what the manifest says, unless the manifest itself pauses the job.
+        self._set_paused(job_id, False if job.spec.paused else None, following)
+        return Paused(job.spec, following)
+
+    def _set_paused(self, job_id: str, paused: bool | None, following: datetime | None) -> None:
+        store = self.applied()
+        store.set_paused(job_id, paused, following)
+        store.ring()
 
     def close(self) -> None:
         if self._store is not None:
