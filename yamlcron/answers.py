@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from yamlcron.eventbus import EventBus
-from yamlcron.events import JobEvent, ManifestEvent
-from yamlcron.model import JobSpec, Manifest, Plan, StoredJob
+from yamlcron.model import JobSpec, Plan, StoredJob
 
 
 @dataclass(frozen=True)
@@ -62,32 +60,6 @@ def fires(
             if cursor is not None:
                 times.append(cursor)
     return Fires(spec=spec, zone=tz, after=moment, times=tuple(times))
-
-
-def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
-    """The events of an apply that wrote: each job added, changed, removed; the manifest.
-
-    An apply that changed no job (it recorded a new git commit, or rules, for the same
-    jobs: the start of every deploy) announces nothing, not even ``manifest.applied``.
-    """
-    if plan.is_empty:
-        return
-    for spec in plan.add:
-        events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
-    for spec, changes in plan.change:
-        paths = tuple(c.path for c in changes)
-        events.publish(JobEvent(kind="changed", job_id=spec.id, time=now, changes=paths))
-    for job_id in plan.remove:
-        events.publish(JobEvent(kind="removed", job_id=job_id, time=now))
-    applied = ManifestEvent(
-        kind="applied",
-        path=str(manifest.path),
-        time=now,
-        digest=manifest.digest,
-        message=summary(plan),
-        folder=manifest.path.absolute().parent,
-    )
-    events.publish(applied, manifest.notify)
 
 
 def summary(plan: Plan) -> str:

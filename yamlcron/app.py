@@ -19,22 +19,32 @@ import threading
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from yamlcron.answers import Fires, Paused, fires, summary
-from yamlcron.applier import Applier, Source
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
-from yamlcron.eventbus import EventBus
 from yamlcron.events import RunEvent
 from yamlcron.interrupts import handle_daemon_signals, stoppable
 from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run, Store
-from yamlcron.scheduler import Clock, Dispatch, Scheduler, final_run, utc_now
 from yamlcron.storeaccess import StoreAccess
+
+# The manifest's reader (YAML, the schema check) is loaded by what reads a manifest:
+# ``yamlcron jobs`` or ``history`` pays for the store alone.
+# So are the scheduler and the event bus, with their threads and pools, by what uses them.
+if TYPE_CHECKING:
+    from yamlcron.applier import Applier, Source
+    from yamlcron.eventbus import EventBus
+    from yamlcron.scheduler import Clock, Dispatch, Scheduler
+
+#: The wall clock in UTC, as the scheduler's (named here so that readers need no scheduler).
+REAL_CLOCK = partial(datetime.now, UTC)
 
 log = logging.getLogger(__name__)
 running_log = logging.getLogger("yamlcron.run")
@@ -57,6 +67,8 @@ class RunHandle:
 
     def result(self, timeout: float | None = None, poll: float = 0.05) -> Run:
         """The final run of this fire; TimeoutError if it has not ended within ``timeout``."""
+        from yamlcron.scheduler import final_run
+
         if self.outcome is not None:
             return self.outcome
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -86,7 +98,7 @@ class Yamlcron:
         store: str | None = None,
         registry: Registry | None = None,
         workers: int = 32,
-        clock: Clock = utc_now,
+        clock: Clock = REAL_CLOCK,
         kill_grace: float = 10.0,
         text: str | None = None,
         lease_ttl: float = DEFAULT_TTL,
@@ -107,8 +119,9 @@ class Yamlcron:
         self.registry = registry or build_registry()
         self._stores = StoreAccess(self.registry, self.path, store)
         self.clock = clock
-        self.events = EventBus(self.registry)
-        self._applier = Applier(self.path, text, self.registry, self._stores, self.events, clock)
+        self._events: EventBus | None = None
+        self._text = text
+        self._manifest: Applier | None = None
         self._create = create
         self._options = (workers, kill_grace, lease_ttl, node, freeze_gc)
         self._scheduler: Scheduler | None = None
@@ -132,8 +145,6 @@ class Yamlcron:
     ) -> None:
         self.close()
 
-    # -- the store and the scheduler, opened on first use --------------------------------
-
     @property
     def store(self) -> Store:
         """The store, opened on first use (and, unless ``create`` is False, made)."""
@@ -141,6 +152,25 @@ class Yamlcron:
 
     def _writing_store(self) -> Store:
         return self._stores.open(create=True) if self._create else self._stores.applied()
+
+    @property
+    def events(self) -> EventBus:
+        """Where run, job and manifest events go: listeners and notifiers, built on first use."""
+        if self._events is None:
+            from yamlcron.eventbus import EventBus
+
+            self._events = EventBus(self.registry)
+        return self._events
+
+    @property
+    def _applier(self) -> Applier:
+        if self._manifest is None:
+            from yamlcron.applier import Applier
+
+            self._manifest = Applier(
+                self.path, self._text, self.registry, self._stores, self.events, self.clock
+            )
+        return self._manifest
 
     @property
     def scheduler(self) -> Scheduler:
@@ -151,6 +181,8 @@ class Yamlcron:
 
     def _build_scheduler(self, dispatch: Dispatch | None) -> Scheduler:
         """The one place a scheduler is built: the loop's, or a manual run's (``dispatch``)."""
+        from yamlcron.scheduler import Scheduler
+
         workers, kill_grace, lease_ttl, node, freeze_gc = self._options
         return Scheduler(
             self._writing_store(),
@@ -172,8 +204,6 @@ class Yamlcron:
 
     def _publish_run(self, event: RunEvent) -> None:
         self.events.publish_run(event, self.notify)
-
-    # -- the manifest: validate, plan, apply ---------------------------------------------
 
     def load(self) -> Manifest:
         """Read and validate the manifest (ManifestError lists every problem)."""
@@ -233,13 +263,11 @@ class Yamlcron:
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True
 
-    # -- the loop ------------------------------------------------------------------------
-
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """What ``start`` does before the loop: lock the store, recover, apply.
 
         The manifest is validated before the store is created or locked: an invalid one
-        changes nothing. The manifest applied last starts without a parse (``_source``).
+        changes nothing. The manifest applied last starts without a parse (see ``apply``).
         """
         with self._reload_lock:
             source = manifest or self._applier.source()
@@ -270,29 +298,27 @@ class Yamlcron:
         plan = self.prepare(force=force)
         jobs = plan.unchanged + len(plan.add) + len(plan.change)
         running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
-        stop_watching = self._watch(watch_interval) if watch else (lambda: None)
+        stop_watching = None
+        if watch:
+            from yamlcron.watch import watch_manifest  # watchdog: only for a watched manifest
+
+            stop_watching = watch_manifest(
+                self.path, self.reload, self.scheduler.source, watch_interval
+            )
         if handle_signals:
             scheduler = self.scheduler
             handle_daemon_signals(scheduler.request_stop, scheduler.cancel, self.reload, self.path)
         try:
             self.scheduler.run_forever()
         finally:
-            stop_watching()
+            if stop_watching is not None:
+                stop_watching()
             if shutdown_timeout is not None:
                 running_log.info(
                     "stopping: waiting up to %s s for runs under way", shutdown_timeout
                 )
                 self.stop(shutdown_timeout)
                 running_log.info("stopped")
-
-    def _watch(self, interval: float) -> Callable[[], None]:
-        from yamlcron.watch import ManifestWatcher  # watchdog: only for a watched manifest
-
-        applied = self.scheduler.source
-        digest = None if applied is None else applied.digest
-        watcher = ManifestWatcher(self.path, self.reload, applied=digest, interval=interval)
-        watcher.start()
-        return watcher.stop
 
     def start(self, *, force: bool = False) -> Plan:
         """Prepare, then run the loop in a background thread (for a web app's process)."""
@@ -314,10 +340,9 @@ class Yamlcron:
     def close(self) -> None:
         """Deliver the notifications under way and close the store."""
         self._unwatch_store()
-        self.events.close()
+        if self._events is not None:
+            self._events.close()
         self._stores.close()
-
-    # -- jobs and runs -------------------------------------------------------------------
 
     def jobs(self) -> list[StoredJob]:
         """The stored jobs, by id."""

@@ -8,10 +8,10 @@ from datetime import datetime
 from pathlib import Path
 
 from yamlcron import reconcile
-from yamlcron.answers import publish_apply
+from yamlcron.answers import summary
 from yamlcron.errors import PlanRefusedError
 from yamlcron.eventbus import EventBus
-from yamlcron.events import ManifestEvent, ManifestEventKind
+from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.model import AppliedManifest, Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry
@@ -113,3 +113,29 @@ class Applier:
             folder=self.path.absolute().parent,
         )
         self.events.publish(event, notify)
+
+
+def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
+    """The events of an apply that wrote: each job added, changed, removed; the manifest.
+
+    An apply that changed no job (it recorded a new git commit, or rules, for the same
+    jobs: the start of every deploy) announces nothing, not even ``manifest.applied``.
+    """
+    if plan.is_empty:
+        return
+    for spec in plan.add:
+        events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
+    for spec, changes in plan.change:
+        paths = tuple(c.path for c in changes)
+        events.publish(JobEvent(kind="changed", job_id=spec.id, time=now, changes=paths))
+    for job_id in plan.remove:
+        events.publish(JobEvent(kind="removed", job_id=job_id, time=now))
+    applied = ManifestEvent(
+        kind="applied",
+        path=str(manifest.path),
+        time=now,
+        digest=manifest.digest,
+        message=summary(plan),
+        folder=manifest.path.absolute().parent,
+    )
+    events.publish(applied, manifest.notify)
