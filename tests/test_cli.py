@@ -17,7 +17,8 @@ import pytest
 
 from tests.conftest import GOOD, CliResult, dump_store
 from tests.processes import clean_env
-from yamlcron.cli import _TextFormatter, build_cli
+from yamlcron.cli import build_cli
+from yamlcron.cli.render import TextFormatter
 from yamlcron.runs import Claim, NewRun, RunStatus
 from yamlcron.store.sqlite import SQLiteStore
 
@@ -489,7 +490,7 @@ def test_a_missed_run_took_no_time_and_a_paused_job_has_no_next_run(
 @pytest.mark.parametrize("utc", [False, True])
 def test_text_log_lines_carry_their_offset(utc: bool) -> None:
     record = logging.LogRecord("yamlcron.run", logging.INFO, __file__, 1, "hi", None, None)
-    line = _TextFormatter(utc).format(record)
+    line = TextFormatter(utc).format(record)
     stamp, rest = line.split(" ", 1)
     assert rest == "INFO yamlcron.run: hi"
     moment = datetime.fromisoformat(stamp)

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import GOOD
 from yamlcron import reconcile
+from yamlcron.cli.render import plan_json, plan_text
 from yamlcron.errors import PlanRefusedError
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.model import Manifest, Plan, StoredJob
@@ -37,7 +38,7 @@ def test_first_apply_adds_everything_then_nothing(tmp_path: Path) -> None:
     second = reconcile.plan(_manifest(), store.load_jobs(), NOW + timedelta(minutes=5))
     assert second.is_empty
     assert second.unchanged == 4
-    assert reconcile.render_plan(second) == "No changes: 4 unchanged."
+    assert plan_text(second) == "No changes: 4 unchanged."
 
 
 def test_initial_fire_times(tmp_path: Path) -> None:
@@ -76,13 +77,13 @@ def test_plan_json_and_text(tmp_path: Path) -> None:
     _apply(store, _manifest())
     edited = GOOD.replace('"0 3 * * *"', '"0 4 * * *"').replace("  launch:", "  launch2:")
     result = reconcile.plan(_manifest(edited), store.load_jobs(), NOW)
-    assert reconcile.plan_json(result) == {
+    assert plan_json(result) == {
         "add": ["launch2"],
         "change": {"backup": [{"path": "trigger.cron", "old": "0 3 * * *", "new": "0 4 * * *"}]},
         "remove": ["launch"],
         "unchanged": 2,
     }
-    assert reconcile.render_plan(result).splitlines() == [
+    assert plan_text(result).splitlines() == [
         "+ launch2  date 2031-12-01T09:00:00+01:00 (Europe/Berlin)",
         "~ backup",
         '    trigger.cron: "0 3 * * *" -> "0 4 * * *"',
@@ -152,26 +153,25 @@ def test_the_applied_manifest_is_known_by_its_record_and_an_old_record_is_renewe
     rules = rules_digest(components)
     store = SQLiteStore(tmp_path / "state.db")
     manifest = load_manifest(path, components)
-    assert reconcile.unchanged(path, store, rules) is None
+    assert reconcile.current_record(path, store, rules) is None
     assert reconcile.sync(manifest, store, NOW)[1]
     record = store.last_applied()
     assert record is not None
     assert record.notify == manifest.notify != ()
     assert reconcile.current_record(path, store, rules) == record
-    quick = reconcile.unchanged(path, store, rules)
-    assert quick is not None
+    quick = reconcile.empty_plan(store)
     assert (quick.is_empty, quick.unchanged) == (True, 4)
     # A record from before the store kept the notifiers cannot stand in for the manifest;
     # the next sync of the same manifest writes one that can, once.
     with sqlite3.connect(tmp_path / "state.db") as db:
         db.execute("UPDATE applies SET notify = NULL")
-    assert reconcile.unchanged(path, store, rules) is None
+    assert reconcile.current_record(path, store, rules) is None
     assert reconcile.sync(manifest, store, NOW)[1]
     assert not reconcile.sync(manifest, store, NOW)[1]
-    assert reconcile.unchanged(path, store, rules) is not None
+    assert reconcile.current_record(path, store, rules) is not None
     # Other bytes are another manifest.
     path.write_text(path.read_text() + "\n")
-    assert reconcile.unchanged(path, store, rules) is None
+    assert reconcile.current_record(path, store, rules) is None
 
 
 def test_far_future_start_applies_and_a_schedule_past_9999_just_ends(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The Python API: a manifest, its store and a scheduler, as one object.
+"""The Python API and the one service: a manifest, its store and a scheduler, as one object.
 
     from yamlcron import Yamlcron
 
@@ -8,8 +8,8 @@
     print(run.status, run.result)
     cron.stop()
 
-``yamlcron run`` is the same object in the foreground, with signal handling and a
-watched manifest.
+Every ``yamlcron`` command is one call of this object (``yamlcron run`` is ``run`` in the
+foreground, with signal handling and a watched manifest); the CLI only parses and prints.
 """
 
 from __future__ import annotations
@@ -17,36 +17,60 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
+from functools import partial
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING
 
-from yamlcron import reconcile
+from yamlcron.answers import Fires, Paused, fires, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
-from yamlcron.eventbus import EventBus
-from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
-from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
+from yamlcron.events import RunEvent
+from yamlcron.interrupts import handle_daemon_signals, stoppable
 from yamlcron.membership import DEFAULT_TTL
-from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan
+from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
-from yamlcron.runs import Run, Store
-from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
-from yamlcron.store.sqlite import default_store_path
+from yamlcron.runs import Queued, Replica, Run, Store
+from yamlcron.storeaccess import StoreAccess
+
+# The manifest's reader (YAML, the schema check) is loaded by what reads a manifest:
+# ``yamlcron jobs`` or ``history`` pays for the store alone.
+# So are the scheduler and the event bus, with their threads and pools, by what uses them.
+if TYPE_CHECKING:
+    from yamlcron.applier import Applier, Source
+    from yamlcron.eventbus import EventBus
+    from yamlcron.scheduler import Clock, Dispatch, Scheduler
+
+#: The wall clock in UTC, as the scheduler's (named here so that readers need no scheduler).
+REAL_CLOCK = partial(datetime.now, UTC)
 
 log = logging.getLogger(__name__)
+running_log = logging.getLogger("yamlcron.run")
 
 
 @dataclass(frozen=True)
 class RunHandle:
-    """A fire that was asked for; ``result`` waits for its final outcome (after retries)."""
+    """A fire that was asked for; ``result`` waits for its final outcome (after retries).
+
+    A fire run here (``Yamlcron.trigger`` without a loop) is over when the handle is
+    made: ``outcome`` is its final run, and ``stopped`` what stopped it, if anything: a
+    signal's number, or ``TIMED_OUT`` (0) when its time ran out.
+    """
 
     store: Store
     job_id: str
     scheduled_at: datetime
+    outcome: Run | None = None
+    stopped: int | None = None
 
     def result(self, timeout: float | None = None, poll: float = 0.05) -> Run:
         """The final run of this fire; TimeoutError if it has not ended within ``timeout``."""
+        from yamlcron.scheduler import final_run
+
+        if self.outcome is not None:
+            return self.outcome
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             final = final_run(self.store, self.job_id, self.scheduled_at)
@@ -58,7 +82,14 @@ class RunHandle:
 
 
 class Yamlcron:
-    """A manifest, a store and a scheduler. Thread-safe."""
+    """A manifest, a store and a scheduler: everything the command line does. Thread-safe.
+
+    The store is opened on first use, and only the scheduler's work takes the daemon lock:
+    an object that lists jobs or history changes nothing. With ``create=False`` it never
+    creates nor migrates the store either, and what needs an applied store (``jobs``,
+    ``history``, ``trigger``, ``pause``...) says where it looked, in one line. Close it
+    (``close``, ``stop`` or ``with``) when done.
+    """
 
     def __init__(
         self,
@@ -67,40 +98,34 @@ class Yamlcron:
         store: str | None = None,
         registry: Registry | None = None,
         workers: int = 32,
-        clock: Clock = utc_now,
+        clock: Clock = REAL_CLOCK,
         kill_grace: float = 10.0,
         text: str | None = None,
         lease_ttl: float = DEFAULT_TTL,
         node: str | None = None,
         freeze_gc: bool = False,
+        create: bool = True,
     ) -> None:
-        """Open the store for ``manifest`` (a path; with ``text``, its content instead).
+        """The service for ``manifest`` (a path; with ``text``, its content instead).
 
+        ``store`` is a store URL (default: ``.yamlcron/state.db`` beside the manifest).
         ``node`` names this process in run history (default: host and pid); ``lease_ttl``
         is how long it may go silent before other replicas take its runs over.
         ``freeze_gc`` keeps full garbage collections short in a process that is
-        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``).
+        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``). ``create``
+        False opens an existing store only (for reading, pausing, a manual run).
         """
         self.path = Path(manifest)
-        self._text = text
         self.registry = registry or build_registry()
-        url = store or f"sqlite://{default_store_path(self.path)}"
-        self.store = self.registry.open_store(url, create=True)
+        self._stores = StoreAccess(self.registry, self.path, store)
         self.clock = clock
-        self.events = EventBus(self.registry)
-        self.scheduler = Scheduler(
-            self.store,
-            self.registry,
-            self.path.absolute().parent,
-            clock=clock,
-            workers=workers,
-            kill_grace=kill_grace,
-            publish=self._publish_run,
-            hears=self._hears_runs,
-            lease_ttl=lease_ttl,
-            node=node,
-            freeze_gc=freeze_gc,
-        )
+        self._events: EventBus | None = None
+        self._text = text
+        self._manifest: Applier | None = None
+        self._create = create
+        self._options = (workers, kill_grace, lease_ttl, node, freeze_gc)
+        self._scheduler: Scheduler | None = None
+        self._looping = False
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._unwatch_store: Callable[[], None] = lambda: None
@@ -112,12 +137,67 @@ class Yamlcron:
         """A manifest given as text; ``folder`` stands for its folder (cwd, store, imports)."""
         return cls(Path(folder) / "jobs.yaml", text=text, **options)  # type: ignore[arg-type]
 
-    def load(self) -> Manifest:
-        """Read and validate the manifest (ManifestError lists every problem)."""
-        components = self.registry.components
-        if self._text is not None:
-            return parse_manifest(self._text, self.path, components)
-        return load_manifest(self.path, components)
+    def __enter__(self) -> Yamlcron:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @property
+    def store(self) -> Store:
+        """The store, opened on first use (and, unless ``create`` is False, made)."""
+        return self._stores.open(create=self._create)
+
+    def _writing_store(self) -> Store:
+        return self._stores.open(create=True) if self._create else self._stores.applied()
+
+    @property
+    def events(self) -> EventBus:
+        """Where run, job and manifest events go: listeners and notifiers, built on first use."""
+        if self._events is None:
+            from yamlcron.eventbus import EventBus
+
+            self._events = EventBus(self.registry)
+        return self._events
+
+    @property
+    def _applier(self) -> Applier:
+        if self._manifest is None:
+            from yamlcron.applier import Applier
+
+            self._manifest = Applier(
+                self.path, self._text, self.registry, self._stores, self.events, self.clock
+            )
+        return self._manifest
+
+    @property
+    def scheduler(self) -> Scheduler:
+        """The scheduler of this object's loop, built on first use."""
+        if self._scheduler is None:
+            self._scheduler = self._build_scheduler(None)
+        return self._scheduler
+
+    def _build_scheduler(self, dispatch: Dispatch | None) -> Scheduler:
+        """The one place a scheduler is built: the loop's, or a manual run's (``dispatch``)."""
+        from yamlcron.scheduler import Scheduler
+
+        workers, kill_grace, lease_ttl, node, freeze_gc = self._options
+        return Scheduler(
+            self._writing_store(),
+            self.registry,
+            self.path.absolute().parent,
+            clock=self.clock,
+            workers=workers,
+            dispatch=dispatch,
+            kill_grace=kill_grace,
+            publish=self._publish_run,
+            hears=self._hears_runs,
+            lease_ttl=lease_ttl,
+            node=node,
+            freeze_gc=freeze_gc,
+        )
 
     def _hears_runs(self, job: JobSpec) -> bool:
         return self.events.hears_run(job, self.notify)
@@ -125,21 +205,44 @@ class Yamlcron:
     def _publish_run(self, event: RunEvent) -> None:
         self.events.publish_run(event, self.notify)
 
-    def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
-        """Make the store match the manifest in one transaction; returns the plan applied."""
+    def load(self) -> Manifest:
+        """Read and validate the manifest (ManifestError lists every problem)."""
+        return self._applier.load()
+
+    validate = load
+
+    def plan(self, *, force: bool = False, show: Callable[[Plan], None] | None = None) -> Plan:
+        """What ``apply`` would change; writes nothing. ``show`` sees it before the guard.
+
+        A store that does not exist yet plans against an empty one. PlanRefusedError when
+        the deletion guard refuses the plan (unless ``force``).
+        """
+        return self._applier.plan(force=force, show=show)
+
+    def apply(
+        self,
+        *,
+        force: bool = False,
+        manifest: Manifest | None = None,
+        show: Callable[[Plan], None] | None = None,
+    ) -> Plan:
+        """Make the store match the manifest in one transaction; returns the plan applied.
+
+        The manifest is validated before the store is created: bad input changes nothing.
+        The manifest applied last (its bytes, git commit and the rules it was validated
+        by) is not read again: its plan is empty. ``show`` sees the plan before the
+        deletion guard decides (PlanRefusedError).
+        """
         with self._reload_lock:
-            manifest = manifest or self.load()
-            try:
-                plan, wrote = reconcile.sync(manifest, self.store, self.clock(), force=force)
-            except PlanRefusedError as exc:
-                self._publish_manifest("plan_refused", manifest.notify, str(exc))
-                raise
-            if wrote:
-                publish_apply(self.events, plan, manifest, self.clock())
-            self.notify = manifest.notify
-            self.scheduler.source = self.store.last_applied()
-            self.scheduler.wakeup()
-            return plan
+            return self._apply(manifest or self._applier.source(), force=force, show=show)
+
+    def _apply(self, source: Source, *, force: bool, show: Callable[[Plan], None] | None) -> Plan:
+        applied = self._applier.apply(source, self._writing_store, force=force, show=show)
+        self.notify = applied.notify
+        if self._scheduler is not None:
+            self._scheduler.source = applied.record
+            self._scheduler.wakeup()
+        return applied.plan
 
     def reload(self) -> bool:
         """Apply the manifest as it is now; on any error keep the last good one running.
@@ -155,56 +258,67 @@ class Yamlcron:
         except YamlcronError as exc:
             lines = "; ".join(str(exc).splitlines()) + self.registry.restart_hint()
             log.error("reload failed, keeping the running manifest: %s", lines)
-            self._publish_manifest("reload_failed", self.notify, lines)
+            self._applier.publish("reload_failed", self.notify, lines)
             return False
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True
 
-    def _publish_manifest(
-        self, kind: ManifestEventKind, notify: Sequence[NotifySpec], message: str
-    ) -> None:
-        event = ManifestEvent(
-            kind=kind,
-            path=str(self.path),
-            time=self.clock(),
-            message=message,
-            folder=self.scheduler.folder,
-        )
-        self.events.publish(event, notify)
-
     def prepare(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """What ``start`` does before the loop: lock the store, recover, apply.
 
-        Without ``manifest``, a manifest file that is the one applied last (its bytes, git
-        commit and the rules it was validated by) is not read again: the loop starts on
-        the store as it is, in the time it takes to open it, however many jobs it holds.
+        The manifest is validated before the store is created or locked: an invalid one
+        changes nothing. The manifest applied last starts without a parse (see ``apply``).
         """
-        self.store.lock_daemon()
-        self.scheduler.recover()
-        plan = self._resume() if manifest is None else None
-        if plan is None:
-            plan = self.apply(force=force, manifest=manifest)
-        self._unwatch_store = self.store.watch(self.scheduler.store_changed)
+        with self._reload_lock:
+            source = manifest or self._applier.source()
+            store = self._writing_store()
+            store.lock_daemon()
+            self.scheduler.recover()
+            plan = self._apply(source, force=force, show=None)
+            self._looping = True
+        self._unwatch_store = store.watch(self.scheduler.store_changed)
         return plan
 
-    def _resume(self) -> Plan | None:
-        """The empty plan, taking the applied manifest from the store, if the file is it."""
-        if self._text is not None:
-            return None
-        with self._reload_lock:
-            rules = rules_digest(self.registry.components)
-            last = reconcile.current_record(self.path, self.store, rules)
-            if last is None:
-                return None
-            self.notify = last.notify or ()
-            self.scheduler.source = last
-        self.scheduler.wakeup()
-        return reconcile.empty_plan(self.store)
+    def run(
+        self,
+        *,
+        force: bool = False,
+        watch: bool = False,
+        watch_interval: float = 30.0,
+        handle_signals: bool = False,
+        shutdown_timeout: float | None = None,
+    ) -> None:
+        """Prepare, then run the loop in this thread until ``stop`` (``yamlcron run``).
 
-    def run(self, *, force: bool = False) -> None:
-        """Prepare, then run the loop in this thread until ``stop``."""
-        self.prepare(force=force)
-        self.scheduler.run_forever()
+        ``watch`` reloads the manifest when its file changes (re-read every
+        ``watch_interval`` seconds too). ``handle_signals`` (main thread only): SIGTERM or
+        SIGINT stops firing, a second one stops runs now; SIGHUP reloads. With
+        ``shutdown_timeout`` the loop's end stops the service, waiting that long for runs.
+        """
+        plan = self.prepare(force=force)
+        jobs = plan.unchanged + len(plan.add) + len(plan.change)
+        running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
+        stop_watching = None
+        if watch:
+            from yamlcron.watch import watch_manifest  # watchdog: only for a watched manifest
+
+            stop_watching = watch_manifest(
+                self.path, self.reload, self.scheduler.source, watch_interval
+            )
+        if handle_signals:
+            scheduler = self.scheduler
+            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, self.reload, self.path)
+        try:
+            self.scheduler.run_forever()
+        finally:
+            if stop_watching is not None:
+                stop_watching()
+            if shutdown_timeout is not None:
+                running_log.info(
+                    "stopping: waiting up to %s s for runs under way", shutdown_timeout
+                )
+                self.stop(shutdown_timeout)
+                running_log.info("stopped")
 
     def start(self, *, force: bool = False) -> Plan:
         """Prepare, then run the loop in a background thread (for a web app's process)."""
@@ -215,57 +329,112 @@ class Yamlcron:
         self._thread.start()
         return plan
 
-    def trigger(self, job_id: str) -> RunHandle:
-        """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome."""
-        if not self.store.load_jobs([job_id]):
-            raise UnknownJobError(f"no job '{job_id}' in the store; apply the manifest first")
-        item = self.scheduler.trigger(job_id)
-        return RunHandle(self.store, job_id, item.scheduled_at)
-
-    def history(self, job_id: str | None = None, limit: int = 50) -> list[Run]:
-        """Recorded runs, newest first."""
-        return self.store.runs(job_id, limit=limit)
-
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop firing, wait up to ``timeout`` for runs, stop the rest; True if none was cut."""
-        finished = self.scheduler.stop(timeout)
+        finished = self.scheduler.stop(timeout) if self._scheduler is not None else True
         if self._thread is not None:
             self._thread.join(timeout=5)
-        self._unwatch_store()
-        self.events.close()
-        self.store.close()
+        self.close()
         return finished
 
+    def close(self) -> None:
+        """Deliver the notifications under way and close the store."""
+        self._unwatch_store()
+        if self._events is not None:
+            self._events.close()
+        self._stores.close()
 
-def publish_apply(events: EventBus, plan: Plan, manifest: Manifest, now: datetime) -> None:
-    """The events of an apply that wrote: each job added, changed, removed; the manifest.
+    def jobs(self) -> list[StoredJob]:
+        """The stored jobs, by id."""
+        return self._stores.jobs()
 
-    An apply that changed no job (it recorded a new git commit, or rules, for the same
-    jobs: the start of every deploy) announces nothing, not even ``manifest.applied``.
-    """
-    if plan.is_empty:
-        return
-    for spec in plan.add:
-        events.publish(JobEvent(kind="added", job_id=spec.id, time=now))
-    for spec, changes in plan.change:
-        paths = tuple(c.path for c in changes)
-        events.publish(JobEvent(kind="changed", job_id=spec.id, time=now, changes=paths))
-    for job_id in plan.remove:
-        events.publish(JobEvent(kind="removed", job_id=job_id, time=now))
-    applied = ManifestEvent(
-        kind="applied",
-        path=str(manifest.path),
-        time=now,
-        digest=manifest.digest,
-        message=summary(plan),
-        folder=manifest.path.absolute().parent,
-    )
-    events.publish(applied, manifest.notify)
+    def next_fires(self, job_id: str, count: int = 5, after: datetime | str | None = None) -> Fires:
+        """The coming fire times of ``job_id`` as the manifest declares it; writes nothing.
 
+        ``after`` (default now) may be ISO 8601 text, read in the job's zone when it has no
+        offset (ValueError when it is none). An interval without ``start`` is anchored
+        where the store has it, or at ``after`` when the job was never applied.
+        """
+        manifest = self.load()
+        spec = manifest.jobs.get(job_id)
+        if spec is None:
+            from yamlcron.schema import did_you_mean
 
-def summary(plan: Plan) -> str:
-    """``+ a ~ b - c`` (or ``no changes``) for logs."""
-    parts = [f"+ {s.id}" for s in plan.add]
-    parts += [f"~ {s.id}" for s, _ in plan.change]
-    parts += [f"- {job_id}" for job_id in plan.remove]
-    return " ".join(parts) if parts else f"no changes ({plan.unchanged} unchanged)"
+            hint = did_you_mean(job_id, list(manifest.jobs))
+            raise UnknownJobError(f"no job '{job_id}' in {manifest.path}{hint}")
+        stored = None
+        if spec.trigger.kind == "interval" and spec.trigger.start is None:
+            stored = self._stores.open(create=False).load_jobs([job_id]).get(job_id)
+        return fires(spec, stored, count, after, self.clock())
+
+    def zones(self, job_ids: Collection[str]) -> dict[str, tzinfo]:
+        """The time zone of each of these jobs that is still stored (a removed one has none)."""
+        return self._stores.zones(job_ids)
+
+    def history(
+        self,
+        job_id: str | None = None,
+        limit: int = 50,
+        *,
+        statuses: Collection[str] = (),
+        since: datetime | None = None,
+        run_id: int | None = None,
+    ) -> list[Run]:
+        """Recorded runs, newest first; ``run_id``: that run alone (of ``job_id``, if given).
+
+        Filters: ``job_id`` (default all), ``statuses`` (any), scheduled ``since`` (ever),
+        at most ``limit``. A removed job is known by its history (which is kept);
+        UnknownJobError otherwise.
+        """
+        return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
+
+    def replicas(self) -> list[Replica]:
+        """The live ``yamlcron run`` replicas of the store."""
+        return self._stores.applied().replicas()
+
+    def pause(self, job_id: str) -> Paused:
+        """Stop firing ``job_id`` until ``resume``, whatever the manifest says."""
+        return self._changed(self._stores.pause(job_id))
+
+    def resume(self, job_id: str) -> Paused:
+        """Fire ``job_id`` again from now on; fires missed while paused are not caught up."""
+        return self._changed(self._stores.resume(job_id, self.clock()))
+
+    def _changed(self, paused: Paused) -> Paused:
+        """Other processes hear of the store's change by its doorbell; this loop, here."""
+        if self._scheduler is not None:
+            self._scheduler.store_changed()
+        return paused
+
+    def trigger(self, job_id: str, *, timeout: float | None = None) -> RunHandle:
+        """Run ``job_id`` now; ``.result(timeout)`` waits for its outcome.
+
+        Through this object's loop once started; else through the daemon that holds the
+        store (``yamlcron run``); else here and now, in this thread, as the daemon would
+        (retries included, announced to the same notifiers). A run made here is stopped by
+        SIGINT or SIGTERM (in the main thread) or after ``timeout`` seconds: its process
+        group is stopped and it is recorded ``interrupted``; the handle says what stopped it.
+        A manual run starts at once, without the trigger's jitter.
+        """
+        store = self._stores.applied()
+        self._stores.stored(job_id)
+        if self._looping:
+            item = self.scheduler.trigger(job_id)
+            return RunHandle(store, job_id, item.scheduled_at)
+        if store.daemon_alive():
+            now = self.clock()
+            store.enqueue(Queued(job_id=job_id, due_at=now, scheduled_at=now))
+            store.ring()
+            return RunHandle(store, job_id, now)
+        return self._run_here(store, job_id, timeout)
+
+    def _run_here(self, store: Store, job_id: str, timeout: float | None) -> RunHandle:
+        store.lock_daemon()
+        record = store.last_applied()
+        self.notify = (record.notify or ()) if record is not None else ()
+        scheduler = self._build_scheduler(lambda work: work())
+        try:
+            run, stopped = stoppable(lambda: scheduler.run_now(job_id), scheduler.cancel, timeout)
+        finally:
+            scheduler.stop(timeout=0)
+        return RunHandle(store, job_id, run.scheduled_at, outcome=run, stopped=stopped)

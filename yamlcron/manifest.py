@@ -140,7 +140,7 @@ def rules_digest(components: Components) -> str:
     """What a manifest was validated by: this yamlcron, its schema, the installed plugins.
 
     An apply records it; while it and the manifest's bytes are unchanged, the manifest is
-    known valid and unchanged without reading it again (see ``reconcile.unchanged``).
+    known valid and unchanged without reading it again (see ``reconcile.current_record``).
     """
     from yamlcron import __version__
 

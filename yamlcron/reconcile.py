@@ -8,7 +8,6 @@ editing a command never moves its schedule.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -69,19 +68,14 @@ def drift_note(job_id: str, paused: bool) -> str:
     )
 
 
-def unchanged(path: Path, store: Store, rules: str) -> Plan | None:
-    """The empty plan, without reading the manifest, when nothing can have changed.
+def current_record(path: Path, store: Store, rules: str) -> AppliedManifest | None:
+    """The last apply's record, if the file at ``path`` is still that manifest.
 
     That is when the file's bytes and git commit are those of the last apply and the rules
     it was validated by are the same: the boot of a GitOps deploy re-applies for free, and
     ``yamlcron run`` starts on the store as it is. None means: load, validate and plan as
     usual (so too for a record from before the store kept the manifest's notifiers).
     """
-    return None if current_record(path, store, rules) is None else empty_plan(store)
-
-
-def current_record(path: Path, store: Store, rules: str) -> AppliedManifest | None:
-    """The last apply's record, if the file at ``path`` is still that manifest (see above)."""
     last = store.last_applied()
     if last is None or last.notify is None or last.rules != rules:
         return None
@@ -209,38 +203,3 @@ def sync(
 def _initial(spec: JobSpec, now: datetime, anchor: datetime) -> datetime | None:
     """Paused jobs get no fire time until the manifest or ``resume`` unpauses them."""
     return None if spec.paused else first_fire(spec, now, anchor)
-
-
-def plan_json(plan: Plan) -> dict[str, Any]:
-    """The ``--output json`` shape of SPEC §6."""
-    return {
-        "add": [spec.id for spec in plan.add],
-        "change": {
-            spec.id: [{"path": c.path, "old": c.old, "new": c.new} for c in changes]
-            for spec, changes in plan.change
-        },
-        "remove": list(plan.remove),
-        "unchanged": plan.unchanged,
-    }
-
-
-def render_plan(plan: Plan) -> str:
-    """Terraform-style text: ``+`` added, ``~`` changed with field diffs, ``-`` removed."""
-    lines = [f"+ {spec.id}  {spec.trigger.describe()}" for spec in plan.add]
-    for spec, changes in plan.change:
-        lines.append(f"~ {spec.id}")
-        lines.extend(f"    {c.path}: {_show(c.old)} -> {_show(c.new)}" for c in changes)
-    lines.extend(f"- {job_id}" for job_id in plan.remove)
-    lines.extend(f"! {note}" for note in plan.drift)
-    if plan.is_empty:
-        lines.append(f"No changes: {plan.unchanged} unchanged.")
-    else:
-        lines.append(
-            f"Plan: {len(plan.add)} to add, {len(plan.change)} to change, "
-            f"{len(plan.remove)} to remove, {plan.unchanged} unchanged."
-        )
-    return "\n".join(lines)
-
-
-def _show(value: Any) -> str:
-    return "(none)" if value is None else json.dumps(value, ensure_ascii=False)

@@ -35,6 +35,7 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 from yamlcron.manifest import file_digest
+from yamlcron.model import AppliedManifest
 
 log = logging.getLogger(__name__)
 
@@ -147,3 +148,13 @@ class ManifestWatcher:
         log.info("%s changed; reloading", self.path)
         self.reload()
         return True
+
+
+def watch_manifest(
+    path: Path, reload: Callable[[], object], applied: AppliedManifest | None, interval: float
+) -> Callable[[], None]:
+    """Start a ``ManifestWatcher`` of ``path`` for the manifest ``applied``; returns its stop."""
+    digest = None if applied is None else applied.digest
+    watcher = ManifestWatcher(path, reload, applied=digest, interval=interval)
+    watcher.start()
+    return watcher.stop
