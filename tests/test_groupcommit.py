@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from yamlcron.groupcommit import GroupCommit
-from yamlcron.workerpool import WorkerPool
+from yamlcron.scheduler.groupcommit import GroupCommit
+from yamlcron.scheduler.pool import WorkerPool
 
 
 @pytest.fixture

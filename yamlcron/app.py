@@ -25,13 +25,14 @@ from pathlib import Path
 from yamlcron import reconcile
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.eventbus import EventBus
-from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind, RunEvent
+from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
-from yamlcron.membership import DEFAULT_TTL
-from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan
+from yamlcron.model import Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Run, Store
-from yamlcron.scheduler import Clock, Scheduler, final_run, utc_now
+from yamlcron.scheduler.loop import Scheduler, final_run
+from yamlcron.scheduler.parts import BusListener, Clock, Parts, utc_now
+from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig
 from yamlcron.store import default_store_path
 
 log = logging.getLogger(__name__)
@@ -88,18 +89,20 @@ class Yamlcron:
         self.store = self.registry.open_store(url, create=True)
         self.clock = clock
         self.events = EventBus(self.registry)
+        config = SchedulerConfig(
+            workers=workers,
+            kill_grace=kill_grace,
+            lease_ttl=lease_ttl,
+            freeze_gc=freeze_gc,
+            **({"node": node} if node else {}),
+        )
+        listener = BusListener(self.events, lambda: self.notify)
         self.scheduler = Scheduler(
             self.store,
             self.registry,
             self.path.absolute().parent,
-            clock=clock,
-            workers=workers,
-            kill_grace=kill_grace,
-            publish=self._publish_run,
-            hears=self._hears_runs,
-            lease_ttl=lease_ttl,
-            node=node,
-            freeze_gc=freeze_gc,
+            config,
+            Parts(clock=clock, listener=listener),
         )
         self._reload_lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -118,12 +121,6 @@ class Yamlcron:
         if self._text is not None:
             return parse_manifest(self._text, self.path, components)
         return load_manifest(self.path, components)
-
-    def _hears_runs(self, job: JobSpec) -> bool:
-        return self.events.hears_run(job, self.notify)
-
-    def _publish_run(self, event: RunEvent) -> None:
-        self.events.publish_run(event, self.notify)
 
     def apply(self, *, force: bool = False, manifest: Manifest | None = None) -> Plan:
         """Make the store match the manifest in one transaction; returns the plan applied."""

@@ -26,9 +26,9 @@ from yamlcron.cli import (
 )
 from yamlcron.durations import parse_duration
 from yamlcron.errors import UnknownJobError
-from yamlcron.membership import DEFAULT_TTL
 from yamlcron.model import JobSpec, StoredJob, label
 from yamlcron.runs import Queued, Replica, Run, RunStatus, Store
+from yamlcron.schedulerconfig import DEFAULT_TTL
 
 # As in cli.py, a command imports what only it needs (the scheduler, the file watcher...).
 if TYPE_CHECKING:
@@ -434,20 +434,18 @@ def _run_here(
     run and what stopped it: the signal's number, ``_TIMED_OUT``, or None.
     """
     from yamlcron.eventbus import EventBus
-    from yamlcron.scheduler import Scheduler
+    from yamlcron.scheduler.groupcommit import InlineCommit
+    from yamlcron.scheduler.loop import Scheduler
+    from yamlcron.scheduler.parts import BusListener, Parts
+    from yamlcron.scheduler.pool import InlinePool
 
     store.lock_daemon()
     record = store.last_applied()
     shared = (record.notify or ()) if record is not None else ()
     events = EventBus(registry)
-    scheduler = Scheduler(
-        store,
-        registry,
-        folder,
-        dispatch=lambda work: work(),
-        publish=lambda event: events.publish_run(event, shared),
-        hears=lambda job: events.hears_run(job, shared),
-    )
+    listener = BusListener(events, lambda: shared)
+    parts = Parts(listener=listener, pool=InlinePool(), commit=InlineCommit)
+    scheduler = Scheduler(store, registry, folder, parts=parts)
     stopped: list[int] = []
 
     def stop(why: int) -> None:
