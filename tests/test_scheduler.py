@@ -12,12 +12,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from yamlcron import reconcile
+from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent
 from yamlcron.hookspecs import hookimpl
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import JobSpec
 from yamlcron.registry import build_registry
-from yamlcron.runs import Executor, Outcome, Run, RunContext, RunStatus
+from yamlcron.runs import Executor, Finish, Outcome, Run, RunContext, RunStatus
 from yamlcron.scheduler.groupcommit import InlineCommit
 from yamlcron.scheduler.loop import LEAD, Scheduler
 from yamlcron.scheduler.parts import Nobody, Parts, RunListener
@@ -116,10 +117,11 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         hold: bool = False,
         anchor: datetime = T0,
         publish: Callable[[RunEvent], None] | None = None,
+        store_type: type[SQLiteStore] = SQLiteStore,
     ) -> Harness:
         text = "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
         manifest = parse_manifest(text, tmp_path / "jobs.yaml")
-        store = SQLiteStore(tmp_path / "state.db")
+        store = store_type(tmp_path / "state.db")
         stored = store.load_jobs()
         reconcile.apply(reconcile.plan(manifest, stored, anchor), manifest, store, stored, anchor)
         script = Script()
@@ -484,3 +486,28 @@ def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness
     assert run.error is not None
     assert run.error["type"] == "RuntimeError"
     assert "executor bug" in run.error["traceback"]
+
+
+class RecordsFailOnce(SQLiteStore):
+    """A store whose first write of runs' ends fails, as a database restart would."""
+
+    failures = 1
+
+    def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("the database went away")
+        return super().finish_many(items)
+
+
+def test_a_run_whose_end_was_not_recorded_does_not_count_as_running_forever(
+    harness: Callable[..., Harness],
+) -> None:
+    # A lease that expires: max_instances counts the runs the store holds running.
+    h = harness(job("a", "{interval: 10s}"), store_type=RecordsFailOnce)
+    assert h.scheduler.lease.current().ttl is not None
+    h.tick(T0 + timedelta(seconds=10))
+    assert h.scheduler.running("a") == 0  # over here, though its end is not written
+    assert h.statuses() == [("12:00:10", "running")]
+    h.tick(T0 + timedelta(seconds=20))  # its end is written first, so the next fire runs
+    assert h.statuses() == [("12:00:10", "success"), ("12:00:20", "success")]

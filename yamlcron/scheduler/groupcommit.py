@@ -137,7 +137,7 @@ class GroupCommit(Generic[T, R]):
                 batch.append(item)
             try:
                 write_batch(batch, self._write, self._done, self._settled)
-            finally:  # flush() must not wait forever for a batch whatever became of it
+            finally:  # flush() must not wait forever for a batch, whatever became of it
                 with self._idle:
                     self._pending -= len(batch)
                     self._idle.notify_all()
@@ -151,7 +151,8 @@ def write_batch(
     A ``write`` that raises, or returns a result count other than one per item (a bug),
     is reported to every item as its error. A ``done`` that raises is logged and the
     others are still reported. ``settled`` runs in any case, so an item handed in is
-    never left unsettled (a run counted as running forever).
+    never left unsettled (a run counted as running forever); this function never raises
+    an ``Exception``, so the writer thread goes on.
     """
     try:
         try:
@@ -168,4 +169,7 @@ def write_batch(
                 log.exception("reporting a written item failed; carrying on")
     finally:
         if settled is not None:
-            settled(batch)
+            try:
+                settled(batch)
+            except Exception:  # the writer must go on
+                log.exception("settling a written batch failed; carrying on")

@@ -135,6 +135,7 @@ class Scheduler:
 
     def _tick(self, now: datetime) -> float:
         self._reread()
+        self.runner.record_again()
         due = self.store.due(now + LEAD, BATCH)
         queued = self.store.due_queued(now, BATCH)
         if due or queued:

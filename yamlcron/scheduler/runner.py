@@ -24,6 +24,7 @@ from yamlcron.events import RunEvent, run_event
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
 from yamlcron.runs import Finish, Lease, Outcome, Queued, Run, RunContext, RunStatus, Store
+from yamlcron.scheduler.groupcommit import write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
 from yamlcron.schedulerconfig import SchedulerConfig
 
@@ -58,6 +59,10 @@ class Runner:
         self.under_way: Counter[str] = Counter()
         self._finished: Counter[str] = Counter()
         self._wakeup = wakeup
+        # Ends that could not be written: tried again at each pass, so the store does not
+        # hold them running (and count them against max_instances) for as long as we live.
+        self._unrecorded: list[Record] = []
+        self._unrecorded_lock = threading.Lock()
         # The ``after`` steps of each job, as of ``source``: only an apply changes them.
         self._steps: tuple[object, dict[str, list[JobSpec]]] = (_UNREAD, {})
         # Runs that end together are recorded in one transaction: one disk flush for all.
@@ -103,6 +108,13 @@ class Runner:
     def close(self, timeout: float | None = None) -> None:
         """Record what ended, then end the recorder's thread."""
         self._recorder.close(timeout)
+
+    def record_again(self) -> None:
+        """Write the ends that could not be written before; any that fails again waits."""
+        with self._unrecorded_lock:
+            items, self._unrecorded = self._unrecorded, []
+        if items:  # already released: no run of them counts as running here
+            write_batch(items, self._write, self._recorded, None)
 
     def announce(self, event: RunEvent) -> None:
         """Hand a run event to the listener."""
@@ -181,8 +193,10 @@ class Runner:
         """On the recorder's thread, once a run's end is written (or could not be)."""
         finish, spec, heard = item
         run = finish.run
-        if error is not None:  # left running: whoever reaps the lease retries it
+        if error is not None:  # the loop tries again at its next pass (``record_again``)
             log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
+            with self._unrecorded_lock:
+                self._unrecorded.append(item)
         elif isinstance(previous, LeaseLostError):
             log.warning("the %s result of run %s was discarded: %s", run.status, run.id, previous)
         else:
