@@ -80,7 +80,7 @@ class Yamlcron:
         ``node`` names this process in run history (default: host and pid); ``lease_ttl``
         is how long it may go silent before other replicas take its runs over.
         ``freeze_gc`` keeps full garbage collections short in a process that is
-        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``).
+        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.scheduler.gcfreeze``).
         """
         self.path = Path(manifest)
         self._text = text
