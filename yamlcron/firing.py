@@ -29,6 +29,14 @@ from yamlcron.triggers import Schedule
 #: Fire times of one job looked at per pass; beyond, the schedule jumps to now.
 MAX_CATCHUP = 1000
 
+#: The status of a fire recorded without running, by the reason (its error's type).
+_STATUS = {
+    "Missed": RunStatus.MISSED,
+    "Coalesced": RunStatus.MISSED,
+    "Skipped": RunStatus.SKIPPED,
+    "Paused": RunStatus.SKIPPED,
+}
+
 #: A random source: ``uniform(a, b)`` is a number from a to b (``random.uniform``).
 Uniform = Callable[[float, float], float]
 
@@ -138,15 +146,13 @@ def _claim_fires(job: DueFires, now: datetime, counts: Counter[str], uniform: Un
                 f"started {format_duration(late)} late, past the misfire grace "
                 f"of {format_duration(grace)}"
             )
-            runs.append(_final(spec.id, moment, RunStatus.MISSED, now, "Missed", message))
+            runs.append(_final(spec.id, moment, now, "Missed", message))
         else:
             on_time.append(moment)
     if spec.coalesce and len(on_time) > 1:
         kept = on_time[-1]
         message = f"coalesced into the fire at {kept.isoformat()}"
-        runs += [
-            _final(spec.id, m, RunStatus.MISSED, now, "Coalesced", message) for m in on_time[:-1]
-        ]
+        runs += [_final(spec.id, m, now, "Coalesced", message) for m in on_time[:-1]]
         on_time = [kept]
     # Older ones would be pruned at once: keep what the history holds, runs included.
     runs = runs[max(len(runs) + len(on_time) - spec.history, 0) :]
@@ -163,7 +169,7 @@ def _claim_queued(
         return Claim(job_id=item.job_id, queued_id=item.id)
     if item.reason != "trigger" and spec.paused:
         message = f"the job is paused; its {item.reason} did not run"
-        new = _final(spec.id, item.scheduled_at, RunStatus.SKIPPED, now, "Paused", message)
+        new = _final(spec.id, item.scheduled_at, now, "Paused", message)
     else:
         # Run now means now: jitter spreads the trigger's own fires, not a manual one.
         draw = uniform if item.reason != "trigger" else None
@@ -177,7 +183,7 @@ def _start_or_skip(
 ) -> NewRun:
     if counts[spec.id] >= spec.max_instances:
         message = f"{spec.max_instances} run(s) already under way (max_instances)"
-        return _final(spec.id, moment, RunStatus.SKIPPED, now, "Skipped", message)
+        return _final(spec.id, moment, now, "Skipped", message)
     counts[spec.id] += 1
     start = max(now, moment)  # not before its time
     if uniform is not None and spec.trigger.jitter:
@@ -185,8 +191,9 @@ def _start_or_skip(
     return NewRun(job_id=spec.id, scheduled_at=moment, status=RunStatus.RUNNING, started_at=start)
 
 
-def _final(
-    job_id: str, moment: datetime, status: RunStatus, now: datetime, kind: str, message: str
-) -> NewRun:
+def _final(job_id: str, moment: datetime, now: datetime, kind: str, message: str) -> NewRun:
+    """A fire recorded without running: ``kind`` names why, and so its status."""
     error: dict[str, Any] = {"type": kind, "message": message, "traceback": None}
-    return NewRun(job_id=job_id, scheduled_at=moment, status=status, started_at=now, error=error)
+    return NewRun(
+        job_id=job_id, scheduled_at=moment, status=_STATUS[kind], started_at=now, error=error
+    )

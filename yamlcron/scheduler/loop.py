@@ -31,7 +31,7 @@ from yamlcron.scheduler.gcfreeze import Freezer
 from yamlcron.scheduler.lease import LeaseKeeper
 from yamlcron.scheduler.parts import Parts
 from yamlcron.scheduler.pool import InlinePool, Pool, WorkerPool
-from yamlcron.scheduler.runner import Runner
+from yamlcron.scheduler.runner import Executors, Runner
 from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.triggers import Schedule, schedule_for
 
@@ -85,7 +85,8 @@ class Scheduler:
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self._freeze = Freezer() if config.freeze_gc else None
         self._changed_elsewhere = True  # which manifest is applied: read on the first pass
-        self.runner = Runner(store, registry, folder, config, parts, self.wakeup)
+        self.executors = Executors(registry, folder, config.kill_grace)
+        self.runner = Runner(store, self.executors, parts, self.wakeup)
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
 
     @property
@@ -199,7 +200,7 @@ class Scheduler:
         finished = self.runner.wait_idle(timeout)
         if not finished:
             self.cancel()
-            self.runner.wait_idle(self.runner.kill_grace + 5.0)
+            self.runner.wait_idle(self.executors.kill_grace + 5.0)
         self._pool.shutdown()
         self.runner.close(timeout=5)
         self.lease.stop()
@@ -208,7 +209,7 @@ class Scheduler:
     def cancel(self) -> None:
         """Stop running runs now (a second SIGTERM): their processes get SIGTERM, then SIGKILL."""
         self._stopping = True
-        self.runner.cancelled.set()
+        self.executors.cancelled.set()
         self.wakeup()
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -268,12 +269,12 @@ class Scheduler:
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
-            if self.runner.cancelled.is_set():  # Ctrl-C, --timeout: what is queued is a daemon's
+            if self.executors.cancelled.is_set():  # Ctrl-C, --timeout: what is queued is a daemon's
                 latest = self.store.runs(job_id, limit=1, scheduled_at=item.scheduled_at)
                 if latest:
                     return latest[0]
             if not mine:
-                self.runner.cancelled.wait(poll)  # a retry is waiting for its delay
+                self.executors.cancelled.wait(poll)  # a retry is waiting for its delay
 
     def _reread(self) -> None:
         if self._changed_elsewhere:  # another process applied, perhaps: which manifest now

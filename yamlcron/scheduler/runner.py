@@ -13,8 +13,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from yamlcron import firing
@@ -26,33 +25,68 @@ from yamlcron.registry import Registry
 from yamlcron.runs import Finish, Lease, Outcome, Queued, Run, RunContext, RunStatus, Store
 from yamlcron.scheduler.groupcommit import write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
-from yamlcron.schedulerconfig import SchedulerConfig
 
 log = logging.getLogger("yamlcron.scheduler")
 
 _UNREAD = object()  # no applied manifest is this one: the steps are not read yet
 
 
+@dataclass(frozen=True, slots=True)
+class Executors:
+    """The executor boundary: each run's context, and the one catch-all for job code.
+
+    ``folder`` is the manifest's (runs' working directory); ``cancelled`` is set past the
+    shutdown grace, when executors stop their runs (SIGTERM, then SIGKILL ``kill_grace``
+    seconds later).
+    """
+
+    registry: Registry
+    folder: Path
+    kill_grace: float
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def outcome(self, run: Run, spec: JobSpec) -> Outcome:
+        """Run ``run`` of ``spec`` on its executor, blocking; an exception is a ``failure``."""
+        if self.cancelled.is_set():
+            message = "yamlcron shut down before the run started"
+            return Outcome(
+                status=RunStatus.INTERRUPTED,
+                error={"type": "Interrupted", "message": message, "traceback": None},
+            )
+        context = RunContext(
+            run_id=run.id,
+            job=spec,
+            scheduled_at=run.scheduled_at,
+            attempt=run.attempt,
+            folder=self.folder,
+            cancel=self.cancelled,
+            kill_grace=self.kill_grace,
+            env={
+                "YAMLCRON_JOB_ID": spec.id,
+                "YAMLCRON_RUN_ID": str(run.id),
+                "YAMLCRON_SCHEDULED_AT": run.scheduled_at.isoformat(),
+                "YAMLCRON_ATTEMPT": str(run.attempt),
+            },
+        )
+        try:
+            return self.registry.executor(spec.executor).execute(context)
+        except Exception as exc:  # the executor boundary: a job's failure is data
+            log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
+            return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
+
+
 class Runner:
     """Runs claimed runs, records their ends and counts the runs under way. Thread-safe."""
 
     def __init__(
-        self,
-        store: Store,
-        registry: Registry,
-        folder: Path,
-        config: SchedulerConfig,
-        parts: Parts,
-        wakeup: Callable[[], None],
+        self, store: Store, executors: Executors, parts: Parts, wakeup: Callable[[], None]
     ) -> None:
         """Nothing runs and nothing is read until a run is executed; ``wakeup`` is the loop's."""
         self.store = store
-        self.registry = registry
-        self.folder = folder
+        self.executors = executors
+        self.folder = executors.folder
         self.clock = parts.clock
         self.listener = parts.listener
-        self.kill_grace = config.kill_grace
-        self.cancelled = threading.Event()  # past the shutdown grace: executors stop runs
         #: Recorded with every run: which manifest fired it.
         self.source: AppliedManifest | None = None
         self.lock = threading.Condition()  # guards ``under_way``; the loop decides under it
@@ -131,7 +165,7 @@ class Runner:
             if run.started_at is not None:
                 delay = (run.started_at - self.clock()).total_seconds()
                 if delay > 0:
-                    self.cancelled.wait(delay)
+                    self.executors.cancelled.wait(delay)
             started = self.clock()
             if heard:
                 running = replace(run, started_at=started)
@@ -145,7 +179,7 @@ class Runner:
                         folder=self.folder,
                     )
                 )
-            final = run.ended(self._outcome(run, spec, started), started, self.clock())
+            final = run.ended(self.executors.outcome(run, spec), started, self.clock())
             followups = self.followups(spec, final)
             self._finished[spec.id] += 1
             # Trim the history every tenth of it, in the same transaction as the result.
@@ -157,34 +191,6 @@ class Runner:
         finally:
             if not handed:
                 self.release([run.job_id])
-
-    def _outcome(self, run: Run, spec: JobSpec, started: datetime) -> Outcome:
-        if self.cancelled.is_set():
-            message = "yamlcron shut down before the run started"
-            return Outcome(
-                status=RunStatus.INTERRUPTED,
-                error={"type": "Interrupted", "message": message, "traceback": None},
-            )
-        context = RunContext(
-            run_id=run.id,
-            job=spec,
-            scheduled_at=run.scheduled_at,
-            attempt=run.attempt,
-            folder=self.folder,
-            cancel=self.cancelled,
-            kill_grace=self.kill_grace,
-            env={
-                "YAMLCRON_JOB_ID": spec.id,
-                "YAMLCRON_RUN_ID": str(run.id),
-                "YAMLCRON_SCHEDULED_AT": run.scheduled_at.isoformat(),
-                "YAMLCRON_ATTEMPT": str(run.attempt),
-            },
-        )
-        try:
-            return self.registry.executor(spec.executor).execute(context)
-        except Exception as exc:  # the executor boundary: a job's failure is data
-            log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
-            return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
 
     def _write(self, items: list[Record]) -> Sequence[Recorded]:
         return self.store.finish_many([finish for finish, _, _ in items])
