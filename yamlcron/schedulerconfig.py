@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass, field
 
 #: Default lease time: a replica that misses renewing for this long is taken over.
@@ -12,6 +11,8 @@ DEFAULT_TTL = 30.0
 
 def default_node() -> str:
     """This process's name in run records: host and pid."""
+    import socket  # here: the CLI imports this module for its defaults, and --help is hot
+
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
