@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -511,3 +512,13 @@ def test_a_run_whose_end_was_not_recorded_does_not_count_as_running_forever(
     assert h.statuses() == [("12:00:10", "running")]
     h.tick(T0 + timedelta(seconds=20))  # its end is written first, so the next fire runs
     assert h.statuses() == [("12:00:10", "success"), ("12:00:20", "success")]
+
+
+def test_building_a_scheduler_reads_nothing_and_starts_no_thread(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
+    store.close()  # any read or write now fails
+    with pytest.raises(Exception, match="closed"):
+        store.last_applied()
+    scheduler = Scheduler(store, build_registry(autoload=False), tmp_path)
+    assert scheduler.running("a") == 0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("yamlcron")]
