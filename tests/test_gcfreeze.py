@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 
-from yamlcron.gcfreeze import LAST, Freezer
+from yamlcron.scheduler.gcfreeze import LAST, Freezer
 
 
 def test_freezes_come_at_doubling_intervals_up_to_the_last() -> None:

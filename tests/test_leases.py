@@ -25,7 +25,8 @@ from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, Finish, NewRun, Queued, Run, RunStatus, Store
-from yamlcron.scheduler import Scheduler
+from yamlcron.scheduler.loop import Scheduler
+from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -272,7 +273,9 @@ def test_a_one_off_longer_than_its_lease_keeps_it_and_its_result(
     store = replicas()
     text = "version: 1\njobs:\n  slow: {trigger: {interval: 1h}, run: {shell: 'sleep 1.5'}}\n"
     reconcile.sync(parse_manifest(text, tmp_path / "jobs.yaml"), store, NOW)
-    scheduler = Scheduler(store, build_registry(autoload=False), tmp_path, lease_ttl=0.6)
+    scheduler = Scheduler(
+        store, build_registry(autoload=False), tmp_path, SchedulerConfig(lease_ttl=0.6)
+    )
     try:
         run = scheduler.run_now("slow")
     finally:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import textwrap
+import threading
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,12 +13,17 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from yamlcron import reconcile
+from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent
 from yamlcron.hookspecs import hookimpl
 from yamlcron.manifest import parse_manifest
+from yamlcron.model import JobSpec
 from yamlcron.registry import build_registry
-from yamlcron.runs import Executor, Outcome, Run, RunContext, RunStatus
-from yamlcron.scheduler import LEAD, Scheduler
+from yamlcron.runs import Executor, Finish, Outcome, Run, RunContext, RunStatus
+from yamlcron.scheduler.groupcommit import InlineCommit
+from yamlcron.scheduler.loop import LEAD, Scheduler
+from yamlcron.scheduler.parts import Nobody, Parts, RunListener
+from yamlcron.scheduler.pool import InlinePool
 from yamlcron.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -38,6 +44,38 @@ class Script:
             exit_code=0 if status == RunStatus.SUCCESS else 1,
             result={"job": context.job.id},
         )
+
+
+@dataclass
+class HeldPool:
+    """Keeps each run's work for the test to start when it chooses."""
+
+    held: list[Callable[[], None]]
+
+    def submit(self, work: Callable[[], None]) -> None:
+        self.held.append(work)
+
+    def shutdown(self) -> None:
+        pass
+
+
+@dataclass
+class Hearing:
+    """A listener that hears every run and hands each event to ``call``."""
+
+    call: Callable[[RunEvent], None]
+
+    def hears(self, job: JobSpec) -> bool:
+        return True
+
+    def on_run(self, event: RunEvent) -> None:
+        self.call(event)
+
+
+def inline(clock: Callable[[], datetime], listener: RunListener | None = None) -> Parts:
+    """Runs executed and recorded on the calling thread: done when ``tick`` returns."""
+    listener = listener or Nobody()
+    return Parts(clock=clock, listener=listener, pool=InlinePool(), commit=InlineCommit)
 
 
 class FakeClock:
@@ -61,11 +99,9 @@ class Harness:
     held: list[Callable[[], None]]
 
     def tick(self, moment: datetime) -> float:
-        assert self.scheduler.flush(5)  # runs that ended before this moment are recorded
         return self.scheduler.tick(self.clock.at(moment))
 
     def runs(self, job_id: str | None = None) -> list[Run]:
-        assert self.scheduler.flush(5)  # what ran is recorded by the recorder thread
         return list(reversed(self.store.runs(job_id, limit=1000)))
 
     def statuses(self, job_id: str | None = None) -> list[tuple[str, str]]:
@@ -82,10 +118,11 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         hold: bool = False,
         anchor: datetime = T0,
         publish: Callable[[RunEvent], None] | None = None,
+        store_type: type[SQLiteStore] = SQLiteStore,
     ) -> Harness:
         text = "version: 1\njobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
         manifest = parse_manifest(text, tmp_path / "jobs.yaml")
-        store = SQLiteStore(tmp_path / "state.db")
+        store = store_type(tmp_path / "state.db")
         stored = store.load_jobs()
         reconcile.apply(reconcile.plan(manifest, stored, anchor), manifest, store, stored, anchor)
         script = Script()
@@ -98,10 +135,11 @@ def harness(tmp_path: Path) -> Iterator[Callable[..., Harness]]:
         registry = build_registry(autoload=False, extra=[ScriptPlugin()])
         held: list[Callable[[], None]] = []
         clock = FakeClock(anchor)
-        dispatch = held.append if hold else (lambda work: work())
-        scheduler = Scheduler(
-            store, registry, tmp_path, clock=clock, dispatch=dispatch, publish=publish
-        )
+        listener = Nobody() if publish is None else Hearing(publish)
+        parts = inline(clock, listener=listener)
+        if hold:
+            parts = replace(parts, pool=HeldPool(held))
+        scheduler = Scheduler(store, registry, tmp_path, parts=parts)
         made.append(Harness(store, scheduler, clock, script, held))
         return made[-1]
 
@@ -186,7 +224,7 @@ def test_max_instances_skips_and_records(harness: Callable[..., Harness], held: 
     h = harness(job("a", "{interval: 10s}"), hold=True)
     if held:  # the store is this scheduler's alone: it counts its own runs, reads none
         h.store.lock_daemon()
-        assert h.scheduler.membership.current().ttl is None
+        assert h.scheduler.lease.current().ttl is None
     h.tick(T0 + timedelta(seconds=10))
     assert len(h.held) == 1
     assert h.scheduler.running("a") == 1
@@ -358,18 +396,11 @@ def test_recover_marks_interrupted_and_retries(harness: Callable[..., Harness]) 
     h.tick(T0 + timedelta(seconds=10))
     assert h.statuses() == [("12:00:10", "running")]
     # A new scheduler over the same store, as after kill -9.
-    fresh = Scheduler(
-        h.store,
-        h.scheduler.registry,
-        h.scheduler.folder,
-        clock=h.clock,
-        dispatch=lambda work: work(),
-    )
+    fresh = Scheduler(h.store, h.scheduler.registry, h.scheduler.folder, parts=inline(h.clock))
     [interrupted] = fresh.recover()
     assert interrupted.status == RunStatus.INTERRUPTED
     assert h.statuses() == [("12:00:10", "interrupted")]
     fresh.tick(h.clock.at(T0 + timedelta(seconds=15)))
-    assert fresh.flush(5)
     fresh.stop(5)
     assert [(r.attempt, r.status.value) for r in h.runs()] == [(1, "interrupted"), (2, "success")]
 
@@ -435,7 +466,7 @@ def test_a_cancelled_run_now_returns_and_leaves_its_retry_to_a_daemon(
         cancelled.append(True)
         return Outcome(status=RunStatus.INTERRUPTED)
 
-    h.scheduler.clock = hours_pass
+    h.scheduler.clock = h.scheduler.runner.clock = hours_pass
     h.script.execute = interrupted  # type: ignore[method-assign]
     run = h.scheduler.run_now("a")
     h.scheduler.stop(5)
@@ -456,3 +487,38 @@ def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness
     assert run.error is not None
     assert run.error["type"] == "RuntimeError"
     assert "executor bug" in run.error["traceback"]
+
+
+class RecordsFailOnce(SQLiteStore):
+    """A store whose first write of runs' ends fails, as a database restart would."""
+
+    failures = 1
+
+    def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
+        if self.failures:
+            self.failures -= 1
+            raise StoreError("the database went away")
+        return super().finish_many(items)
+
+
+def test_a_run_whose_end_was_not_recorded_does_not_count_as_running_forever(
+    harness: Callable[..., Harness],
+) -> None:
+    # A lease that expires: max_instances counts the runs the store holds running.
+    h = harness(job("a", "{interval: 10s}"), store_type=RecordsFailOnce)
+    assert h.scheduler.lease.current().ttl is not None
+    h.tick(T0 + timedelta(seconds=10))
+    assert h.scheduler.running("a") == 0  # over here, though its end is not written
+    assert h.statuses() == [("12:00:10", "running")]
+    h.tick(T0 + timedelta(seconds=20))  # its end is written first, so the next fire runs
+    assert h.statuses() == [("12:00:10", "success"), ("12:00:20", "success")]
+
+
+def test_building_a_scheduler_reads_nothing_and_starts_no_thread(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "state.db")
+    store.close()  # any read or write now fails
+    with pytest.raises(Exception, match="closed"):
+        store.last_applied()
+    scheduler = Scheduler(store, build_registry(autoload=False), tmp_path)
+    assert scheduler.running("a") == 0
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("yamlcron")]

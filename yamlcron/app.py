@@ -27,12 +27,11 @@ from typing import TYPE_CHECKING
 
 from yamlcron.answers import Fires, Paused, fires, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
-from yamlcron.events import RunEvent
 from yamlcron.interrupts import handle_daemon_signals, stoppable
-from yamlcron.membership import DEFAULT_TTL
-from yamlcron.model import JobSpec, Manifest, NotifySpec, Plan, StoredJob
+from yamlcron.model import Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run, Store
+from yamlcron.schedulerconfig import DEFAULT_TTL
 from yamlcron.storeaccess import StoreAccess
 
 # The manifest's reader (YAML, the schema check) is loaded by what reads a manifest:
@@ -41,7 +40,8 @@ from yamlcron.storeaccess import StoreAccess
 if TYPE_CHECKING:
     from yamlcron.applier import Applier, Source
     from yamlcron.eventbus import EventBus
-    from yamlcron.scheduler import Clock, Dispatch, Scheduler
+    from yamlcron.scheduler.loop import Scheduler
+    from yamlcron.scheduler.parts import Clock
 
 #: The wall clock in UTC, as the scheduler's (named here so that readers need no scheduler).
 REAL_CLOCK = partial(datetime.now, UTC)
@@ -67,7 +67,7 @@ class RunHandle:
 
     def result(self, timeout: float | None = None, poll: float = 0.05) -> Run:
         """The final run of this fire; TimeoutError if it has not ended within ``timeout``."""
-        from yamlcron.scheduler import final_run
+        from yamlcron.scheduler.loop import final_run
 
         if self.outcome is not None:
             return self.outcome
@@ -112,7 +112,7 @@ class Yamlcron:
         ``node`` names this process in run history (default: host and pid); ``lease_ttl``
         is how long it may go silent before other replicas take its runs over.
         ``freeze_gc`` keeps full garbage collections short in a process that is
-        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.gcfreeze``). ``create``
+        yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.scheduler.gcfreeze``). ``create``
         False opens an existing store only (for reading, pausing, a manual run).
         """
         self.path = Path(manifest)
@@ -176,34 +176,39 @@ class Yamlcron:
     def scheduler(self) -> Scheduler:
         """The scheduler of this object's loop, built on first use."""
         if self._scheduler is None:
-            self._scheduler = self._build_scheduler(None)
+            self._scheduler = self._build_scheduler(inline=False)
         return self._scheduler
 
-    def _build_scheduler(self, dispatch: Dispatch | None) -> Scheduler:
-        """The one place a scheduler is built: the loop's, or a manual run's (``dispatch``)."""
-        from yamlcron.scheduler import Scheduler
+    def _build_scheduler(self, *, inline: bool) -> Scheduler:
+        """The one place a scheduler is built: the loop's, or a manual run's.
+
+        ``inline``: a manual run without a daemon, executed and recorded on the calling
+        thread (no worker pool, no recorder thread). Its runs are heard by the event bus,
+        with the manifest's own notifiers as they are when each run is announced.
+        """
+        from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit
+        from yamlcron.scheduler.loop import Scheduler
+        from yamlcron.scheduler.parts import BusListener, Parts
+        from yamlcron.scheduler.pool import InlinePool
+        from yamlcron.schedulerconfig import SchedulerConfig
 
         workers, kill_grace, lease_ttl, node, freeze_gc = self._options
-        return Scheduler(
-            self._writing_store(),
-            self.registry,
-            self.path.absolute().parent,
-            clock=self.clock,
+        config = SchedulerConfig(
             workers=workers,
-            dispatch=dispatch,
             kill_grace=kill_grace,
-            publish=self._publish_run,
-            hears=self._hears_runs,
             lease_ttl=lease_ttl,
-            node=node,
             freeze_gc=freeze_gc,
+            **({"node": node} if node else {}),
         )
-
-    def _hears_runs(self, job: JobSpec) -> bool:
-        return self.events.hears_run(job, self.notify)
-
-    def _publish_run(self, event: RunEvent) -> None:
-        self.events.publish_run(event, self.notify)
+        parts = Parts(
+            clock=self.clock,
+            listener=BusListener(self.events, lambda: self.notify),
+            pool=InlinePool() if inline else None,
+            commit=InlineCommit if inline else GroupCommit,
+        )
+        return Scheduler(
+            self._writing_store(), self.registry, self.path.absolute().parent, config, parts
+        )
 
     def load(self) -> Manifest:
         """Read and validate the manifest (ManifestError lists every problem)."""
@@ -432,7 +437,7 @@ class Yamlcron:
         store.lock_daemon()
         record = store.last_applied()
         self.notify = (record.notify or ()) if record is not None else ()
-        scheduler = self._build_scheduler(lambda work: work())
+        scheduler = self._build_scheduler(inline=True)
         try:
             run, stopped = stoppable(lambda: scheduler.run_now(job_id), scheduler.cancel, timeout)
         finally:

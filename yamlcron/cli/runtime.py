@@ -14,8 +14,8 @@ import click
 from yamlcron.cli import render
 from yamlcron.cli.options import App, manifest_options, output_option
 from yamlcron.durations import parse_duration
-from yamlcron.membership import DEFAULT_TTL
 from yamlcron.runs import RunStatus
+from yamlcron.schedulerconfig import DEFAULT_TTL
 
 #: ``trigger`` gave up (``--timeout``): GNU timeout's exit code, distinct from a failed run.
 EXIT_GAVE_UP = 124

@@ -17,15 +17,62 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Sequence
-from typing import Generic, TypeVar
+from typing import Generic, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 R = TypeVar("R")
+T_in = TypeVar("T_in", contravariant=True)
 
 #: Most items in one write: bounds a transaction and the delay before the first is reported.
 MAX_BATCH = 500
+
+Write = Callable[[list[T]], Sequence[R]]
+Done = Callable[[T, R | None, BaseException | None], None]
+Settled = Callable[[list[T]], None]
+
+
+class Committer(Protocol[T_in]):
+    """Writes the items handed in and reports each (see ``GroupCommit`` for the contract)."""
+
+    def put(self, item: T_in) -> None:
+        """Hand ``item`` in for writing."""
+        ...
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every item put so far was written and reported; False on timeout."""
+        ...
+
+    def close(self, timeout: float | None = None) -> None:
+        """Write what is pending, then release any thread."""
+        ...
+
+
+class InlineCommit(Generic[T, R]):
+    """A ``Committer`` that writes each item on the thread that puts it, alone.
+
+    For a run in the caller's thread (``trigger`` without a daemon) and for tests: when
+    ``put`` returns, the item is written, reported and settled.
+    """
+
+    def __init__(
+        self, write: Write[T, R], done: Done[T, R], settled: Settled[T] | None = None
+    ) -> None:
+        self._write = write
+        self._done = done
+        self._settled = settled
+
+    def put(self, item: T) -> None:
+        """Write ``item`` now."""
+        write_batch([item], self._write, self._done, self._settled)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Everything put was written already."""
+        return True
+
+    def close(self, timeout: float | None = None) -> None:
+        """No thread to end."""
 
 
 class GroupCommit(Generic[T, R]):
@@ -33,16 +80,17 @@ class GroupCommit(Generic[T, R]):
 
     ``done(item, result, error)`` hears of every item once it was written (``error`` is
     what ``write`` raised for its batch, else None), on the writer thread, in order.
-    ``settled(items)``, when given, hears of each batch once all its items were reported:
-    what costs a lock per call is done once per batch there.
+    ``settled(items)``, when given, hears of each batch once all its items were reported, whatever
+    ``write`` and ``done`` did: what costs a lock per call is done once per batch there,
+    and what must never be skipped (the scheduler stops counting the runs as running).
     """
 
     def __init__(
         self,
-        write: Callable[[list[T]], Sequence[R]],
-        done: Callable[[T, R | None, BaseException | None], None],
+        write: Write[T, R],
+        done: Done[T, R],
         name: str = "yamlcron-recorder",
-        settled: Callable[[list[T]], None] | None = None,
+        settled: Settled[T] | None = None,
     ) -> None:
         self._write = write
         self._done = done
@@ -87,24 +135,41 @@ class GroupCommit(Generic[T, R]):
                     self._queue.put(None)
                     break
                 batch.append(item)
-            self._write_batch(batch)
-            with self._idle:
-                self._pending -= len(batch)
-                self._idle.notify_all()
+            try:
+                write_batch(batch, self._write, self._done, self._settled)
+            finally:  # flush() must not wait forever for a batch, whatever became of it
+                with self._idle:
+                    self._pending -= len(batch)
+                    self._idle.notify_all()
 
-    def _write_batch(self, batch: list[T]) -> None:
+
+def write_batch(
+    batch: list[T], write: Write[T, R], done: Done[T, R], settled: Settled[T] | None
+) -> None:
+    """Write ``batch``, report each item, then settle the batch: always, whatever failed.
+
+    A ``write`` that raises, or returns a result count other than one per item (a bug),
+    is reported to every item as its error. A ``done`` that raises is logged and the
+    others are still reported. ``settled`` runs in any case, so an item handed in is
+    never left unsettled (a run counted as running forever); this function never raises
+    an ``Exception``, so the writer thread goes on.
+    """
+    try:
         try:
-            results: Sequence[R | None] = self._write(batch)
+            results: Sequence[R | None] = write(batch)
+            if len(results) != len(batch):
+                raise ValueError(f"{len(results)} results written for {len(batch)} items")
             error: BaseException | None = None
         except Exception as exc:  # every item of the batch hears of it
             results, error = [None] * len(batch), exc
         for item, result in zip(batch, results, strict=True):
             try:
-                self._done(item, result, error)
+                done(item, result, error)
             except Exception:  # one report that fails must not lose the others
                 log.exception("reporting a written item failed; carrying on")
-        if self._settled is not None:
+    finally:
+        if settled is not None:
             try:
-                self._settled(batch)
+                settled(batch)
             except Exception:  # the writer must go on
                 log.exception("settling a written batch failed; carrying on")

@@ -18,12 +18,9 @@ from yamlcron.runs import Lease, Store
 
 log = logging.getLogger(__name__)
 
-#: Default lease time: a replica that misses renewing for this long is taken over.
-DEFAULT_TTL = 30.0
 
-
-class Membership:
-    """One scheduler's lease. Thread-safe."""
+class LeaseKeeper:
+    """One scheduler's lease: joins, renews, rejoins and leaves. Thread-safe."""
 
     def __init__(
         self, store: Store, node: str, ttl: float, on_beat: Callable[[], object] = lambda: None

@@ -1,0 +1,372 @@
+"""The scheduler loop: ``tick(now)`` does one pass, ``run_forever`` sleeps between passes.
+
+A pass reads the due jobs from the store (by the next-fire-time index, never a scan) and
+the due queued fires (retries, workflow steps, manual triggers), has ``firing.decide``
+say what becomes of each, claims all of it in one store transaction together with each
+job's advanced next fire time, then hands the running runs to the pool, whose workers
+run them through the ``Runner``.
+
+The clock is injected; nothing here sleeps to learn the time, so tests drive ``tick``
+with a fake clock. Building a scheduler reads and writes nothing: ``recover`` (at start)
+and the first pass do.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import partial
+from pathlib import Path
+
+from yamlcron import firing
+from yamlcron.errors import LeaseLostError, StoreError
+from yamlcron.events import RunEvent, run_event
+from yamlcron.model import AppliedManifest, JobSpec
+from yamlcron.registry import Registry
+from yamlcron.runs import Claim, DueJob, Lease, Queued, Run, RunStatus, Store
+from yamlcron.scheduler.gcfreeze import Freezer
+from yamlcron.scheduler.lease import LeaseKeeper
+from yamlcron.scheduler.parts import Parts
+from yamlcron.scheduler.pool import InlinePool, Pool, WorkerPool
+from yamlcron.scheduler.runner import Executors, Runner
+from yamlcron.schedulerconfig import SchedulerConfig
+from yamlcron.triggers import Schedule, schedule_for
+
+log = logging.getLogger("yamlcron.scheduler")
+
+#: Longest sleep: changes from elsewhere also ring the store's doorbell, so this is a backstop.
+MAX_SLEEP = 60.0
+#: Jobs (and queued fires) taken per pass; a full batch means another pass at once.
+BATCH = 1000
+#: Parsed schedules kept by (job, spec digest, anchor); the loop fires the same jobs again.
+_SCHEDULE_CACHE = 50_000
+#: Pause after a pass the store could not serve (a database restart), before the next.
+STORE_RETRY = 1.0
+#: Fires are claimed this far ahead of their time and start at it, so the claim's durable
+#: commit is not part of their lateness.
+LEAD = timedelta(milliseconds=5)
+
+
+class Scheduler:
+    """Fires the jobs of one store. Thread-safe: ``wakeup``, ``trigger``, ``stop`` from anywhere.
+
+    Build it with the store, the registry (executors by name), the manifest's ``folder``
+    (runs' working directory), a ``SchedulerConfig`` and the ``Parts`` to inject (clock,
+    listener, pool, recorder; defaults for a daemon). The constructor does no I/O and
+    starts no thread. A daemon then calls ``recover`` once, and ``run_forever``; ``stop``
+    ends it. ``run_now`` runs one fire in the calling thread instead, without a daemon.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        registry: Registry,
+        folder: Path,
+        config: SchedulerConfig | None = None,
+        parts: Parts | None = None,
+    ) -> None:
+        """A scheduler of ``store``'s jobs; nothing is read, run or started yet."""
+        config = config or SchedulerConfig()
+        parts = parts or Parts()
+        self.store = store
+        self.registry = registry
+        self.folder = folder
+        self.clock = parts.clock
+        self.node = config.node
+        self._uniform = parts.uniform
+        self._listener = parts.listener
+        self._pool: Pool = parts.pool or WorkerPool(config.workers)
+        self._wake = threading.Event()
+        self._stopping = False
+        self._pass = threading.Lock()  # held through one tick: stop() waits for it to end
+        self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
+        self._freeze = Freezer() if config.freeze_gc else None
+        self._changed_elsewhere = True  # which manifest is applied: read on the first pass
+        self.executors = Executors(registry, folder, config.kill_grace)
+        self.runner = Runner(store, self.executors, parts, self.wakeup)
+        self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
+
+    @property
+    def source(self) -> AppliedManifest | None:
+        """The applied manifest, recorded with every run: which manifest fired it."""
+        return self.runner.source
+
+    @source.setter
+    def source(self, record: AppliedManifest | None) -> None:
+        self._changed_elsewhere = False  # told, so not read again
+        self.runner.source = record
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def recover(self) -> list[Run]:
+        """Mark runs of dead schedulers (leases expired) ``interrupted``; queue their retries.
+
+        Called at start and after every heartbeat, so a replica that dies is taken over by
+        the others.
+        """
+        self.lease.current()  # join first: on SQLite that ends the leases before it
+        runs = self.store.reap(self.clock())
+        jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
+        for run in runs:
+            log.warning(
+                "run %s of %s on %s was cut short (its scheduler stopped); marked interrupted",
+                run.id,
+                run.job_id,
+                run.node,
+            )
+            spec = jobs[run.job_id].spec if run.job_id in jobs else None
+            followups = self.runner.followups(spec, run) if spec else ()
+            for item in followups:
+                self.store.enqueue(item)
+            event = run_event(run, spec, retrying=bool(followups), folder=self.folder)
+            self.runner.announce(event)
+        if runs:
+            self.wakeup()
+        return runs
+
+    def tick(self, now: datetime) -> float:
+        """Claim and dispatch everything due at ``now``; return seconds until the next pass."""
+        with self._pass:
+            if self._stopping:
+                return MAX_SLEEP
+            return self._tick(now)
+
+    def _tick(self, now: datetime) -> float:
+        self._reread()
+        self.runner.record_again()
+        due = self.store.due(now + LEAD, BATCH)
+        queued = self.store.due_queued(now, BATCH)
+        if due or queued:
+            specs = {job.spec.id: job.spec for job in due}
+            specs.update((spec.id, spec) for _, spec in queued if spec is not None)
+            fires = [self._fires(job, now) for job in due]
+            # Runs under way anywhere count against max_instances. A held lease (a SQLite
+            # daemon's) has the store to itself: every run under way is the runner's.
+            alone = self.lease.current().ttl is None
+            everywhere = Counter() if alone else Counter(self.store.running())
+            claims, starts = self._decide(fires, queued, now, everywhere)
+            self._dispatch(claims, starts, specs, self._pool)
+        if len(due) == BATCH or len(queued) == BATCH:
+            return 0.0
+        wake = self.store.next_wakeup()
+        if wake is None:
+            return MAX_SLEEP
+        return min(max((wake - LEAD - self.clock()).total_seconds(), 0.0), MAX_SLEEP)
+
+    def run_forever(self) -> None:
+        """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``.
+
+        Keeps the lease renewed meanwhile. A pass the store cannot serve is logged and
+        tried again a second later: a database restart pauses firing, it does not end it.
+        """
+        self.lease.start()
+        while not self._stopping:
+            try:
+                delay = self.tick(self.clock())
+            except StoreError as exc:
+                log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)
+                delay = STORE_RETRY
+            if self._freeze is not None:
+                self._freeze()
+            if delay > 0:
+                self._wake.wait(delay)
+            self._wake.clear()
+
+    def wakeup(self) -> None:
+        """Make the loop pass again now (after an apply, a trigger, a queued retry)."""
+        self._wake.set()
+
+    def store_changed(self) -> None:
+        """Another process wrote to the store (an apply, a trigger): pass now, re-read it."""
+        self._changed_elsewhere = True
+        self.wakeup()
+
+    def request_stop(self) -> None:
+        """Stop firing; ``run_forever`` returns. Runs under way go on (see ``stop``)."""
+        self._stopping = True
+        self.wakeup()
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop firing; wait up to ``timeout`` s for running runs, then stop them.
+
+        Returns True when every run finished within ``timeout``.
+        """
+        self.request_stop()
+        with self._pass:  # a pass under way dispatches what it claimed before the pool closes
+            pass
+        finished = self.runner.wait_idle(timeout)
+        if not finished:
+            self.cancel()
+            self.runner.wait_idle(self.executors.kill_grace + 5.0)
+        self._pool.shutdown()
+        self.runner.close(timeout=5)
+        self.lease.stop()
+        return finished
+
+    def cancel(self) -> None:
+        """Stop running runs now (a second SIGTERM): their processes get SIGTERM, then SIGKILL."""
+        self._stopping = True
+        self.executors.cancelled.set()
+        self.wakeup()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is under way; False on timeout."""
+        return self.runner.wait_idle(timeout)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every run that ended so far is recorded; False on timeout."""
+        return self.runner.flush(timeout)
+
+    def running(self, job_id: str) -> int:
+        """How many runs of ``job_id`` this scheduler has under way."""
+        with self.runner.lock:
+            return self.runner.under_way[job_id]
+
+    def trigger(self, job_id: str) -> Queued:
+        """Queue a run of ``job_id`` now and wake the loop; the run's ``scheduled_at`` names it."""
+        now = self.clock()
+        item = Queued(job_id=job_id, due_at=now, scheduled_at=now, reason="trigger")
+        self.store.enqueue(item)
+        self.wakeup()
+        return item
+
+    def run_now(self, job_id: str, poll: float = 0.1) -> Run:
+        """Run ``job_id`` in this thread, retries included: ``trigger`` without a daemon.
+
+        Only this fire is claimed; workflow steps it sets off stay queued for a daemon. The
+        lease is renewed meanwhile, as the daemon's is: a run longer than ``lease_ttl`` would
+        otherwise lose its result to the reaper, and this call would wait for it forever.
+        ``cancel`` (from a signal handler or another thread) stops the run under way, which
+        is recorded ``interrupted``, and returns the fire's latest run: a retry it queued
+        is left for a daemon, like the workflow steps.
+        """
+        item = Queued(job_id=job_id, due_at=self.clock(), scheduled_at=self.clock())
+        self.store.enqueue(item)
+        self._reread()
+        self.lease.start()
+        try:
+            return self._run_queued(item, poll)
+        finally:
+            self.lease.stop()  # a one-off: end the lease rather than let it expire
+
+    def _run_queued(self, item: Queued, poll: float) -> Run:
+        job_id = item.job_id
+        while True:
+            now = self.clock()
+            mine = [
+                (queued, spec)
+                for queued, spec in self.store.due_queued(now, BATCH)
+                if queued.job_id == job_id and queued.scheduled_at == item.scheduled_at
+            ]
+            for queued, spec in mine:
+                specs = {job_id: spec} if spec is not None else {}  # else the claim drops it
+                claims, starts = self._decide((), [(queued, spec)], now, Counter())
+                self._dispatch(claims, starts, specs, InlinePool())
+                self.flush()
+            final = final_run(self.store, job_id, item.scheduled_at)
+            if final is not None:
+                return final
+            if self.executors.cancelled.is_set():  # Ctrl-C, --timeout: what is queued is a daemon's
+                latest = self.store.runs(job_id, limit=1, scheduled_at=item.scheduled_at)
+                if latest:
+                    return latest[0]
+            if not mine:
+                self.executors.cancelled.wait(poll)  # a retry is waiting for its delay
+
+    def _reread(self) -> None:
+        if self._changed_elsewhere:  # another process applied, perhaps: which manifest now
+            self.source = self.store.last_applied()
+
+    def _fires(self, job: DueJob, now: datetime) -> firing.DueFires:
+        key = (job.spec.id, job.spec.digest, job.anchor)
+        schedule = self._schedules.get(key)
+        if schedule is None:
+            if len(self._schedules) > _SCHEDULE_CACHE:
+                self._schedules.clear()
+            schedule = self._schedules[key] = schedule_for(job.spec.trigger, job.anchor)
+        fires = firing.fire_times(schedule, job.next_run_at, now)
+        if fires.capped:
+            log.warning(
+                "job %s missed more than %d fire times; catching up to now",
+                job.spec.id,
+                firing.MAX_CATCHUP,
+            )
+        return firing.DueFires(spec=job.spec, expected=job.next_run_at, fires=fires)
+
+    def _decide(
+        self,
+        fires: Sequence[firing.DueFires],
+        queued: Sequence[tuple[Queued, JobSpec | None]],
+        now: datetime,
+        everywhere: Counter[str],
+    ) -> tuple[list[Claim], Counter[str]]:
+        """The claims of a pass, whose starts count as under way from now on.
+
+        Under the runner's lock, so ``max_instances`` sees every run this scheduler has
+        under way, and the runs of others (``everywhere``) that are not its own.
+        """
+        with self.runner.lock:
+            running = everywhere | self.runner.under_way
+            claims = firing.decide(fires, queued, now, running, self._uniform)
+            starts = firing.starts(claims)
+            self.runner.count(starts)
+        return claims, starts
+
+    def _dispatch(
+        self, claims: list[Claim], starts: Counter[str], specs: dict[str, JobSpec], pool: Pool
+    ) -> None:
+        written = self._claim(claims, starts) if claims else []
+        self._hand_out(written, specs, pool)
+
+    def _claim(self, claims: list[Claim], starts: Counter[str]) -> list[tuple[Run, Lease]]:
+        """Write the claims, whose ``starts`` were counted as running when decided.
+
+        Counted before the write, so the runner's lock is not held across its disk flush:
+        the recorder needs it to release every run that ends. The starts that were not
+        written (another replica claimed the fire first, or the lease was lost) are
+        released here. Each run comes with the lease it was claimed under: only that lease
+        may finish it.
+        """
+        lease = self.lease.current()
+        written: list[Run] = []
+        try:
+            written = self.store.claim(claims, lease, self.source)
+        except LeaseLostError:
+            self.lease.rejoin(lease)  # nothing was claimed; the next pass tries anew
+            self.wakeup()
+        finally:  # a store error too: what was not written does not run
+            starts.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
+            if unwritten := list(starts.elements()):
+                self.runner.release(unwritten)
+        return [(run, lease) for run in written]
+
+    def _hand_out(
+        self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], pool: Pool
+    ) -> None:
+        """Start the claimed ``running`` runs on ``pool``; announce the others.
+
+        The loop and ``run_now`` both come here, so a manual run without a daemon is
+        announced as one through it is (``submitted``, ``skipped``, ...).
+        """
+        for run, lease in written:
+            spec = specs[run.job_id]
+            heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
+            if run.status == RunStatus.RUNNING:
+                if heard:
+                    self.runner.announce(
+                        RunEvent(kind="submitted", run=run, job=spec, folder=self.folder)
+                    )
+                pool.submit(partial(self.runner.execute, run, spec, lease, heard))
+            elif heard:
+                self.runner.announce(run_event(run, spec, folder=self.folder))
+
+
+def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:
+    """The last attempt of a fire once nothing more is pending for it, else None."""
+    runs = store.runs(job_id, limit=1000, scheduled_at=scheduled_at)
+    if not runs or not runs[0].status.final or store.pending(job_id, scheduled_at):
+        return None
+    return runs[0]

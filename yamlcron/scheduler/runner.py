@@ -1,0 +1,245 @@
+"""Executing claimed runs and recording their ends: the executor boundary.
+
+A worker waits out a run's jitter, announces it, runs the executor (the one place where
+any exception of job code is caught: a job's failure is data) and hands the outcome, with
+what follows it (``firing.followups``), to the recorder. The recorder writes the ends of
+runs that finish together in one transaction, then announces them and stops counting
+them as running.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from yamlcron import firing
+from yamlcron.callables import error_of
+from yamlcron.errors import LeaseLostError
+from yamlcron.events import RunEvent, run_event
+from yamlcron.model import AppliedManifest, JobSpec
+from yamlcron.registry import Registry
+from yamlcron.runs import Finish, Lease, Outcome, Queued, Run, RunContext, RunStatus, Store
+from yamlcron.scheduler.groupcommit import write_batch
+from yamlcron.scheduler.parts import Parts, Record, Recorded
+
+log = logging.getLogger("yamlcron.scheduler")
+
+_UNREAD = object()  # no applied manifest is this one: the steps are not read yet
+
+
+@dataclass(frozen=True, slots=True)
+class Executors:
+    """The executor boundary: each run's context, and the one catch-all for job code.
+
+    ``folder`` is the manifest's (runs' working directory); ``cancelled`` is set past the
+    shutdown grace, when executors stop their runs (SIGTERM, then SIGKILL ``kill_grace``
+    seconds later).
+    """
+
+    registry: Registry
+    folder: Path
+    kill_grace: float
+    cancelled: threading.Event = field(default_factory=threading.Event)
+
+    def outcome(self, run: Run, spec: JobSpec) -> Outcome:
+        """Run ``run`` of ``spec`` on its executor, blocking; an exception is a ``failure``."""
+        if self.cancelled.is_set():
+            message = "yamlcron shut down before the run started"
+            return Outcome(
+                status=RunStatus.INTERRUPTED,
+                error={"type": "Interrupted", "message": message, "traceback": None},
+            )
+        context = RunContext(
+            run_id=run.id,
+            job=spec,
+            scheduled_at=run.scheduled_at,
+            attempt=run.attempt,
+            folder=self.folder,
+            cancel=self.cancelled,
+            kill_grace=self.kill_grace,
+            env={
+                "YAMLCRON_JOB_ID": spec.id,
+                "YAMLCRON_RUN_ID": str(run.id),
+                "YAMLCRON_SCHEDULED_AT": run.scheduled_at.isoformat(),
+                "YAMLCRON_ATTEMPT": str(run.attempt),
+            },
+        )
+        try:
+            return self.registry.executor(spec.executor).execute(context)
+        except Exception as exc:  # the executor boundary: a job's failure is data
+            log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
+            return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
+
+
+class Runner:
+    """Runs claimed runs, records their ends and counts the runs under way. Thread-safe."""
+
+    def __init__(
+        self, store: Store, executors: Executors, parts: Parts, wakeup: Callable[[], None]
+    ) -> None:
+        """Nothing runs and nothing is read until a run is executed; ``wakeup`` is the loop's."""
+        self.store = store
+        self.executors = executors
+        self.folder = executors.folder
+        self.clock = parts.clock
+        self.listener = parts.listener
+        #: Recorded with every run: which manifest fired it.
+        self.source: AppliedManifest | None = None
+        self.lock = threading.Condition()  # guards ``under_way``; the loop decides under it
+        self.under_way: Counter[str] = Counter()
+        self._finished: Counter[str] = Counter()
+        self._wakeup = wakeup
+        # Ends that could not be written: tried again at each pass, so the store does not
+        # hold them running (and count them against max_instances) for as long as we live.
+        self._unrecorded: list[Record] = []
+        self._unrecorded_lock = threading.Lock()
+        # The ``after`` steps of each job, as of ``source``: only an apply changes them.
+        self._steps: tuple[object, dict[str, list[JobSpec]]] = (_UNREAD, {})
+        # Runs that end together are recorded in one transaction: one disk flush for all.
+        self._recorder = parts.commit(self._write, self._recorded, settled=self._settle)
+
+    def steps(self, job_id: str) -> list[JobSpec]:
+        """The jobs that run after ``job_id``: read once per applied manifest, not per run."""
+        source, steps = self._steps
+        # By identity: comparing the two records field by field, once per run, cost more.
+        if source is not self.source:
+            source, steps = self._steps = (self.source, self.store.steps())
+        return steps.get(job_id, [])
+
+    def followups(self, spec: JobSpec, run: Run) -> tuple[Queued, ...]:
+        """What a finished run of ``spec`` sets off (``firing.followups``)."""
+        return firing.followups(spec, run, self.steps(spec.id), self.clock())
+
+    def count(self, starts: Mapping[str, int]) -> None:
+        """Count runs as under way; under ``lock``, with the decisions that started them."""
+        self.under_way.update(starts)
+
+    def release(self, job_ids: Iterable[str]) -> None:
+        """Runs of ``job_ids`` are over (or never started): they no longer count as running.
+
+        Once per recorded batch, not per run: the loop holds the lock while it decides.
+        """
+        with self.lock:
+            for job_id in job_ids:
+                self.under_way[job_id] -= 1
+                if self.under_way[job_id] <= 0:
+                    del self.under_way[job_id]
+            self.lock.notify_all()
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is under way; False on timeout."""
+        with self.lock:
+            return self.lock.wait_for(lambda: not self.under_way, timeout)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every run that ended so far is recorded; False on timeout."""
+        return self._recorder.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        """Record what ended, then end the recorder's thread."""
+        self._recorder.close(timeout)
+
+    def record_again(self) -> None:
+        """Write the ends that could not be written before; any that fails again waits."""
+        with self._unrecorded_lock:
+            items, self._unrecorded = self._unrecorded, []
+        if items:  # already released: no run of them counts as running here
+            write_batch(items, self._write, self._recorded, None)
+
+    def announce(self, event: RunEvent) -> None:
+        """Hand a run event to the listener."""
+        self.listener.on_run(event)
+
+    def execute(self, run: Run, spec: JobSpec, lease: Lease, heard: bool) -> None:
+        """On a worker: wait out the jitter, run the executor, hand the outcome to the recorder.
+
+        ``heard``: whether the run's events reach anyone. Whatever happens, the run stops
+        counting as running: here if it never reached the recorder, else once recorded.
+        """
+        handed = False
+        try:
+            if run.started_at is not None:
+                delay = (run.started_at - self.clock()).total_seconds()
+                if delay > 0:
+                    self.executors.cancelled.wait(delay)
+            started = self.clock()
+            if heard:
+                running = replace(run, started_at=started)
+                kinds = frozenset({"started"})
+                self.announce(
+                    RunEvent(
+                        kind="started",
+                        run=running,
+                        job=spec,
+                        notify_kinds=kinds,
+                        folder=self.folder,
+                    )
+                )
+            final = run.ended(self.executors.outcome(run, spec), started, self.clock())
+            followups = self.followups(spec, final)
+            self._finished[spec.id] += 1
+            # Trim the history every tenth of it, in the same transaction as the result.
+            trim = self._finished[spec.id] % max(spec.history // 10, 1) == 0
+            keep = spec.history if trim else None
+            finish = Finish(run=final, lease=lease, followups=followups, keep=keep)
+            self._recorder.put((finish, spec, heard))
+            handed = True
+        finally:
+            if not handed:
+                self.release([run.job_id])
+
+    def _write(self, items: list[Record]) -> Sequence[Recorded]:
+        return self.store.finish_many([finish for finish, _, _ in items])
+
+    def _recorded(self, item: Record, previous: Recorded, error: BaseException | None) -> None:
+        """On the recorder's thread, once a run's end is written (or could not be)."""
+        finish, spec, heard = item
+        run = finish.run
+        if error is not None:  # the loop tries again at its next pass (``record_again``)
+            log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
+            with self._unrecorded_lock:
+                self._unrecorded.append(item)
+        elif isinstance(previous, LeaseLostError):
+            log.warning("the %s result of run %s was discarded: %s", run.status, run.id, previous)
+        else:
+            _log_finished(run)
+            if heard:
+                self.announce(
+                    run_event(
+                        run, spec, retrying=finish.retrying, previous=previous, folder=self.folder
+                    )
+                )
+            if finish.followups:
+                self._wakeup()
+
+    def _settle(self, items: list[Record]) -> None:
+        self.release(finish.run.job_id for finish, _, _ in items)
+
+
+def _log_finished(run: Run) -> None:
+    level = logging.INFO if run.status == RunStatus.SUCCESS else logging.WARNING
+    # Built only if someone sees it: it was a tenth of the recorder's time per run.
+    if not log.isEnabledFor(level):
+        return
+    took = 0.0
+    if run.finished_at and run.started_at:
+        took = (run.finished_at - run.started_at).total_seconds()
+    if run.error is not None:
+        detail = f": {run.error.get('message', '')}"
+    else:
+        lines = run.output.strip().splitlines()
+        detail = f": {lines[-1][:200]}" if lines else ""
+    log.log(
+        level,
+        "%s run %s (attempt %s) %s in %.3f s%s",
+        run.job_id,
+        run.id,
+        run.attempt,
+        run.status.value,
+        took,
+        detail,
+    )
