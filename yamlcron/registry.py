@@ -143,21 +143,8 @@ def build_registry(
     disabled = {n.strip() for n in os.environ.get(DISABLED_PLUGINS_ENV, "").split(",") if n.strip()}
     for name in {*disabled, *blocked}:
         manager.set_blocked(name)
-    origins: dict[str, str] = {}
-    for name in BUILTIN_PLUGINS:
-        if not manager.is_blocked(name):
-            manager.register(importlib.import_module(name), name=name)
-            origins[name] = "built-in"
     autoload = autoload and not os.environ.get(DISABLE_AUTOLOAD_ENV)
-    if autoload:
-        try:
-            manager.load_setuptools_entrypoints(hookspecs.PROJECT)
-        except Exception as exc:  # a broken third-party package: say which, in one line
-            raise PluginError(f"cannot load a 'yamlcron' entry-point plugin: {exc}") from exc
-    for plugin in extra:
-        registered = manager.register(plugin)
-        if registered is not None:
-            origins[registered] = "registered"
+    origins = _load(manager, autoload, extra)
     try:
         manager.check_pending()
     except pluggy.PluginValidationError as exc:
@@ -176,6 +163,25 @@ def build_registry(
         plugins=_describe(manager, origins, provides),
         autoload=autoload,
     )
+
+
+def _load(manager: pluggy.PluginManager, autoload: bool, extra: Iterable[object]) -> dict[str, str]:
+    """Register the built-ins, the entry-point plugins and ``extra``; where each came from."""
+    origins: dict[str, str] = {}
+    for name in BUILTIN_PLUGINS:
+        if not manager.is_blocked(name):
+            manager.register(importlib.import_module(name), name=name)
+            origins[name] = "built-in"
+    if autoload:
+        try:
+            manager.load_setuptools_entrypoints(hookspecs.PROJECT)
+        except Exception as exc:  # a broken third-party package: say which, in one line
+            raise PluginError(f"cannot load a 'yamlcron' entry-point plugin: {exc}") from exc
+    for plugin in extra:
+        registered = manager.register(plugin)
+        if registered is not None:
+            origins[registered] = "registered"
+    return origins
 
 
 def _collect(
