@@ -35,9 +35,9 @@ from typing import Any, TypeVar
 from croniter import croniter
 
 from yamlcron import Yamlcron
+from yamlcron.interfaces import RunContext
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
-from yamlcron.runs import RunContext
 from yamlcron.store.sqlite import SQLiteStore
 from yamlcron.triggers import CronSchedule, zone
 

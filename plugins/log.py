@@ -6,8 +6,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from yamlcron.events import ManifestEvent, Notifier, RunEvent
+from yamlcron.events import ManifestEvent, RunEvent
 from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import Notifier
 
 log = logging.getLogger("yamlcron.notify")
 _LEVELS = {

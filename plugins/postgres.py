@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from yamlcron.hookspecs import StoreFactory, hookimpl
+from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import StoreFactory
 
 if TYPE_CHECKING:
-    from yamlcron.runs import Store
+    from yamlcron.interfaces import Store
 
 
 def open_postgres(url: str, *, create: bool) -> Store:

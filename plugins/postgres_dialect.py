@@ -46,7 +46,7 @@ WORDS = schema.DDLWords(
 
 
 class PostgresStore(SQLStore):
-    """A ``runs.Store`` in a PostgreSQL database, shared by any number of processes."""
+    """A ``interfaces.Store`` in a PostgreSQL database, shared by any number of processes."""
 
     migrations = schema.migrations(WORDS)
     now_sql = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"

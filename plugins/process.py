@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail, exit_code, terminate_group
-from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
+from yamlcron.runs import RunStatus
 from yamlcron.templates import expand
 
 _TICK = 0.2

@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from yamlcron.errors import StoreError
-from yamlcron.hookspecs import StoreFactory, hookimpl
+from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import StoreFactory
 
 if TYPE_CHECKING:
-    from yamlcron.runs import Store
+    from yamlcron.interfaces import Store
 
 
 def open_sqlite(url: str, *, create: bool) -> Store:

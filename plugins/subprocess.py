@@ -16,8 +16,9 @@ import time
 from collections.abc import Mapping
 
 from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail, exit_code, group_alive, terminate_group
-from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
+from yamlcron.runs import RunStatus
 from yamlcron.templates import expand
 
 #: How often a quiet run checks its timeout and the shutdown flag.

@@ -20,8 +20,9 @@ from typing import Any, TextIO
 
 from yamlcron.callables import arguments, error_of, jsonable, resolve
 from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail
-from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
+from yamlcron.runs import RunStatus
 
 
 class ThreadExecutor:

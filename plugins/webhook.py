@@ -17,8 +17,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from yamlcron.durations import parse_duration
-from yamlcron.events import ManifestEvent, Notifier, RunEvent
+from yamlcron.events import ManifestEvent, RunEvent
 from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import Notifier
 
 log = logging.getLogger("yamlcron.notify.webhook")
 

@@ -15,8 +15,8 @@ import psycopg
 import pytest
 
 from yamlcron.cli import main
+from yamlcron.interfaces import Store
 from yamlcron.registry import build_registry
-from yamlcron.runs import Store
 
 pytest_plugins = ["tests.processes"]  # the `daemon` fixture: a real `yamlcron run`
 

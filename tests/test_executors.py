@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from yamlcron.interfaces import Outcome, RunContext
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import Registry, build_registry
-from yamlcron.runs import Outcome, RunContext, RunStatus
+from yamlcron.runs import RunStatus
 
 TASKS = """
 import os, time

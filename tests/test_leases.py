@@ -21,10 +21,11 @@ import pytest
 from tests.conftest import GOOD, CliResult
 from yamlcron import reconcile
 from yamlcron.errors import LeaseLostError
+from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
-from yamlcron.runs import Claim, Finish, NewRun, Queued, Run, RunStatus, Store
+from yamlcron.runs import Claim, Finish, NewRun, Queued, Run, RunStatus
 from yamlcron.scheduler.loop import Scheduler
 from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.store.sqlite import SQLiteStore

@@ -23,10 +23,11 @@ import pytest
 from tests.conftest import GOOD
 from yamlcron.canonical import canonical_json
 from yamlcron.errors import StoreError
+from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobSpec, NotifySpec
 from yamlcron.registry import build_registry
-from yamlcron.runs import Claim, NewRun, RunStatus, Store
+from yamlcron.runs import Claim, NewRun, RunStatus
 from yamlcron.store import schema, sqlite
 from yamlcron.store.codec import to_micros
 

@@ -18,9 +18,10 @@ from tests.conftest import CliResult
 from yamlcron import Yamlcron, hookimpl
 from yamlcron.errors import ManifestError, PluginError
 from yamlcron.events import JobEvent, ManifestEvent, RunEvent
+from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import BUILTIN_PLUGINS, build_registry
-from yamlcron.runs import Executor, Outcome, RunContext, RunStatus
+from yamlcron.runs import RunStatus
 
 ROOT = Path(__file__).parent.parent
 

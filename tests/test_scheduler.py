@@ -16,10 +16,11 @@ from yamlcron import reconcile
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent
 from yamlcron.hookspecs import hookimpl
+from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import JobSpec
 from yamlcron.registry import build_registry
-from yamlcron.runs import Executor, Finish, Outcome, Run, RunContext, RunStatus
+from yamlcron.runs import Finish, Run, RunStatus
 from yamlcron.scheduler.groupcommit import InlineCommit
 from yamlcron.scheduler.loop import LEAD, Scheduler
 from yamlcron.scheduler.parts import Nobody, Parts, RunListener

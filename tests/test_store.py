@@ -17,10 +17,11 @@ import pytest
 
 from tests.conftest import GOOD
 from yamlcron.errors import StoreError
+from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
 from yamlcron.registry import build_registry
-from yamlcron.runs import Claim, NewRun, RunStatus, Store
+from yamlcron.runs import Claim, NewRun, RunStatus
 from yamlcron.store.codec import from_micros, to_micros
 from yamlcron.store.schema import SCHEMA_VERSION
 from yamlcron.store.sqlite import SQLiteStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from yamlcron.runs import Doorbell, FiringStore, HistoryStore, JobStore, LeaseStore, Store
+from yamlcron.interfaces import Doorbell, FiringStore, HistoryStore, JobStore, LeaseStore, Store
 
 ROOT = Path(__file__).resolve().parent.parent
 ROLES = (JobStore, FiringStore, LeaseStore, HistoryStore, Doorbell)

@@ -27,10 +27,11 @@ from typing import TYPE_CHECKING
 
 from yamlcron.answers import Fires, Paused, fires, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
+from yamlcron.interfaces import Store
 from yamlcron.interrupts import handle_daemon_signals, stoppable
 from yamlcron.model import Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
-from yamlcron.runs import Queued, Replica, Run, Store
+from yamlcron.runs import Queued, Replica, Run
 from yamlcron.schedulerconfig import DEFAULT_TTL
 from yamlcron.storeaccess import StoreAccess
 

@@ -12,10 +12,10 @@ from yamlcron.answers import summary
 from yamlcron.errors import PlanRefusedError
 from yamlcron.eventbus import EventBus
 from yamlcron.events import JobEvent, ManifestEvent, ManifestEventKind
+from yamlcron.interfaces import Store
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.model import AppliedManifest, Manifest, NotifySpec, Plan
 from yamlcron.registry import Registry
-from yamlcron.runs import Store
 from yamlcron.storeaccess import StoreAccess
 
 #: Where a plan comes from: the manifest, validated, or the record of the last apply

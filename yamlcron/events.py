@@ -8,11 +8,10 @@ each in its own ``try``: a plugin that raises or hangs never stops the loop or t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from yamlcron.model import JobSpec
 from yamlcron.runs import Run, RunStatus
@@ -143,21 +142,3 @@ def run_event(
         if status == RunStatus.INTERRUPTED:
             kinds.add("interrupted")
     return RunEvent(kind=kind, run=run, job=job, notify_kinds=frozenset(kinds), folder=folder)
-
-
-class Notifier(Protocol):
-    """Tells someone about events: a ``notify: [{via: name, on: [...], ...options}]`` entry.
-
-    ``options_schema`` is the JSON Schema of the entry's options (every key but ``via`` and
-    ``on``); the manifest is checked against it, with located errors, before anything runs.
-    """
-
-    options_schema: Mapping[str, Any]
-
-    def notify(self, event: RunEvent | ManifestEvent, options: Mapping[str, Any]) -> None:
-        """Deliver ``event``.
-
-        Called on a notification thread, never the loop; may block (bounded by the
-        notifier's own timeouts). Raising is logged with the plugin's name.
-        """
-        ...

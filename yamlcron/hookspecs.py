@@ -27,12 +27,11 @@ event hooks cannot be hookwrappers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
 
 import pluggy
 
-from yamlcron.events import JobEvent, ManifestEvent, Notifier, RunEvent
-from yamlcron.runs import Executor, Store
+from yamlcron.events import JobEvent, ManifestEvent, RunEvent
+from yamlcron.interfaces import Executor, Notifier, StoreFactory
 
 PROJECT = "yamlcron"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -40,19 +39,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT)
 
 #: The event hooks: called one implementation at a time, isolated from each other.
 EVENT_HOOKS = ("yamlcron_job_event", "yamlcron_manifest_event", "yamlcron_run_event")
-
-
-class StoreFactory(Protocol):
-    """Opens a store for a URL of the scheme it was registered under."""
-
-    def __call__(self, url: str, *, create: bool) -> Store:
-        """Open the store at ``url``.
-
-        With ``create`` false, nothing may be written: a missing store reads as an empty
-        one (``plan`` against a store that does not exist yet plans against nothing).
-        Raise ``yamlcron.errors.StoreError`` with a one-line message when it cannot open.
-        """
-        ...
 
 
 @hookspec
@@ -86,7 +72,7 @@ def yamlcron_stores() -> Mapping[str, StoreFactory]:  # type: ignore[empty-body]
 
     The scheme is the part of ``--store`` before ``://``. The factory is called once per
     command, on the main thread; the store it returns must be safe to use from several
-    threads (``runs.Store`` documents each method).
+    threads (``interfaces.Store`` documents each method).
     """
 
 

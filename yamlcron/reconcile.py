@@ -15,6 +15,7 @@ from typing import Any
 
 from yamlcron.errors import PlanRefusedError
 from yamlcron.gitsource import source_commit
+from yamlcron.interfaces import Store
 from yamlcron.manifest import file_digest
 from yamlcron.model import (
     AppliedManifest,
@@ -25,7 +26,6 @@ from yamlcron.model import (
     Plan,
     StoredJob,
 )
-from yamlcron.runs import Store
 from yamlcron.triggers import schedule_for
 
 #: The deletion guard looks at stores holding at least this many jobs.

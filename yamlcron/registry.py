@@ -13,10 +13,8 @@ import pluggy
 
 from yamlcron import hookspecs
 from yamlcron.errors import PluginError, StoreError
-from yamlcron.events import Notifier
-from yamlcron.hookspecs import StoreFactory
+from yamlcron.interfaces import Executor, Notifier, Store, StoreFactory
 from yamlcron.model import Components
-from yamlcron.runs import Executor, Store
 
 T = TypeVar("T")
 

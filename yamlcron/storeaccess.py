@@ -8,9 +8,10 @@ from pathlib import Path
 
 from yamlcron.answers import Paused
 from yamlcron.errors import StoreError, UnknownJobError
+from yamlcron.interfaces import Store
 from yamlcron.model import AppliedManifest, StoredJob
 from yamlcron.registry import Registry
-from yamlcron.runs import Run, Store
+from yamlcron.runs import Run
 from yamlcron.store.sqlite import default_store_path
 
 #: The likely cause of an unknown job with no near name: added to the manifest, not applied.

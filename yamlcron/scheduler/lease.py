@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 
 from yamlcron.errors import StoreError
-from yamlcron.runs import Lease, Store
+from yamlcron.interfaces import Store
+from yamlcron.runs import Lease
 
 log = logging.getLogger(__name__)
 

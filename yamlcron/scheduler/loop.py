@@ -24,9 +24,10 @@ from pathlib import Path
 from yamlcron import firing
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
+from yamlcron.interfaces import Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
-from yamlcron.runs import Claim, DueJob, Lease, Queued, Run, RunStatus, Store
+from yamlcron.runs import Claim, DueJob, Lease, Queued, Run, RunStatus
 from yamlcron.scheduler.gcfreeze import Freezer
 from yamlcron.scheduler.lease import LeaseKeeper
 from yamlcron.scheduler.parts import Parts

@@ -20,9 +20,10 @@ from yamlcron import firing
 from yamlcron.callables import error_of
 from yamlcron.errors import LeaseLostError
 from yamlcron.events import RunEvent, run_event
+from yamlcron.interfaces import Outcome, RunContext, Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
-from yamlcron.runs import Finish, Lease, Outcome, Queued, Run, RunContext, RunStatus, Store
+from yamlcron.runs import Finish, Lease, Queued, Run, RunStatus
 from yamlcron.scheduler.groupcommit import write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
 

@@ -25,7 +25,7 @@ from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase
 
 
 class FiringSQL(SQLBase):
-    """``runs.FiringStore`` in the shared SQL."""
+    """``interfaces.FiringStore`` in the shared SQL."""
 
     def due(self, now: datetime, limit: int) -> list[DueJob]:
         with self._reading():

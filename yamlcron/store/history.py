@@ -11,7 +11,7 @@ from yamlcron.store.sql import SQLBase
 
 
 class HistorySQL(SQLBase):
-    """``runs.HistoryStore`` in the shared SQL."""
+    """``interfaces.HistoryStore`` in the shared SQL."""
 
     def runs(
         self,

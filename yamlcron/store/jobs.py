@@ -21,7 +21,7 @@ from yamlcron.store.sql import SQLBase
 
 
 class JobsSQL(SQLBase):
-    """``runs.JobStore`` in the shared SQL."""
+    """``interfaces.JobStore`` in the shared SQL."""
 
     def load_jobs(self, ids: Collection[str] | None = None) -> dict[str, StoredJob]:
         with self._reading():

@@ -18,7 +18,7 @@ _HELD = 2**63 - 1
 
 
 class LeasesSQL(SQLBase):
-    """``runs.LeaseStore`` in the shared SQL."""
+    """``interfaces.LeaseStore`` in the shared SQL."""
 
     def join(self, node: str, ttl: float) -> Lease:
         return self._join(node, ttl)

@@ -39,7 +39,7 @@ def default_store_path(manifest: Path) -> Path:
 
 
 class SQLiteStore(SQLStore):
-    """A ``runs.Store`` in one SQLite file (or, for ``None``, in memory)."""
+    """A ``interfaces.Store`` in one SQLite file (or, for ``None``, in memory)."""
 
     errors = (sqlite3.Error,)
     migrations = schema.migrations(WORDS)

@@ -2,7 +2,7 @@
 
 A job row holds its canonical spec (``model.JobSpec``), that spec's digest and its runtime
 state; ``codec`` says how values become rows and ``schema`` holds the tables. The store is
-its roles (``runs.Store``'s parts), each in a module of its own over the connection and
+its roles (``interfaces.Store``'s parts), each in a module of its own over the connection and
 transactions of ``sql.SQLBase``; a dialect subclass supplies the connection and the few
 words that differ.
 
@@ -23,7 +23,7 @@ from yamlcron.store.leases import LeasesSQL
 
 
 class SQLStore(JobsSQL, FiringSQL, LeasesSQL, HistorySQL):
-    """A ``runs.Store`` over one connection shared by the threads of one process.
+    """A ``interfaces.Store`` over one connection shared by the threads of one process.
 
     A dialect subclass overrides the doorbell (``ring``, ``watch``) where it has the means
     and implements ``applying`` and ``close``.

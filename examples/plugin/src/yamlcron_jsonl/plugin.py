@@ -10,7 +10,8 @@ from typing import Any
 
 from yamlcron import hookimpl
 from yamlcron.events import ManifestEvent, RunEvent
-from yamlcron.runs import Outcome, RunContext, RunStatus
+from yamlcron.interfaces import Outcome, RunContext
+from yamlcron.runs import RunStatus
 
 
 class EchoExecutor:
