@@ -48,7 +48,7 @@ class LogNotifier:
         level = _LEVELS.get(str(options.get("level")), default)
         if isinstance(event, RunEvent):
             run = event.run
-            reason = f": {run.error.get('message')}" if run.error else ""
+            reason = f": {run.error.message}" if run.error else ""
             log.log(
                 level,
                 "%s: run %s of %s %s%s",

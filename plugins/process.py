@@ -21,7 +21,7 @@ from typing import Any
 from yamlcron.hookspecs import hookimpl
 from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail, exit_code, terminate_group
-from yamlcron.runs import RunStatus
+from yamlcron.runs import RunError, RunStatus
 from yamlcron.templates import expand
 
 _TICK = 0.2
@@ -106,19 +106,13 @@ def _outcome(
         return Outcome(
             status=stopped,
             output=output,
-            error={
-                "type": stopped.value.capitalize(),
-                "message": f"{text}; the process was stopped",
-                "traceback": None,
-            },
+            error=RunError(
+                type=stopped.value.capitalize(), message=f"{text}; the process was stopped"
+            ),
         )
     if message is None:
         died = exit_code(code if code is not None else -9)
-        error = {
-            "type": "Crashed",
-            "message": f"the process died with code {died}",
-            "traceback": None,
-        }
+        error = RunError(type="Crashed", message=f"the process died with code {died}")
         return Outcome(status=RunStatus.FAILURE, exit_code=died, output=output, error=error)
     kind, value = message
     if kind == "ok":
@@ -142,14 +136,14 @@ def _child(
     os.dup2(sink, 1)
     os.dup2(sink, 2)
     os.environ.update(env)
-    from yamlcron.callables import arguments, error_of, jsonable, resolve
+    from yamlcron.callables import arguments, jsonable, resolve
 
     try:
         func = resolve(target, Path(folder))
         value = func(*args, **arguments(func, kwargs, offered))
         send.send(("ok", jsonable(value)))
     except BaseException as exc:  # the job's own failure, reported to the parent as data
-        send.send(("error", error_of(exc)))
+        send.send(("error", RunError.of(exc)))
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from yamlcron.hookspecs import hookimpl
 from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail, exit_code, group_alive, terminate_group
-from yamlcron.runs import RunStatus
+from yamlcron.runs import RunError, RunStatus
 from yamlcron.templates import expand
 
 #: How often a quiet run checks its timeout and the shutdown flag.
@@ -50,7 +50,7 @@ class SubprocessExecutor:
             )
         except OSError as exc:
             message = f"cannot start {argv[0]!r} in {cwd}: {exc.strerror}"
-            error = {"type": type(exc).__name__, "message": message, "traceback": None}
+            error = RunError(type=type(exc).__name__, message=message)
             return Outcome(status=RunStatus.FAILURE, error=error)
         status, output = _supervise(proc, context)
         code = exit_code(proc.returncode)
@@ -100,7 +100,7 @@ def _supervise(proc: subprocess.Popen[bytes], context: RunContext) -> tuple[RunS
     return stopped, tail.text()
 
 
-def _error(status: RunStatus, code: int, timeout: float | None) -> Mapping[str, object] | None:
+def _error(status: RunStatus, code: int, timeout: float | None) -> RunError | None:
     if status == RunStatus.SUCCESS:
         return None
     messages = {
@@ -108,7 +108,7 @@ def _error(status: RunStatus, code: int, timeout: float | None) -> Mapping[str, 
         RunStatus.INTERRUPTED: "yamlcron shut down during the run; the process group was stopped",
     }
     message = messages.get(status, f"exited with code {code}")
-    return {"type": status.value.capitalize(), "message": message, "traceback": None}
+    return RunError(type=status.value.capitalize(), message=message)
 
 
 @hookimpl

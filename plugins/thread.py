@@ -18,11 +18,11 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from yamlcron.callables import arguments, error_of, jsonable, resolve
+from yamlcron.callables import arguments, jsonable, resolve
 from yamlcron.hookspecs import hookimpl
 from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail
-from yamlcron.runs import RunStatus
+from yamlcron.runs import RunError, RunStatus
 
 
 class ThreadExecutor:
@@ -34,13 +34,13 @@ class ThreadExecutor:
             message = "'env' needs a process of its own: use executor: process"
             return Outcome(
                 status=RunStatus.FAILURE,
-                error={"type": "ConfigError", "message": message, "traceback": None},
+                error=RunError(type="ConfigError", message=message),
             )
         try:
             func = resolve(run.call or "", context.folder)
             kwargs = arguments(func, run.kwargs, context.env)
         except Exception as exc:  # an import error is the job's failure, recorded as data
-            return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
+            return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc))
         tail = OutputTail(context.output_limit)
         if run.timeout is None:
             return _call(func, run.args, kwargs, tail)
@@ -57,7 +57,7 @@ class ThreadExecutor:
         message = f"timed out after {run.timeout} s (a thread cannot be stopped; it runs on)"
         return Outcome(
             status=RunStatus.TIMEOUT,
-            error={"type": "Timeout", "message": message, "traceback": None},
+            error=RunError(type="Timeout", message=message),
             output=tail.text(),
         )
 
@@ -70,7 +70,7 @@ def _call(
     try:
         value = func(*args, **kwargs)
     except Exception as exc:  # the job's own failure, recorded as data
-        return Outcome(status=RunStatus.FAILURE, error=error_of(exc), output=tail.text())
+        return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc), output=tail.text())
     finally:
         _release()
     return Outcome(status=RunStatus.SUCCESS, result=jsonable(value), output=tail.text())

@@ -108,7 +108,7 @@ def test_shell_exit_code_and_interleaved_output(registry: Registry, tmp_path: Pa
     assert outcome.exit_code == 3
     assert outcome.output == "out\nerr\nj 2\n"
     assert outcome.error is not None
-    assert outcome.error["message"] == "exited with code 3"
+    assert outcome.error.message == "exited with code 3"
 
 
 def test_command_env_cwd_and_templates(
@@ -158,7 +158,7 @@ def test_timeout_kills_the_whole_group(registry: Registry, tmp_path: Path) -> No
     assert time.monotonic() - started < 10
     assert outcome.status == RunStatus.TIMEOUT
     assert outcome.error is not None
-    assert "timed out after 1.0 s" in outcome.error["message"]
+    assert "timed out after 1.0 s" in outcome.error.message
     grandchild = int(outcome.output.split()[0])
     assert not alive(grandchild)
 
@@ -216,7 +216,7 @@ def test_missing_program(registry: Registry, tmp_path: Path) -> None:
     )
     assert outcome.status == RunStatus.FAILURE
     assert outcome.error is not None
-    assert outcome.error["message"].startswith("cannot start 'no-such-program-xyz'")
+    assert outcome.error.message.startswith("cannot start 'no-such-program-xyz'")
 
 
 @pytest.mark.parametrize("executor", ["thread", "process"])
@@ -270,8 +270,8 @@ def test_callable_exception(registry: Registry, tmp_path: Path, executor: str) -
     )
     assert outcome.status == RunStatus.FAILURE
     assert outcome.error is not None
-    assert (outcome.error["type"], outcome.error["message"]) == ("ValueError", "bad input")
-    assert 'raise ValueError("bad input")' in outcome.error["traceback"]
+    assert (outcome.error.type, outcome.error.message) == ("ValueError", "bad input")
+    assert 'raise ValueError("bad input")' in (outcome.error.traceback or "")
 
 
 def test_import_error_is_a_failure(registry: Registry, tmp_path: Path) -> None:
@@ -285,7 +285,7 @@ def test_import_error_is_a_failure(registry: Registry, tmp_path: Path) -> None:
     )
     assert outcome.status == RunStatus.FAILURE
     assert outcome.error is not None
-    assert outcome.error["type"] == "ModuleNotFoundError"
+    assert outcome.error.type == "ModuleNotFoundError"
 
 
 def test_process_timeout_really_stops_the_call(registry: Registry, tmp_path: Path) -> None:
@@ -314,7 +314,7 @@ def test_process_env_and_thread_refuses_env(registry: Registry, tmp_path: Path) 
     refused = run_job(registry, tmp_path, job % "thread")
     assert refused.status == RunStatus.FAILURE
     assert refused.error is not None
-    assert "use executor: process" in refused.error["message"]
+    assert "use executor: process" in refused.error.message
     assert "GREETING" not in os.environ
 
 

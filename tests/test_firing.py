@@ -17,7 +17,7 @@ from yamlcron import firing
 from yamlcron.firing import DueFires, FireTimes
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import JobSpec
-from yamlcron.runs import Claim, NewRun, Queued, Run, RunStatus
+from yamlcron.runs import Claim, NewRun, Queued, Run, RunError, RunStatus
 from yamlcron.triggers import schedule_for
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -127,11 +127,11 @@ def test_coalesce_runs_the_latest_and_records_the_rest_missed() -> None:
         ("12:00:20", "missed"),
         ("12:00:30", "running"),
     ]
-    assert runs[0].error == {
-        "type": "Coalesced",
-        "message": "coalesced into the fire at 2026-11-23T12:00:30+00:00",
-        "traceback": None,
-    }
+    assert runs[0].error == RunError(
+        type="Coalesced",
+        message="coalesced into the fire at 2026-11-23T12:00:30+00:00",
+        traceback=None,
+    )
     assert runs[0].started_at == T0 + 35 * S  # recorded when decided
 
 
@@ -156,11 +156,11 @@ def test_a_fire_later_than_the_misfire_grace_is_missed() -> None:
         ("12:00:50", "running"),
         ("12:01:00", "running"),
     ]
-    assert runs[0].error == {
-        "type": "Missed",
-        "message": "started 50s late, past the misfire grace of 25s",
-        "traceback": None,
-    }
+    assert runs[0].error == RunError(
+        type="Missed",
+        message="started 50s late, past the misfire grace of 25s",
+        traceback=None,
+    )
 
 
 def test_misfire_and_coalesce_together() -> None:
@@ -174,13 +174,13 @@ def test_misfire_and_coalesce_together() -> None:
         ("12:00:50", "missed"),
         ("12:01:00", "running"),
     ]
-    assert [r.error["type"] for r in runs[:5] if r.error] == ["Missed"] * 3 + ["Coalesced"] * 2
+    assert [r.error.type for r in runs[:5] if r.error] == ["Missed"] * 3 + ["Coalesced"] * 2
 
 
 def test_no_grace_limit_misses_nothing_for_lateness() -> None:
     runs = runs_of(due(spec(misfire_grace_time="null"), *every_10s(360)), T0 + timedelta(hours=1))
     assert runs[-1].status == RunStatus.RUNNING
-    assert {r.error["type"] for r in runs[:-1] if r.error} == {"Coalesced"}
+    assert {r.error.type for r in runs[:-1] if r.error} == {"Coalesced"}
 
 
 def test_only_what_the_history_keeps_is_recorded() -> None:
@@ -193,11 +193,11 @@ def test_only_what_the_history_keeps_is_recorded() -> None:
 def test_max_instances_counts_the_runs_under_way() -> None:
     runs = runs_of(due(spec(), T0 + 20 * S), T0 + 20 * S, running={"a": 1})
     assert outline(runs) == [("12:00:20", "skipped")]
-    assert runs[0].error == {
-        "type": "Skipped",
-        "message": "1 run(s) already under way (max_instances)",
-        "traceback": None,
-    }
+    assert runs[0].error == RunError(
+        type="Skipped",
+        message="1 run(s) already under way (max_instances)",
+        traceback=None,
+    )
     assert outline(runs_of(due(spec(), T0 + 20 * S), T0 + 20 * S, running={"b": 5})) == [
         ("12:00:20", "running")
     ]
@@ -280,11 +280,11 @@ def test_a_paused_job_skips_its_retries_and_steps(reason: str) -> None:
     [claim] = firing.decide([], [(queued(reason, attempt=2, cause_run_id=9), a)], T0, {}, never)
     [run] = claim.runs
     assert (run.status, run.attempt, run.cause_run_id) == (RunStatus.SKIPPED, 2, 9)
-    assert run.error == {
-        "type": "Paused",
-        "message": f"the job is paused; its {reason} did not run",
-        "traceback": None,
-    }
+    assert run.error == RunError(
+        type="Paused",
+        message=f"the job is paused; its {reason} did not run",
+        traceback=None,
+    )
 
 
 def test_a_paused_job_still_runs_when_triggered() -> None:

@@ -181,7 +181,7 @@ def test_coalesce_runs_the_latest_and_records_the_rest(harness: Callable[..., Ha
     assert h.statuses() == [("12:00:10", "missed"), ("12:00:20", "missed"), ("12:00:30", "success")]
     error = h.runs()[0].error
     assert error is not None
-    assert error["type"] == "Coalesced"
+    assert error.type == "Coalesced"
     assert h.store.load_jobs()["a"].next_run_at == T0 + timedelta(seconds=40)
 
 
@@ -210,7 +210,7 @@ def test_misfire_grace(harness: Callable[..., Harness]) -> None:
     ]
     missed = h.runs()[0]
     assert missed.error is not None
-    assert missed.error["message"] == "started 50s late, past the misfire grace of 25s"
+    assert missed.error.message == "started 50s late, past the misfire grace of 25s"
 
 
 def test_no_grace_limit(harness: Callable[..., Harness]) -> None:
@@ -486,8 +486,8 @@ def test_a_raising_executor_is_a_recorded_failure(harness: Callable[..., Harness
     [run] = h.runs()
     assert run.status == RunStatus.FAILURE
     assert run.error is not None
-    assert run.error["type"] == "RuntimeError"
-    assert "executor bug" in run.error["traceback"]
+    assert run.error.type == "RuntimeError"
+    assert "executor bug" in (run.error.traceback or "")
 
 
 class RecordsFailOnce(SQLiteStore):

@@ -10,7 +10,7 @@ from tests.conftest import GOOD
 from yamlcron.canonical import canonical_json
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, NotifySpec
-from yamlcron.runs import Queued, Run, RunStatus
+from yamlcron.runs import Queued, Run, RunError, RunStatus
 from yamlcron.store import codec, schema
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 250, tzinfo=UTC)
@@ -52,7 +52,7 @@ def test_a_run_row_reads_back_its_json_and_defaults() -> None:
         at + 1,
         3,
         "[1]",
-        '{"type": "E"}',
+        '{"type": "E", "message": "m", "traceback": null}',
         None,
         None,
         5,
@@ -70,7 +70,7 @@ def test_a_run_row_reads_back_its_json_and_defaults() -> None:
         finished_at=NOW + timedelta(microseconds=1),
         exit_code=3,
         result=[1],
-        error={"type": "E"},
+        error=RunError(type="E", message="m"),
         output="",
         node="",
         cause_run_id=5,

@@ -8,7 +8,6 @@ import inspect
 import json
 import sys
 import threading
-import traceback
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -76,12 +75,3 @@ def jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         return repr(value)
     return value
-
-
-def error_of(exc: BaseException) -> dict[str, Any]:
-    """An exception as the run's error: type, message and traceback."""
-    return {
-        "type": type(exc).__name__,
-        "message": str(exc),
-        "traceback": "".join(traceback.format_exception(exc)),
-    }

@@ -19,11 +19,10 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from yamlcron.durations import format_duration
 from yamlcron.model import JobSpec
-from yamlcron.runs import Claim, NewRun, Queued, Run, RunStatus
+from yamlcron.runs import Claim, NewRun, Queued, Run, RunError, RunStatus
 from yamlcron.triggers import Schedule
 
 #: Fire times of one job looked at per pass; beyond, the schedule jumps to now.
@@ -193,7 +192,7 @@ def _start_or_skip(
 
 def _final(job_id: str, moment: datetime, now: datetime, kind: str, message: str) -> NewRun:
     """A fire recorded without running: ``kind`` names why, and so its status."""
-    error: dict[str, Any] = {"type": kind, "message": message, "traceback": None}
+    error = RunError(type=kind, message=message)
     return NewRun(
         job_id=job_id, scheduled_at=moment, status=_STATUS[kind], started_at=now, error=error
     )

@@ -22,7 +22,17 @@ from typing import Any, Protocol
 from yamlcron.errors import LeaseLostError
 from yamlcron.events import ManifestEvent, RunEvent
 from yamlcron.model import AppliedManifest, JobSpec, JobWrite, StoredJob
-from yamlcron.runs import Claim, DueJob, Finish, Lease, Queued, Replica, Run, RunStatus
+from yamlcron.runs import (
+    Claim,
+    DueJob,
+    Finish,
+    Lease,
+    Queued,
+    Replica,
+    Run,
+    RunError,
+    RunStatus,
+)
 
 # -- executors -----------------------------------------------------------------------------
 
@@ -34,7 +44,7 @@ class Outcome:
     status: RunStatus
     exit_code: int | None = None
     result: Any = None
-    error: Mapping[str, Any] | None = None
+    error: RunError | None = None
     output: str = ""
 
 

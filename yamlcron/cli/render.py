@@ -349,7 +349,7 @@ def _run_row(run: Run, times: Callable[[datetime], str]) -> list[str]:
 
     detail = ""
     if run.error:
-        detail = str(run.error.get("message", ""))
+        detail = run.error.message
     elif run.result is not None:
         detail = f"result: {run.result!r}"
     elif run.output:
@@ -379,9 +379,9 @@ def _run_text(run: Run, times: Callable[[datetime], str]) -> str:
     lines.append(f"  {'manifest:':<11}{label(run.manifest_digest, run.manifest_commit)}")
     if run.cause_run_id is not None:
         lines.append(f"  {'after run:':<11}{run.cause_run_id}")
-    trace = run.error.get("traceback") if run.error else None
+    trace = run.error.traceback if run.error else None
     if trace:
-        lines += ["traceback:", str(trace).rstrip("\n")]
+        lines += ["traceback:", trace.rstrip("\n")]
     lines += ["output:", run.output.rstrip("\n")] if run.output else ["output: none"]
     return "\n".join(lines)
 
@@ -396,7 +396,7 @@ def describe(run: Run) -> str:
     if run.result is not None:
         text += f"; result {run.result!r}"
     if run.error:
-        text += f"; {run.error.get('type')}: {run.error.get('message')}"
+        text += f"; {run.error.type}: {run.error.message}"
     return text
 
 

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from yamlcron import firing
-from yamlcron.callables import error_of
 from yamlcron.errors import LeaseLostError
 from yamlcron.events import RunEvent, run_event
 from yamlcron.interfaces import Outcome, RunContext, Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
-from yamlcron.runs import Finish, Lease, Queued, Run, RunStatus
+from yamlcron.runs import Finish, Lease, Queued, Run, RunError, RunStatus
 from yamlcron.scheduler.groupcommit import write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
 
@@ -52,7 +51,7 @@ class Executors:
             message = "yamlcron shut down before the run started"
             return Outcome(
                 status=RunStatus.INTERRUPTED,
-                error={"type": "Interrupted", "message": message, "traceback": None},
+                error=RunError(type="Interrupted", message=message),
             )
         context = RunContext(
             run_id=run.id,
@@ -73,7 +72,7 @@ class Executors:
             return self.registry.executor(spec.executor).execute(context)
         except Exception as exc:  # the executor boundary: a job's failure is data
             log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
-            return Outcome(status=RunStatus.FAILURE, error=error_of(exc))
+            return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc))
 
 
 class Runner:
@@ -230,7 +229,7 @@ def _log_finished(run: Run) -> None:
     if run.finished_at and run.started_at:
         took = (run.finished_at - run.started_at).total_seconds()
     if run.error is not None:
-        detail = f": {run.error.get('message', '')}"
+        detail = f": {run.error.message}"
     else:
         lines = run.output.strip().splitlines()
         detail = f": {lines[-1][:200]}" if lines else ""

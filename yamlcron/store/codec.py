@@ -14,7 +14,7 @@ from typing import Any
 
 from yamlcron.canonical import job_from_json, notify_from_json, notify_to_json
 from yamlcron.model import AppliedManifest, JobSpec, StoredJob
-from yamlcron.runs import Queued, Run, RunStatus
+from yamlcron.runs import Queued, Run, RunError, RunStatus
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -56,6 +56,11 @@ def micros(value: datetime | None) -> int | None:
 def json_text(value: Any) -> str | None:
     """A JSON column's text (None stays NULL); what JSON cannot hold is written as its repr."""
     return None if value is None else json.dumps(value, ensure_ascii=False, default=repr)
+
+
+def error_text(error: RunError | None) -> str | None:
+    """A run's error column: SPEC §6's ``{type, message, traceback}`` as JSON, or NULL."""
+    return None if error is None else json_text(error.to_json())
 
 
 def parse_spec(job_id: str, text: str, digest: str) -> JobSpec:
@@ -145,7 +150,7 @@ def run_from_row(row: tuple[Any, ...]) -> Run:
         finished_at=moment(finished),
         exit_code=exit_code,
         result=None if result is None else json.loads(result),
-        error=None if error is None else json.loads(error),
+        error=None if error is None else RunError.from_json(json.loads(error)),
         output=output or "",
         node=node or "",
         cause_run_id=cause,

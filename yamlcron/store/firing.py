@@ -14,6 +14,7 @@ from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.runs import Claim, DueJob, Finish, Lease, NewRun, Queued, Run, RunStatus
 from yamlcron.store.codec import (
     QUEUE_COLUMNS,
+    error_text,
     from_micros,
     json_text,
     micros,
@@ -166,7 +167,7 @@ class FiringSQL(SQLBase):
                     new.status.value,
                     micros(new.started_at),
                     micros(new.started_at) if final else None,
-                    json_text(new.error),
+                    error_text(new.error),
                     lease.node,
                     lease.token,
                     new.cause_run_id,
@@ -278,7 +279,7 @@ class FiringSQL(SQLBase):
                     micros(i.run.finished_at),
                     i.run.exit_code,
                     json_text(i.run.result),
-                    json_text(i.run.error),
+                    error_text(i.run.error),
                     i.run.output,
                     i.run.id,
                     i.lease.token,

@@ -9,8 +9,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from yamlcron.runs import Lease, Replica, Run
-from yamlcron.store.codec import RUN_COLUMNS, from_micros, json_text, run_from_row, to_micros
+from yamlcron.runs import Lease, Replica, Run, RunError
+from yamlcron.store.codec import (
+    RUN_COLUMNS,
+    error_text,
+    from_micros,
+    run_from_row,
+    to_micros,
+)
 from yamlcron.store.sql import SQLBase
 
 #: ``nodes.expires_at`` of a held lease (``Lease.ttl`` None): the largest BIGINT.
@@ -64,12 +70,10 @@ class LeasesSQL(SQLBase):
             )
 
     def reap(self, now: datetime) -> list[Run]:
-        error = json_text(
-            {
-                "type": "Interrupted",
-                "message": "the scheduler running it stopped or lost its lease",
-                "traceback": None,
-            }
+        error = error_text(
+            RunError(
+                type="Interrupted", message="the scheduler running it stopped or lost its lease"
+            )
         )
         with self._transaction():
             tokens = [

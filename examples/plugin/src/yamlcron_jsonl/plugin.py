@@ -11,7 +11,7 @@ from typing import Any
 from yamlcron import hookimpl
 from yamlcron.events import ManifestEvent, RunEvent
 from yamlcron.interfaces import Outcome, RunContext
-from yamlcron.runs import RunStatus
+from yamlcron.runs import RunError, RunStatus
 
 
 class EchoExecutor:
@@ -22,7 +22,7 @@ class EchoExecutor:
         if not argv:
             return Outcome(
                 status=RunStatus.FAILURE,
-                error={"type": "ConfigError", "message": "echo needs a command", "traceback": None},
+                error=RunError(type="ConfigError", message="echo needs a command"),
             )
         line = " ".join(argv)
         return Outcome(
