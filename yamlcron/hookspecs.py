@@ -1,4 +1,7 @@
-"""The hooks a yamlcron plugin implements: the plugin author's page.
+"""The hooks a yamlcron plugin implements: with ``interfaces.py``, the plugin author's page.
+
+This module says which hooks there are and when each is called; ``interfaces.py`` says what
+the components the discovery hooks return must do.
 
 A plugin is a module, or any object, with functions marked ``@yamlcron.hookimpl`` named
 after the hooks below. yamlcron's own executors, notifiers and stores live in its
