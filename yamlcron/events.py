@@ -22,22 +22,6 @@ RunEventKind = Literal[
     "submitted", "started", "succeeded", "failed", "retried", "missed", "skipped", "interrupted"
 ]
 
-#: The words a ``notify: [{on: [...]}]`` entry may list.
-NOTIFY_KINDS = (
-    "started",
-    "success",
-    "failure",
-    "timeout",
-    "retry",
-    "missed",
-    "skipped",
-    "interrupted",
-    "recovery",
-    "applied",
-    "reload_failed",
-    "plan_refused",
-)
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobEvent:
