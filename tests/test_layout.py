@@ -73,3 +73,15 @@ def test_the_graph_sees_the_imports() -> None:
 
 def test_no_import_cycle() -> None:
     assert _cycle(_graph()) == []
+
+
+def test_every_package_is_installed() -> None:
+    # pyproject.toml lists packages by name: one missing works in an editable install (CI,
+    # developers) and fails in `pip install .` (users), with the command not importable.
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {_module_name(p) for p in (ROOT / "yamlcron").rglob("__init__.py")}
+    assert found <= listed
