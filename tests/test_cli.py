@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import GOOD, CliResult, dump_store
 from tests.processes import clean_env
 from yamlcron.cli import build_cli
-from yamlcron.cli.render import TextFormatter
+from yamlcron.cli.logs import TextFormatter
 from yamlcron.runs import Claim, NewRun, RunStatus
 from yamlcron.store.sqlite import SQLiteStore
 

@@ -10,11 +10,12 @@ import pytest
 
 from tests.conftest import GOOD
 from yamlcron import reconcile
-from yamlcron.cli.render import plan_json, plan_text
+from yamlcron.cli.render import plan_text
 from yamlcron.errors import PlanRefusedError
 from yamlcron.manifest import load_manifest, parse_manifest, rules_digest
 from yamlcron.model import Manifest, Plan, StoredJob
 from yamlcron.registry import build_registry
+from yamlcron.shapes import plan_json
 from yamlcron.store.sqlite import SQLiteStore
 
 NOW = datetime(2026, 11, 23, 12, 0, 30, tzinfo=UTC)

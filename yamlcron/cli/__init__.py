@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 import click
 
 from yamlcron.cli import manifests, runtime
+from yamlcron.cli.logs import configure_logging
 from yamlcron.cli.options import App
-from yamlcron.cli.render import Times, configure_logging
 from yamlcron.errors import ManifestError, YamlcronError
+from yamlcron.shapes import Times
 
 # What a command needs is imported in the command: every call of `yamlcron` pays for what
 # is imported here, and `--help` or `validate` in a pre-commit hook need little of it

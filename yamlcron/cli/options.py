@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from yamlcron.cli.render import Times
+from yamlcron.shapes import Times
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron

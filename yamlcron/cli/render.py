@@ -1,20 +1,18 @@
-"""Everything the ``yamlcron`` command prints: tables, JSON shapes, plan text, logs.
+"""Everything the ``yamlcron`` command prints: tables, plan text, runs for people.
 
-Every time goes out by one rule (``Times``): ISO 8601 with its offset, in the job's zone,
-or this host's zone for times that belong to no job, or UTC under ``--utc``.
+The JSON shapes and the rule for times live in ``yamlcron.shapes``, shared with the HTTP API.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 import click
+
+from yamlcron.shapes import Times, job_json, moments, plan_json, replica_json, run_json
 
 if TYPE_CHECKING:
     from yamlcron.answers import Fires
@@ -36,20 +34,6 @@ HISTORY_HEADERS = (
     "MANIFEST",
     "DETAIL",
 )
-
-
-@dataclass(frozen=True)
-class Times:
-    """The one rule for every time a command prints."""
-
-    utc: bool = False
-
-    def shown(self, moment: datetime, tz: tzinfo | None = None, timespec: str = "auto") -> str:
-        """``moment`` in ``tz`` (a job's zone; None: this host's), or UTC under ``--utc``."""
-        return moment.astimezone(UTC if self.utc else tz).isoformat(timespec=timespec)
-
-    def of(self, tz: tzinfo | None) -> Callable[[datetime], str]:
-        return lambda moment: self.shown(moment, tz)
 
 
 def echo_json(value: Any) -> None:
@@ -114,19 +98,6 @@ def plan(result: Plan, output: str) -> None:
         echo_json(plan_json(result))
     else:
         click.echo(plan_text(result))
-
-
-def plan_json(result: Plan) -> dict[str, Any]:
-    """The ``--output json`` shape of SPEC §6."""
-    return {
-        "add": [spec.id for spec in result.add],
-        "change": {
-            spec.id: [{"path": c.path, "old": c.old, "new": c.new} for c in changes]
-            for spec, changes in result.change
-        },
-        "remove": list(result.remove),
-        "unchanged": result.unchanged,
-    }
 
 
 def plan_text(result: Plan) -> str:
@@ -201,24 +172,7 @@ def plugins(infos: Sequence[PluginInfo], output: str) -> None:
 
 def jobs(stored: Sequence[StoredJob], times: Times, output: str) -> None:
     """``jobs``: each job's trigger, executor, pause, next fire time and last outcome."""
-    from yamlcron.triggers import zone
-
-    rows = []
-    for job in stored:
-        # A paused job has a stored next fire time, kept for resume; it will not fire.
-        next_at = None
-        if job.next_run_at is not None and not job.paused:
-            next_at = times.shown(job.next_run_at, zone(job.spec.trigger.timezone))
-        rows.append(
-            {
-                "id": job.spec.id,
-                "trigger": job.spec.trigger.describe(),
-                "executor": job.spec.executor,
-                "paused": job.paused,
-                "next_run_at": next_at,
-                "last_status": job.last_status,
-            }
-        )
+    rows = [job_json(job, times) for job in stored]
     if output == "json":
         echo_json(rows)
         return
@@ -230,7 +184,7 @@ def jobs(stored: Sequence[StoredJob], times: Times, output: str) -> None:
 def replicas(live: Sequence[Replica], times: Times, now: datetime, output: str) -> None:
     """``replicas``: each live one's lease age and expiry, and what it runs."""
     if output == "json":
-        echo_json([_replica_json(r, times) for r in live])
+        echo_json([replica_json(r, times) for r in live])
         return
     rows = [
         [
@@ -251,15 +205,6 @@ def replicas(live: Sequence[Replica], times: Times, now: datetime, output: str) 
     ]
     headers = ("NODE", "TOKEN", "STARTED", "LEASE AGE", "EXPIRES IN", "RUNNING")
     click.echo(table(headers, rows) if rows else "no live replicas")
-
-
-def _replica_json(replica: Replica, times: Times) -> dict[str, Any]:
-    """``Replica.to_json`` with its times in this host's zone, or UTC (the rule of every time)."""
-    shape = replica.to_json()
-    for key in ("started_at", "heartbeat_at", "expires_at"):
-        if shape[key] is not None:
-            shape[key] = times.shown(datetime.fromisoformat(shape[key]))
-    return shape
 
 
 # -- runs -----------------------------------------------------------------------------------
@@ -303,37 +248,6 @@ def queued(job_id: str, scheduled: str, output: str) -> None:
         click.echo(f"queued a run of {job_id} for the running daemon")
 
 
-def run_json(run: Run, times: Callable[[datetime], str] = datetime.isoformat) -> dict[str, object]:
-    """SPEC §6's shape, word for word, with datetimes written by ``times``."""
-    full = run.to_json()
-    keys = (
-        "id",
-        "job_id",
-        "scheduled_at",
-        "started_at",
-        "finished_at",
-        "attempt",
-        "status",
-        "exit_code",
-        "result",
-        "error",
-        "output",
-        "node",
-    )
-    shape = {k: full[k] for k in keys}
-    for key, moment in _moments(run):
-        shape[key] = None if moment is None else times(moment)
-    return shape
-
-
-def _moments(run: Run) -> tuple[tuple[str, datetime | None], ...]:
-    return (
-        ("scheduled_at", run.scheduled_at),
-        ("started_at", run.started_at),
-        ("finished_at", run.finished_at),
-    )
-
-
 def _took(run: Run) -> str:
     from yamlcron.runs import RunStatus
 
@@ -373,7 +287,7 @@ def _run_text(run: Run, times: Callable[[datetime], str]) -> str:
     from yamlcron.model import label
 
     lines = [describe(run)]
-    for key, moment in _moments(run):
+    for key, moment in moments(run):
         lines.append(f"  {key.removesuffix('_at') + ':':<11}{cell(moment and times(moment))}")
     lines.append(f"  {'node:':<11}{run.node or '-'}")
     lines.append(f"  {'manifest:':<11}{label(run.manifest_digest, run.manifest_commit)}")
@@ -398,48 +312,3 @@ def describe(run: Run) -> str:
     if run.error:
         text += f"; {run.error.type}: {run.error.message}"
     return text
-
-
-# -- logs -----------------------------------------------------------------------------------
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        entry = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-        }
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False)
-
-
-class TextFormatter(logging.Formatter):
-    """``TIME LEVEL logger: message``, TIME in ISO 8601 with its offset (as every printed time)."""
-
-    def __init__(self, utc: bool) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
-        self._zone = UTC if utc else None  # None: this host's zone
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        moment = datetime.fromtimestamp(record.created, UTC).astimezone(self._zone)
-        return moment.isoformat(timespec="milliseconds")
-
-
-def configure_logging(log_format: str, level: int, *, utc: bool = False) -> None:
-    """Send yamlcron's logs to stderr, as text or one JSON object a line.
-
-    Text lines carry the host's local time with its offset, or UTC with ``utc``; JSON lines
-    always carry UTC (``time``), for machines.
-    """
-    handler = logging.StreamHandler(sys.stderr)
-    if log_format == "json":
-        handler.setFormatter(_JsonFormatter())
-    else:
-        handler.setFormatter(TextFormatter(utc))
-    root = logging.getLogger("yamlcron")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
