@@ -29,7 +29,8 @@ from cronsim import CronSim, CronSimError
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from yamlcron.triggers import CronSchedule, check_cron, zone
+from yamlcron.cronexpr import check_cron
+from yamlcron.triggers import CronSchedule, zone
 
 ZONES = [
     "UTC",

@@ -14,8 +14,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import CliResult
+from yamlcron.cronexpr import check_cron
 from yamlcron.model import TriggerSpec
-from yamlcron.triggers import CronSchedule, check_cron, schedule_for, zone
+from yamlcron.triggers import CronSchedule, schedule_for, zone
 
 
 def fires(expr: str, tz_name: str, start: datetime, count: int = 4) -> list[str]:

@@ -28,13 +28,14 @@ from yamlcron.canonical import (
     job_from_manifest,
     notify_from_manifest,
 )
+from yamlcron.cronexpr import check_cron
 from yamlcron.durations import DurationRangeError, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
 from yamlcron.gitsource import source_commit
 from yamlcron.model import RUN_KINDS, Components, JobSpec, Manifest
 from yamlcron.schema import Path_, core_schema, did_you_mean, option_issues, schema_issues
 from yamlcron.templates import stray
-from yamlcron.triggers import check_cron, zone
+from yamlcron.triggers import zone
 from yamlcron.yamldoc import Document, dotted, read_document
 
 #: Larger manifests are refused before they are read (100,000 jobs take about 10 MiB).
