@@ -11,13 +11,14 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from yamlcron.app import RunHandle, Yamlcron
+    from yamlcron.app import Yamlcron
+    from yamlcron.handle import RunHandle
     from yamlcron.hookspecs import hookimpl
     from yamlcron.runs import Run, RunStatus
 
 #: Each public name and the module that defines it.
 _PUBLIC = {
-    "RunHandle": "yamlcron.app",
+    "RunHandle": "yamlcron.handle",
     "Yamlcron": "yamlcron.app",
     "hookimpl": "yamlcron.hookspecs",
     "Run": "yamlcron.runs",

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -27,12 +25,13 @@ from typing import TYPE_CHECKING
 
 from yamlcron.answers import Fires, Paused, fires, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
+from yamlcron.handle import RunHandle
 from yamlcron.interfaces import Store
 from yamlcron.interrupts import handle_daemon_signals, stoppable
 from yamlcron.model import Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run
-from yamlcron.schedulerconfig import DEFAULT_TTL
+from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig
 from yamlcron.storeaccess import StoreAccess
 
 # The manifest's reader (YAML, the schema check) is loaded by what reads a manifest:
@@ -49,37 +48,6 @@ REAL_CLOCK = partial(datetime.now, UTC)
 
 log = logging.getLogger(__name__)
 running_log = logging.getLogger("yamlcron.run")
-
-
-@dataclass(frozen=True)
-class RunHandle:
-    """A fire that was asked for; ``result`` waits for its final outcome (after retries).
-
-    A fire run here (``Yamlcron.trigger`` without a loop) is over when the handle is
-    made: ``outcome`` is its final run, and ``stopped`` what stopped it, if anything: a
-    signal's number, or ``TIMED_OUT`` (0) when its time ran out.
-    """
-
-    store: Store
-    job_id: str
-    scheduled_at: datetime
-    outcome: Run | None = None
-    stopped: int | None = None
-
-    def result(self, timeout: float | None = None, poll: float = 0.05) -> Run:
-        """The final run of this fire; TimeoutError if it has not ended within ``timeout``."""
-        from yamlcron.scheduler.loop import final_run
-
-        if self.outcome is not None:
-            return self.outcome
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            final = final_run(self.store, self.job_id, self.scheduled_at)
-            if final is not None:
-                return final
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError(f"run of {self.job_id} not finished within {timeout} s")
-            time.sleep(poll)
 
 
 class Yamlcron:
@@ -124,7 +92,13 @@ class Yamlcron:
         self._text = text
         self._manifest: Applier | None = None
         self._create = create
-        self._options = (workers, kill_grace, lease_ttl, node, freeze_gc)
+        self.config = SchedulerConfig(
+            workers=workers,
+            kill_grace=kill_grace,
+            lease_ttl=lease_ttl,
+            freeze_gc=freeze_gc,
+            **({"node": node} if node else {}),
+        )
         self._scheduler: Scheduler | None = None
         self._looping = False
         self._reload_lock = threading.Lock()
@@ -191,16 +165,7 @@ class Yamlcron:
         from yamlcron.scheduler.loop import Scheduler
         from yamlcron.scheduler.parts import BusListener, Parts
         from yamlcron.scheduler.pool import InlinePool
-        from yamlcron.schedulerconfig import SchedulerConfig
 
-        workers, kill_grace, lease_ttl, node, freeze_gc = self._options
-        config = SchedulerConfig(
-            workers=workers,
-            kill_grace=kill_grace,
-            lease_ttl=lease_ttl,
-            freeze_gc=freeze_gc,
-            **({"node": node} if node else {}),
-        )
         parts = Parts(
             clock=self.clock,
             listener=BusListener(self.events, lambda: self.notify),
@@ -208,7 +173,7 @@ class Yamlcron:
             commit=InlineCommit if inline else GroupCommit,
         )
         return Scheduler(
-            self._writing_store(), self.registry, self.path.absolute().parent, config, parts
+            self._writing_store(), self.registry, self.path.absolute().parent, self.config, parts
         )
 
     def load(self) -> Manifest:
