@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -28,7 +29,7 @@ from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.handle import RunHandle
 from yamlcron.interfaces import Store
 from yamlcron.interrupts import handle_daemon_signals, stoppable
-from yamlcron.model import Manifest, NotifySpec, Plan, StoredJob
+from yamlcron.model import AppliedManifest, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run
 from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig
@@ -48,6 +49,14 @@ REAL_CLOCK = partial(datetime.now, UTC)
 
 log = logging.getLogger(__name__)
 running_log = logging.getLogger("yamlcron.run")
+
+
+@dataclass(frozen=True)
+class ReloadError:
+    """A reload that kept the running manifest: when, and why (every problem, located)."""
+
+    at: datetime
+    message: str
 
 
 class Yamlcron:
@@ -106,6 +115,8 @@ class Yamlcron:
         self._unwatch_store: Callable[[], None] = lambda: None
         # Only the applied manifest's own notifiers are kept: its jobs live in the store.
         self.notify: tuple[NotifySpec, ...] = ()
+        #: Why the last reload kept the running manifest; None once a reload succeeds.
+        self.reload_error: ReloadError | None = None
 
     @classmethod
     def from_text(cls, text: str, folder: str | Path = ".", **options: object) -> Yamlcron:
@@ -225,12 +236,15 @@ class Yamlcron:
             plan = self.apply()
         except PlanRefusedError as exc:
             log.error("reload refused, keeping the running manifest: %s", exc)
+            self.reload_error = ReloadError(self.clock(), str(exc))
             return False
         except YamlcronError as exc:
             lines = "; ".join(str(exc).splitlines()) + self.registry.restart_hint()
             log.error("reload failed, keeping the running manifest: %s", lines)
+            self.reload_error = ReloadError(self.clock(), str(exc))
             self._applier.publish("reload_failed", self.notify, lines)
             return False
+        self.reload_error = None
         log.info("reloaded %s: %s", self.path, summary(plan))
         return True
 
@@ -358,6 +372,10 @@ class Yamlcron:
         UnknownJobError otherwise.
         """
         return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
+
+    def applied(self) -> AppliedManifest | None:
+        """The record of the manifest the store holds: digest, commit, path, when applied."""
+        return self._stores.applied().last_applied()
 
     def replicas(self) -> list[Replica]:
         """The live ``yamlcron run`` replicas of the store."""
