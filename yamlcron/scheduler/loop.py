@@ -32,6 +32,7 @@ from yamlcron.scheduler.gcfreeze import Freezer
 from yamlcron.scheduler.lease import LeaseKeeper
 from yamlcron.scheduler.parts import Parts
 from yamlcron.scheduler.pool import InlinePool, Pool, WorkerPool
+from yamlcron.scheduler.pulse import Pulse
 from yamlcron.scheduler.runner import Executors, Runner
 from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.triggers import Schedule, schedule_for
@@ -82,6 +83,8 @@ class Scheduler:
         self._pool: Pool = parts.pool or WorkerPool(config.workers)
         self._wake = threading.Event()
         self._stopping = False
+        #: Whether the loop is alive (``/livez``, heartbeats): see ``yamlcron.scheduler.pulse``.
+        self.pulse = Pulse()
         self._pass = threading.Lock()  # held through one tick: stop() waits for it to end
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self._freeze = Freezer() if config.freeze_gc else None
@@ -164,17 +167,23 @@ class Scheduler:
         tried again a second later: a database restart pauses firing, it does not end it.
         """
         self.lease.start()
-        while not self._stopping:
-            try:
-                delay = self.tick(self.clock())
-            except StoreError as exc:
-                log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)
-                delay = STORE_RETRY
-            if self._freeze is not None:
-                self._freeze()
-            if delay > 0:
-                self._wake.wait(delay)
-            self._wake.clear()
+        self.pulse.stopped = False
+        try:
+            while not self._stopping:
+                self.pulse.passing()
+                try:
+                    delay = self.tick(self.clock())
+                except StoreError as exc:
+                    log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)
+                    delay = STORE_RETRY
+                if self._freeze is not None:
+                    self._freeze()
+                self.pulse.resting()
+                if delay > 0:
+                    self._wake.wait(delay)
+                self._wake.clear()
+        finally:
+            self.pulse.stopped = True
 
     def wakeup(self) -> None:
         """Make the loop pass again now (after an apply, a trigger, a queued retry)."""
