@@ -29,7 +29,7 @@ ROOT = Path(__file__).parent.parent
 def test_builtins_come_through_the_registry_only() -> None:
     registry = build_registry(autoload=False)
     assert set(registry.executors) == {"process", "subprocess", "thread"}
-    assert set(registry.notifiers) == {"command", "log", "webhook"}
+    assert set(registry.notifiers) == {"apprise", "command", "healthchecks", "log", "webhook"}
     assert set(registry.stores) == {"postgres", "postgresql", "sqlite"}
     assert {p.name for p in registry.plugins} == set(BUILTIN_PLUGINS)
     # The core names no built-in plugin module: they are strings in one tuple.
@@ -257,7 +257,13 @@ def test_plugins_and_schema_commands(cli: Callable[..., CliResult]) -> None:
     }
     schema = json.loads(cli("schema").out)
     notifier = schema["$defs"]["notifier"]
-    assert notifier["properties"]["via"]["enum"] == ["command", "log", "webhook"]
+    assert notifier["properties"]["via"]["enum"] == [
+        "apprise",
+        "command",
+        "healthchecks",
+        "log",
+        "webhook",
+    ]
     webhook_options = next(
         c["then"] for c in notifier["allOf"] if c["if"]["properties"]["via"]["const"] == "webhook"
     )
