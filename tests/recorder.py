@@ -44,13 +44,13 @@ class Recorder:
                     dict(self.headers),
                     time.monotonic(),
                 )
+                with recorder._arrived:  # before answering: a client that got its answer finds it
+                    recorder.requests.append(request)
+                    recorder._arrived.notify_all()
                 self.send_response(recorder.status)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"OK")
-                with recorder._arrived:
-                    recorder.requests.append(request)
-                    recorder._arrived.notify_all()
 
             do_GET = do_POST = do_HEAD = _record
 

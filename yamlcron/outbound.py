@@ -74,4 +74,5 @@ def send(
         if attempt < retries:
             time.sleep(0.5 * 2**attempt)
     tries = retries + 1
-    raise GaveUp(f"{where(url)} failed {tries} times ({problem})", tries, problem)
+    times = f" {tries} times" if tries > 1 else ""
+    raise GaveUp(f"{where(url)} failed{times} ({problem})", tries, problem)
