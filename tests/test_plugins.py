@@ -79,7 +79,10 @@ def test_a_plugin_can_be_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = build_registry(autoload=False)
     assert "webhook" not in registry.notifiers
     text = "version: 1\njobs:\n  a: {trigger: {cron: '@daily'}, run: {shell: x}, notify: [{via: webhook, url: 'http://x'}]}\n"
-    with pytest.raises(ManifestError, match=r"unknown notifier 'webhook'; installed: command, log"):
+    with pytest.raises(
+        ManifestError,
+        match=r"unknown notifier 'webhook'; installed: apprise, command, healthchecks, log",
+    ):
         parse_manifest(text, Path("jobs.yaml"), registry.components)
 
 
@@ -92,7 +95,7 @@ def test_a_plugin_can_be_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         (
             "notify: [{via: slak}]",
-            "jobs.a.notify[0].via: unknown notifier 'slak'; installed: command, log, webhook",
+            "jobs.a.notify[0].via: unknown notifier 'slak'; installed: apprise, command, healthchecks, log, webhook",
         ),
         ("notify: [{via: webhook}]", "jobs.a.notify[0]: missing required key 'url'"),
         (
