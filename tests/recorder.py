@@ -28,6 +28,8 @@ class Recorder:
     def __init__(self) -> None:
         self.requests: list[Request] = []
         self.status = 200
+        #: Seconds to wait before taking a request, by path: a slow server.
+        self.delays: dict[str, float] = {}
         self._arrived = threading.Condition()
         recorder = self
 
@@ -36,6 +38,7 @@ class Recorder:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 parts = urllib.parse.urlsplit(self.path)
+                time.sleep(recorder.delays.get(parts.path, 0.0))
                 request = Request(
                     self.command,
                     parts.path,

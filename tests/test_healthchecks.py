@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -192,6 +193,24 @@ def test_a_start_that_comes_after_its_end_is_dropped(recorder: Recorder) -> None
     notifier.notify(event("started", RunStatus.RUNNING, run_id=8), options)  # another run
     assert [p.path for p in recorder.wait_for(2)] == ["/hc", "/hc/start"]
     assert recorder.requests[1].query["rid"] == run_uuid(event("", RunStatus.RUNNING, run_id=8).run)
+
+
+def test_an_end_waits_for_its_start_under_way(recorder: Recorder) -> None:
+    notifier = HealthchecksNotifier()
+    options = {"url": f"{recorder.url}/hc"}
+    recorder.delays["/hc/start"] = 1.0  # a slow answer to the start only
+    starting = threading.Thread(
+        target=notifier.notify, args=(event("started", RunStatus.RUNNING), options)
+    )
+    starting.start()
+    try:
+        # Sent once the start is under way (the server has it, and sits on it).
+        while not notifier._order._starting:
+            time.sleep(0.01)
+        notifier.notify(event("succeeded", RunStatus.SUCCESS), options)
+    finally:
+        starting.join()
+    assert [p.path for p in recorder.wait_for(2)] == ["/hc/start", "/hc"]
 
 
 def test_the_run_uuid_is_the_runs_own() -> None:
