@@ -240,8 +240,11 @@ def test_a_server_that_is_down_fails_in_one_line() -> None:
     ("options", "message"),
     [
         ("{via: healthchecks}", "missing required key 'url'"),
-        ("{via: healthchecks, url: 'ftp://x'}", "ftp://x"),
-        ("{via: healthchecks, url: 'https://x', retries: 9}", "9"),
+        ("{via: healthchecks, url: 'ftp://x'}", "url: 'ftp://x' is not valid here"),
+        (
+            "{via: healthchecks, url: 'https://x', retries: 9}",
+            "retries: 9 is greater than the maximum of 5",
+        ),
         ("{via: healthchecks, url: 'https://x', pth: 1}", "unknown key 'pth'"),
     ],
 )
