@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import urllib.parse
@@ -87,3 +88,10 @@ def recorder() -> Iterator[Recorder]:
     server = Recorder()
     yield server
     server.close()
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nobody listens on (a server that is down)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -17,7 +17,7 @@ import pytest
 
 from plugins.healthchecks import BODY_LIMIT, HealthchecksNotifier, ping_url, run_uuid
 from tests.conftest import CliResult
-from tests.recorder import Recorder, Request
+from tests.recorder import Recorder, Request, closed_port
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.errors import DeliveryError
 from yamlcron.events import ManifestEvent, RunEvent
@@ -229,11 +229,15 @@ def test_the_ping_url_keeps_its_query() -> None:
 
 
 def test_a_server_that_is_down_fails_in_one_line() -> None:
-    with pytest.raises(DeliveryError, match=r"^healthchecks ping /start: http://127\.0\.0\.1:9 "):
+    port = closed_port()
+    with pytest.raises(DeliveryError) as raised:
         HealthchecksNotifier().notify(
             event("started", RunStatus.RUNNING),
-            {"url": "http://127.0.0.1:9/secret", "retries": 0, "timeout": "1s"},
+            {"url": f"http://127.0.0.1:{port}/secret", "retries": 0, "timeout": "1s"},
         )
+    assert (
+        str(raised.value) == f"healthchecks ping /start: http://127.0.0.1:{port} failed (URLError)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -279,7 +283,7 @@ jobs:
     run: {{shell: "exit 1"}}
     notify:
       - {{via: webhook, url: "{recorder.url}/hook", retries: 0}}
-      - {{via: healthchecks, url: "http://127.0.0.1:9/down", retries: 0, timeout: 1s}}
+      - {{via: healthchecks, url: "http://127.0.0.1:{closed_port()}/down", retries: 0, timeout: 1s}}
 """
     seen: list[tuple[str, str]] = []
     lock = threading.Lock()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliResult
-from tests.processes import Daemon
+from tests.processes import Daemon, cli
 from tests.recorder import Recorder
 from yamlcron.heartbeat import Heartbeat, HeartbeatSpec
 from yamlcron.scheduler.pulse import Pulse
@@ -134,3 +134,28 @@ def test_a_stopped_daemon_stops_its_heartbeat(
     assert proc.exit_code() == 0
     assert all(r.path == f"/ping/{SECRET}" for r in recorder.requests)
     assert "heartbeat: pinging http://127.0.0.1" in proc.log.read_text()
+
+
+@pytest.mark.process
+def test_a_stopping_daemon_stops_its_heartbeat_while_it_waits_for_runs(
+    recorder: Recorder, daemon: Callable[..., Daemon]
+) -> None:
+    # Alive but no longer scheduling: SIGTERM ends the loop, and the daemon waits for the run
+    # under way (some 50 intervals) before it exits.
+    interval = 0.1
+    proc = daemon(
+        "slow: {trigger: {cron: '0 0 1 1 *'}, run: {shell: 'sleep 5'}}\n",
+        "--heartbeat",
+        f"{recorder.url}/beat",
+        "--heartbeat-interval",
+        str(interval),
+    )
+    proc.wait_for(lambda: recorder.count() >= 2, "two heartbeats")
+    assert cli(proc.folder, "trigger", "slow").returncode == 0
+    proc.wait_for(lambda: proc.statuses("slow") == ["running"], "the run under way")
+    proc.signal(signal.SIGTERM)
+    proc.wait_for(lambda: "stopping: waiting" in proc.log.read_text(), "the shutdown's wait")
+    waiting = recorder.count()
+    assert proc.exit_code() == 0
+    assert proc.statuses("slow") == ["success"]  # it did wait for the run
+    assert recorder.count() - waiting <= 1  # the one ping that may have been under way
