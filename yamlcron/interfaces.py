@@ -98,7 +98,9 @@ class Notifier(Protocol):
         """Deliver ``event``.
 
         Called on a notification thread, never the loop; may block (bounded by the
-        notifier's own timeouts). Raising is logged with the plugin's name.
+        notifier's own timeouts). Raising is logged with the plugin's name and counted as
+        a failed delivery; raise ``yamlcron.errors.DeliveryError`` (a message without
+        secrets) for a delivery that failed, and it is logged as that one line.
         """
         ...
 
