@@ -36,6 +36,7 @@ from yamlcron.scheduler.pulse import Pulse
 from yamlcron.scheduler.runner import Executors, Runner
 from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.triggers import Schedule, schedule_for
+from yamlcron.warden import Warden
 
 log = logging.getLogger("yamlcron.scheduler")
 
@@ -89,7 +90,8 @@ class Scheduler:
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self._freeze = Freezer() if config.freeze_gc else None
         self._changed_elsewhere = True  # which manifest is applied: read on the first pass
-        self.executors = Executors(registry, folder, config.kill_grace)
+        self.warden = Warden(config.kill_grace, store)
+        self.executors = Executors(registry, folder, config.kill_grace, tracked=self.warden.tracked)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
 
@@ -113,6 +115,8 @@ class Scheduler:
         """
         self.lease.current()  # join first: on SQLite that ends the leases before it
         runs = self.store.reap(self.clock())
+        if runs:  # before their retries can start: no two copies of a run at once
+            self.warden.stop_left([r.id for r in runs])
         jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
         for run in runs:
             log.warning(
@@ -213,6 +217,7 @@ class Scheduler:
             self.runner.wait_idle(self.executors.kill_grace + 5.0)
         self._pool.shutdown()
         self.runner.close(timeout=5)
+        self.warden.close()
         self.lease.stop()
         return finished
 
@@ -260,6 +265,7 @@ class Scheduler:
         try:
             return self._run_queued(item, poll)
         finally:
+            self.warden.close()
             self.lease.stop()  # a one-off: end the lease rather than let it expire
 
     def _run_queued(self, item: Queued, poll: float) -> Run:
