@@ -3,7 +3,9 @@
 Like ``thread`` (the return value is the result, an exception the error), but the call
 runs in a spawned interpreter leading a process group of its own, so a ``timeout`` or a
 shutdown really stops it (SIGTERM, then SIGKILL), ``env`` applies to it alone, and what
-it prints is the run's output (the last 64 KiB).
+it prints is the run's output, read from a pipe as it comes (the last 64 KiB are kept, so
+memory does not grow with it). The outcome comes back in a small file, already cut to
+``yamlcron.limits`` by the child.
 """
 
 from __future__ import annotations

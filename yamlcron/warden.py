@@ -115,7 +115,7 @@ def stop_groups(pgids: Collection[int], grace: float) -> None:
     deadline = time.monotonic() + grace
     while any(map(running, pgids)) and time.monotonic() < deadline:
         time.sleep(0.05)
-    for pgid in pgids:
+    for pgid in [pgid for pgid in pgids if running(pgid)]:  # an ended one's id may be reused
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pgid, signal.SIGKILL)
 
@@ -167,7 +167,7 @@ class Warden:
 
     def _tell(self, line: str) -> None:
         with self._lock:
-            if self._proc is None:
+            if self._proc is None or self._proc.poll() is not None:  # none yet, or killed
                 self._proc = subprocess.Popen(
                     # -P: the daemon's folder (a manifest's, maybe shared) is not on its path.
                     [sys.executable, "-P", "-m", "yamlcron.warden", str(self.grace)],
