@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -79,8 +80,6 @@ def test_result_error_and_output_are_cut_with_a_mark(
 
 def test_an_executors_outcome_is_capped_on_its_way_to_the_record() -> None:
     # Any executor, a plugin's too: the cap is where every outcome passes.
-    from datetime import UTC, datetime
-
     moment = datetime(2026, 1, 1, tzinfo=UTC)
     run = Run(id=1, job_id="j", scheduled_at=moment, attempt=1, status=RunStatus.RUNNING)
     outcome = Outcome(
