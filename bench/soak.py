@@ -215,9 +215,12 @@ def main() -> None:
             sampler.issued = sampler.runs_issued()
             print(sampler.row(0, 1), flush=True)
             end = began + args.minutes * 60
+            last = began
             while time.monotonic() < end and daemon.poll() is None:
                 time.sleep(min(args.sample, end - time.monotonic()))
-                print(sampler.row(time.monotonic() - began, args.sample), flush=True)
+                now = time.monotonic()
+                print(sampler.row(now - began, now - last), flush=True)
+                last = now
         finally:
             daemon.send_signal(signal.SIGTERM)
             code = daemon.wait(120)
