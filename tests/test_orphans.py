@@ -11,17 +11,24 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from tests.conftest import GOOD
 from tests.processes import Daemon, cli
+from yamlcron.interfaces import Store
+from yamlcron.manifest import parse_manifest
+from yamlcron.model import AppliedManifest, JobWrite
+from yamlcron.runs import Claim, NewRun, RunStatus
 from yamlcron.warden import identity, running, same_group, stop_recorded
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="process groups are named through Linux's /proc"
 )
 
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SLOW = """\
     slow:
       trigger: {cron: "0 0 1 1 *"}
@@ -135,3 +142,21 @@ def test_a_group_whose_leader_exited_is_still_stopped(tmp_path: Path) -> None:
         if running(leader.pid):
             os.killpg(leader.pid, signal.SIGKILL)
     assert not Path(f"/proc/{member}").exists() or "Z" in Path(f"/proc/{member}/stat").read_text()
+
+
+def test_a_runs_group_is_recorded_while_it_runs_on_every_store(store: Store) -> None:
+    manifest = parse_manifest(GOOD, Path("jobs.yaml"))
+    writes = [JobWrite(spec=s, next_run_at=NOW, reschedule=True) for s in manifest.jobs.values()]
+    store.apply(writes, [], AppliedManifest(digest="d", path="jobs.yaml", applied_at=NOW))
+    lease = store.join("test", 30)
+    new = [
+        NewRun(job_id="backup", scheduled_at=NOW, status=RunStatus.RUNNING, started_at=NOW),
+        NewRun(job_id="cleanup", scheduled_at=NOW, status=RunStatus.MISSED, started_at=NOW),
+    ]
+    runs = store.claim([Claim(job_id="backup", runs=tuple(new))], lease, None)
+    running, missed = (r.id for r in runs)
+    big = 2**40  # a 64-bit group id fits
+    store.mark_process(running, big, "boot 123")
+    store.mark_process(missed, 7, "boot 1")  # a run that is not running records nothing
+    assert store.process_groups([running, missed]) == [(big, "boot 123")]
+    assert store.process_groups([]) == []
