@@ -38,15 +38,15 @@ def big_output(megabytes):
 
 
 def _manifest(folder: Path, executor: str) -> None:
-    (folder / "tasks.py").write_text(TASKS)
+    (folder / "limits_tasks.py").write_text(TASKS)
     (folder / "jobs.yaml").write_text(
         textwrap.dedent(f"""\
         version: 1
         defaults: {{executor: {executor}}}
         jobs:
-          result: {{trigger: {{cron: "@yearly"}}, run: {{call: "tasks:big_result"}}}}
-          error: {{trigger: {{cron: "@yearly"}}, run: {{call: "tasks:big_error"}}}}
-          output: {{trigger: {{cron: "@yearly"}}, run: {{call: "tasks:big_output", args: [3]}}}}
+          result: {{trigger: {{cron: "@yearly"}}, run: {{call: "limits_tasks:big_result"}}}}
+          error: {{trigger: {{cron: "@yearly"}}, run: {{call: "limits_tasks:big_error"}}}}
+          output: {{trigger: {{cron: "@yearly"}}, run: {{call: "limits_tasks:big_output", args: [3]}}}}
         """)
     )
 
@@ -119,13 +119,13 @@ def _peak_rss(folder: Path, job: str) -> int:
 @pytest.mark.parametrize(
     "run",
     [
-        '{call: "tasks:big_output", args: [MEGABYTES]}, executor: process',
+        '{call: "limits_tasks:big_output", args: [MEGABYTES]}, executor: process',
         '{shell: "head -c MEGABYTES000000 /dev/zero | tr \\"\\\\\\\\0\\" x"}',
     ],
     ids=["process", "subprocess"],
 )
 def test_memory_does_not_grow_with_a_runs_output(tmp_path: Path, run: str) -> None:
-    (tmp_path / "tasks.py").write_text(TASKS)
+    (tmp_path / "limits_tasks.py").write_text(TASKS)
     jobs = "".join(
         f"  out{size}: {{trigger: {{cron: '@yearly'}}, run: {run.replace('MEGABYTES', str(size))}}}\n"
         for size in (1, 40)
