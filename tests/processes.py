@@ -65,7 +65,13 @@ class Daemon:
         self.proc.send_signal(signum)
 
     def exit_code(self, timeout: float = 60) -> int:
-        return self.proc.wait(timeout)
+        """The daemon's exit code; on a timeout, its log says where it stood."""
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(
+                f"the daemon did not exit within {timeout} s; its log:\n{self.log.read_text()}"
+            )
 
 
 @pytest.fixture
