@@ -373,6 +373,26 @@ class Yamlcron:
         """
         return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
 
+    def job(self, job_id: str) -> StoredJob:
+        """The stored job ``job_id`` (UnknownJobError names the nearest one)."""
+        return self._stores.stored(job_id)
+
+    def recent_runs(
+        self,
+        job_ids: Collection[str],
+        per_job: int,
+        *,
+        before: int | None = None,
+        statuses: Collection[str] = (),
+    ) -> dict[str, list[Run]]:
+        """The newest runs of each of these jobs, without output, result or error: for pages.
+
+        See ``interfaces.HistoryStore.recent_runs``; ``before`` a run id (the next page).
+        """
+        return self._stores.applied().recent_runs(
+            job_ids, per_job, before=before, statuses=statuses
+        )
+
     def applied(self) -> AppliedManifest | None:
         """The record of the manifest the store holds: digest, commit, path, when applied."""
         return self._stores.applied().last_applied()
