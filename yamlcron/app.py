@@ -373,9 +373,9 @@ class Yamlcron:
         """
         return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
 
-    def job(self, job_id: str) -> StoredJob:
-        """The stored job ``job_id`` (UnknownJobError names the nearest one)."""
-        return self._stores.stored(job_id)
+    def jobs_by_id(self) -> dict[str, StoredJob]:
+        """The stored jobs by id, unordered; a spec is parsed only when read (filter by id)."""
+        return self._stores.applied().load_jobs()
 
     def recent_runs(
         self,
