@@ -41,6 +41,8 @@ from yamlcron.storeaccess import StoreAccess
 if TYPE_CHECKING:
     from yamlcron.applier import Applier, Source
     from yamlcron.eventbus import EventBus
+    from yamlcron.http.options import HttpOptions
+    from yamlcron.http.server import HttpServer
     from yamlcron.scheduler.loop import Scheduler
     from yamlcron.scheduler.parts import Clock
 
@@ -83,6 +85,7 @@ class Yamlcron:
         node: str | None = None,
         freeze_gc: bool = False,
         create: bool = True,
+        http: HttpOptions | None = None,
     ) -> None:
         """The service for ``manifest`` (a path; with ``text``, its content instead).
 
@@ -91,7 +94,8 @@ class Yamlcron:
         is how long it may go silent before other replicas take its runs over.
         ``freeze_gc`` keeps full garbage collections short in a process that is
         yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.scheduler.gcfreeze``). ``create``
-        False opens an existing store only (for reading, pausing, a manual run).
+        False opens an existing store only (for reading, pausing, a manual run). ``http``:
+        serve health, metrics and the API (``yamlcron.http``) while the loop runs.
         """
         self.path = Path(manifest)
         self.registry = registry or build_registry()
@@ -117,6 +121,8 @@ class Yamlcron:
         self.notify: tuple[NotifySpec, ...] = ()
         #: Why the last reload kept the running manifest; None once a reload succeeds.
         self.reload_error: ReloadError | None = None
+        self.http_options = http
+        self.http: HttpServer | None = None
 
     @classmethod
     def from_text(cls, text: str, folder: str | Path = ".", **options: object) -> Yamlcron:
@@ -256,13 +262,22 @@ class Yamlcron:
         """
         with self._reload_lock:
             source = manifest or self._applier.source()
+            self._bind_http()  # a port in use stops the start before the store is touched
             store = self._writing_store()
             store.lock_daemon()
             self.scheduler.recover()
             plan = self._apply(source, force=force, show=None)
             self._looping = True
         self._unwatch_store = store.watch(self.scheduler.store_changed)
+        if self.http is not None:
+            self.http.start()
         return plan
+
+    def _bind_http(self) -> None:
+        if self.http_options is not None and self.http is None:
+            from yamlcron.http.server import HttpServer  # waitress: only with --http
+
+            self.http = HttpServer(self, self.http_options)
 
     def run(
         self,
@@ -323,7 +338,10 @@ class Yamlcron:
         return finished
 
     def close(self) -> None:
-        """Deliver the notifications under way and close the store."""
+        """Stop serving HTTP, deliver the notifications under way and close the store."""
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
         self._unwatch_store()
         if self._events is not None:
             self._events.close()
@@ -332,6 +350,10 @@ class Yamlcron:
     def jobs(self) -> list[StoredJob]:
         """The stored jobs, by id."""
         return self._stores.jobs()
+
+    def job(self, job_id: str) -> StoredJob:
+        """The stored job ``job_id``; UnknownJobError names the nearest stored id."""
+        return self._stores.stored(job_id)
 
     def next_fires(self, job_id: str, count: int = 5, after: datetime | str | None = None) -> Fires:
         """The coming fire times of ``job_id`` as the manifest declares it; writes nothing.

@@ -1,0 +1,285 @@
+"""Prometheus metrics of one service (SPEC §9), on a registry of its own.
+
+Counters and histograms are fed by the event bus (a listener registered while the HTTP
+server runs): runs by status, durations, fire lateness, reloads, notifications. Gauges
+are read at scrape time (``StateCollector``): next fire times and pauses from the store,
+the manifest's digest, the lease. The label of a job is ``job_id``: Prometheus keeps
+``job`` for the scrape job.
+
+Last run and last success are what this process saw, started from the store's history
+once per job: with several replicas, ``max by (job_id)`` over them is the truth.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter as Tally
+from collections.abc import Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
+
+from yamlcron.errors import StoreError
+from yamlcron.events import ManifestEvent, RunEvent
+from yamlcron.hookspecs import hookimpl
+from yamlcron.runs import RunStatus
+
+if TYPE_CHECKING:
+    from yamlcron.app import Yamlcron
+    from yamlcron.model import StoredJob
+
+#: Run durations: from a quick call to a long batch job.
+DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, float("inf"))
+#: How late a fire started: milliseconds when healthy, seconds when the loop falls behind.
+LATENESS_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"),
+)  # fmt: skip
+#: Statuses of runs that started (a missed or skipped run never did).
+_STARTED = frozenset(
+    {RunStatus.RUNNING, RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.TIMEOUT,
+     RunStatus.INTERRUPTED}
+)  # fmt: skip
+#: What a manifest event says of a reload.
+_RELOAD_RESULT = {"applied": "ok", "reload_failed": "error", "plan_refused": "refused"}
+
+
+class Metrics:
+    """The metrics of one ``Yamlcron``: ``exposition()`` is the ``/metrics`` body. Thread-safe."""
+
+    def __init__(self, app: Yamlcron) -> None:
+        self.app = app
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.runs = Counter(
+            "yamlcron_runs", "Runs that ended, by job and status.", ["job_id", "status"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.duration = Histogram(
+            "yamlcron_run_duration_seconds", "How long runs took, by job.", ["job_id"],
+            buckets=DURATION_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.lateness = Histogram(
+            "yamlcron_fire_lateness_seconds", "How long after its time a fire started.",
+            buckets=LATENESS_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.reloads = Counter(
+            "yamlcron_manifest_reloads", "Manifest applies and reloads, by result.", ["result"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.notifications = Counter(
+            "yamlcron_notifications", "Notifier deliveries, by notifier and result.",
+            ["via", "result"], registry=self.registry,
+        )  # fmt: skip
+        for result in _RELOAD_RESULT.values():  # a rate() needs the zero before the first
+            self.reloads.labels(result=result)
+        self.seen = Seen()
+        self.store_errors = 0
+        self.registry.register(StateCollector(self))
+        self.listener = Listener(self)
+
+    def count_notification(self, via: str, result: str) -> None:
+        """One delivery by notifier ``via`` ended with ``result``: ``ok`` or ``error``."""
+        self.notifications.labels(via=via, result=result).inc()
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+    def attach(self) -> None:
+        """Hear the service's events from now on."""
+        self.app.registry.manager.register(self.listener, name=f"yamlcron-metrics-{id(self)}")
+
+    def detach(self) -> None:
+        """Stop hearing them."""
+        if self.app.registry.manager.is_registered(self.listener):
+            self.app.registry.manager.unregister(self.listener)
+
+    def observe_run(self, event: RunEvent) -> None:
+        """Count a run event: lateness at its start, status and duration at its end."""
+        run = event.run
+        if event.kind == "submitted":
+            self.seen.submitted(run.id, run.job_id)
+            return
+        if event.kind == "started":
+            if run.attempt == 1 and run.started_at is not None:
+                late = (run.started_at - run.scheduled_at).total_seconds()
+                self.lateness.observe(max(late, 0.0))
+            self.seen.started(run.job_id, run.started_at)
+            return
+        self.runs.labels(job_id=run.job_id, status=run.status.value).inc()
+        self.seen.ended(run.id, run.job_id, run.status, run.finished_at)
+        if run.started_at is not None and run.finished_at is not None:
+            took = (run.finished_at - run.started_at).total_seconds()
+            self.duration.labels(job_id=run.job_id).observe(max(took, 0.0))
+
+    def observe_manifest(self, event: ManifestEvent) -> None:
+        """Count an apply (``ok``), a failed reload (``error``) or a refused one (``refused``)."""
+        self.reloads.labels(result=_RELOAD_RESULT[event.kind]).inc()
+
+
+class Listener:
+    """The plugin that hands the service's events to its ``Metrics``."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    @hookimpl
+    def yamlcron_run_event(self, event: RunEvent) -> None:
+        """Count a run event."""
+        self.metrics.observe_run(event)
+
+    @hookimpl
+    def yamlcron_manifest_event(self, event: ManifestEvent) -> None:
+        """Count a manifest event."""
+        self.metrics.observe_manifest(event)
+
+
+class Seen:
+    """Runs under way here, and each job's last start and success. Thread-safe."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, str] = {}
+        self.last_run: dict[str, float] = {}
+        self.last_success: dict[str, float] = {}
+        self.seeded: set[str] = set()
+
+    def submitted(self, run_id: int, job_id: str) -> None:
+        with self._lock:
+            self._running[run_id] = job_id
+
+    def started(self, job_id: str, at: datetime | None) -> None:
+        if at is not None:
+            with self._lock:
+                _latest(self.last_run, job_id, at.timestamp())
+
+    def ended(self, run_id: int, job_id: str, status: RunStatus, at: datetime | None) -> None:
+        with self._lock:
+            self._running.pop(run_id, None)  # a run reaped here was another's: never counted
+            if status == RunStatus.SUCCESS and at is not None:
+                _latest(self.last_success, job_id, at.timestamp())
+
+    def seed(self, job_id: str, last_run: datetime | None, last_success: datetime | None) -> None:
+        """What the store knew of ``job_id`` before this process heard of it."""
+        with self._lock:
+            if last_run is not None:
+                _latest(self.last_run, job_id, last_run.timestamp())
+            if last_success is not None:
+                _latest(self.last_success, job_id, last_success.timestamp())
+            self.seeded.add(job_id)
+
+    def running(self) -> Tally[str]:
+        with self._lock:
+            return Tally(self._running.values())
+
+
+def _latest(times: dict[str, float], job_id: str, moment: float) -> None:
+    times[job_id] = max(times.get(job_id, moment), moment)
+
+
+class StateCollector:
+    """The gauges read at scrape time: one read of the stored jobs, whatever their number."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._paused_by_spec: dict[str, bool] = {}  # by digest: a spec is parsed once
+
+    def collect(self) -> Iterator[Metric]:
+        """Every gauge; what the store cannot answer now is left out and counted."""
+        app = self.metrics.app
+        try:
+            jobs = app.store.load_jobs()
+            record = app.applied()
+            replicas = app.replicas()
+            self._seed(jobs)
+        except StoreError:
+            self.metrics.store_errors += 1
+            jobs, record, replicas = {}, None, []
+        yield from self._jobs(jobs)
+        yield self._running(jobs)
+        info = GaugeMetricFamily(
+            "yamlcron_manifest_info", "The applied manifest.", labels=["digest", "commit"]
+        )
+        if record is not None:
+            info.add_metric([record.digest, record.commit or ""], 1)
+        yield info
+        lease = GaugeMetricFamily(
+            "yamlcron_lease_expiry_timestamp_seconds",
+            "When this replica's lease expires unless renewed (none on SQLite: a lock).",
+        )
+        for replica in replicas:
+            if replica.node == app.config.node and replica.expires_at is not None:
+                lease.add_metric([], replica.expires_at.timestamp())
+        yield lease
+        loop_errors = getattr(app.scheduler, "store_errors", 0)
+        yield CounterMetricFamily(
+            "yamlcron_store_errors",
+            "Store operations that failed: scheduler passes and scrapes.",
+            value=loop_errors + self.metrics.store_errors,
+        )
+
+    def _jobs(self, jobs: dict[str, StoredJob]) -> Iterator[Metric]:
+        seen = self.metrics.seen
+        labels = ["job_id"]
+        last_success = GaugeMetricFamily(
+            "yamlcron_job_last_success_timestamp_seconds",
+            "When the job's last successful run ended.",
+            labels=labels,
+        )
+        last_run = GaugeMetricFamily(
+            "yamlcron_job_last_run_timestamp_seconds",
+            "When the job's last run started.",
+            labels=labels,
+        )
+        next_run = GaugeMetricFamily(
+            "yamlcron_job_next_run_timestamp_seconds",
+            "When the job fires next (none when paused or done).",
+            labels=labels,
+        )
+        paused = GaugeMetricFamily(
+            "yamlcron_job_paused", "1 when the job is paused, else 0.", labels=labels
+        )
+        for job_id, job in jobs.items():
+            is_paused = self._paused(job)
+            paused.add_metric([job_id], float(is_paused))
+            if job.next_run_at is not None and not is_paused:
+                next_run.add_metric([job_id], job.next_run_at.timestamp())
+            if job_id in seen.last_run:
+                last_run.add_metric([job_id], seen.last_run[job_id])
+            if job_id in seen.last_success:
+                last_success.add_metric([job_id], seen.last_success[job_id])
+        yield from (last_success, last_run, next_run, paused)
+
+    def _running(self, jobs: dict[str, StoredJob]) -> Metric:
+        running = GaugeMetricFamily(
+            "yamlcron_runs_running", "Runs under way in this process, by job.", labels=["job_id"]
+        )
+        counts = self.metrics.seen.running()
+        for job_id in jobs:
+            running.add_metric([job_id], counts.get(job_id, 0))
+        return running
+
+    def _paused(self, job: StoredJob) -> bool:
+        if job.paused_override is not None:
+            return job.paused_override
+        known = self._paused_by_spec.get(job.digest)
+        if known is None:
+            known = self._paused_by_spec[job.digest] = job.spec.paused
+        return known
+
+    def _seed(self, jobs: dict[str, StoredJob]) -> None:
+        """Each job's last start and success from the store, the first time it is scraped."""
+        seen = self.metrics.seen
+        store = self.metrics.app.store
+        for job_id in jobs:
+            if job_id in seen.seeded:
+                continue
+            started = store.runs(job_id, limit=1, statuses=[s.value for s in _STARTED])
+            succeeded = store.runs(job_id, limit=1, statuses=[RunStatus.SUCCESS.value])
+            seen.seed(
+                job_id,
+                started[0].started_at if started else None,
+                succeeded[0].finished_at if succeeded else None,
+            )
