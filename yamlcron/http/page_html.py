@@ -8,7 +8,7 @@ way back to ``/``), so that the pages work behind a reverse proxy that adds a pr
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from html import escape
 from typing import TYPE_CHECKING
@@ -23,8 +23,6 @@ if TYPE_CHECKING:
 STATUSES = ("running", "success", "failure", "timeout", "interrupted", "missed", "skipped")
 #: Seconds between two refreshes of a page that can change.
 REFRESH_SECONDS = 10
-#: The one rule for times (SPEC §6): a job's times in its zone, others in this host's.
-TIMES = Times()
 
 
 def esc(value: object) -> str:
@@ -39,22 +37,39 @@ def link(root: str, *parts: str | int, query: Mapping[str, str] | None = None) -
     return esc(root + path + (f"?{urlencode(kept)}" if kept else ""))
 
 
-def shown(moment: datetime | None, tz: tzinfo | None = None) -> str:
-    """A ``<time>`` element: the moment to the second, in ``tz`` (None: this host's zone)."""
-    if moment is None:
-        return "—"
-    iso = TIMES.shown(moment, tz, timespec="seconds")
-    return f'<time datetime="{esc(iso)}">{esc(iso.replace("T", " "))}</time>'
+@dataclass(frozen=True)
+class Moments:
+    """How a page shows times: by the daemon's rule (``--utc`` or not), and against now."""
 
+    now: datetime
+    times: Times = field(default_factory=Times)
 
-def relative(moment: datetime | None, now: datetime, tz: tzinfo | None = None) -> str:
-    """``3 min ago`` or ``in 2 h``, with the exact moment in a tooltip and for machines."""
-    if moment is None:
-        return "—"
-    iso = TIMES.shown(moment, tz, timespec="seconds")
-    words = span(moment - now)
-    text = "just now" if words is None else (f"in {words}" if moment > now else f"{words} ago")
-    return f'<time datetime="{esc(iso)}" title="{esc(iso.replace("T", " "))}">{text}</time>'
+    def text(self, moment: datetime, tz: tzinfo | None = None) -> str:
+        """The moment to the second, in ``tz`` (None: this host's zone), as plain text."""
+        return self.times.shown(moment, tz, timespec="seconds").replace("T", " ")
+
+    def shown(self, moment: datetime | None, tz: tzinfo | None = None) -> str:
+        """A ``<time>`` element for the moment (``—`` for none)."""
+        if moment is None:
+            return "—"
+        iso = self.times.shown(moment, tz, timespec="seconds")
+        return f'<time datetime="{esc(iso)}">{esc(self.text(moment, tz))}</time>'
+
+    def relative(self, moment: datetime | None, tz: tzinfo | None = None) -> str:
+        """``3 min ago`` or ``in 2 h``, with the exact moment in a tooltip and for machines."""
+        if moment is None:
+            return "—"
+        iso = self.times.shown(moment, tz, timespec="seconds")
+        words = span(moment - self.now)
+        after = moment > self.now
+        text = "just now" if words is None else (f"in {words}" if after else f"{words} ago")
+        return f'<time datetime="{esc(iso)}" title="{esc(self.text(moment, tz))}">{text}</time>'
+
+    def both(self, moment: datetime | None, tz: tzinfo | None = None) -> str:
+        """The moment, and how far from now: ``2026-11-29 03:00:00+01:00 (in 2 h)``."""
+        if moment is None:
+            return "—"
+        return f"{self.shown(moment, tz)} ({self.relative(moment, tz)})"
 
 
 def span(delta: timedelta) -> str | None:
@@ -138,7 +153,7 @@ class Frame:
     refresh: bool = True
     crumbs: tuple[tuple[str, str], ...] = ()  # (address, text): the way back up
 
-    def render(self, body: str, now: datetime) -> bytes:
+    def render(self, body: str, at: Moments) -> bytes:
         """The whole document around ``body`` (the content of ``<main>``)."""
         refresh = f' data-refresh="{REFRESH_SECONDS}"' if self.refresh else ""
         noscript = (
@@ -146,7 +161,10 @@ class Frame:
             if self.refresh
             else ""
         )
-        crumbs = "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in self.crumbs)
+        crumbs = "".join(
+            f'<li><a href="{href}"{_current(n == len(self.crumbs) - 1)}>{text}</a></li>'
+            for n, (href, text) in enumerate(self.crumbs)
+        )
         return (
             "<!doctype html>\n"
             f'<html lang="en"><head><meta charset="utf-8">'
@@ -161,11 +179,16 @@ class Frame:
             f'<nav aria-label="Breadcrumb"><ol>{crumbs}</ol></nav>'
             f'{_TOKEN_PANEL}<p id="action-result" role="status"></p></header>'
             f'<main id="main" tabindex="-1">{body}</main>'
-            f"<footer><p>Shown at {shown(now)}.</p>"
+            f"<footer><p>Shown at {at.shown(at.now)}.</p>"
             '<p class="js-only" hidden><label><input type="checkbox" id="auto-refresh"> '
             f"Refresh every {REFRESH_SECONDS} s</label></p></footer>"
             "</body></html>\n"
         ).encode()
+
+
+def _current(last: bool) -> str:
+    """The breadcrumb of the page itself says so to screen readers."""
+    return ' aria-current="page"' if last else ""
 
 
 #: The token for actions, typed once and kept for this tab (sessionStorage); the script
@@ -190,14 +213,14 @@ def pager(previous: str | None, position: str, following: str | None, label: str
     )
 
 
-def strip(runs: Sequence[Run], tz: tzinfo | None) -> str:
+def strip(runs: Sequence[Run], at: Moments, tz: tzinfo | None) -> str:
     """A job's recent outcomes, oldest first: a bar a run, failures tall (not colour alone)."""
     if not runs:
         return '<span class="muted">no runs</span>'
     oldest_first = list(reversed(runs))
     bars = "".join(
         f'<span class="bar s-{esc(r.status)}" title="{esc(r.status)}, '
-        f'{esc(TIMES.shown(r.scheduled_at, tz, "seconds").replace("T", " "))}"></span>'
+        f'{esc(at.text(r.scheduled_at, tz))}"></span>'
         for r in oldest_first
     )
     words = ", ".join(f"{n} {status}" for status, n in _streaks(r.status for r in oldest_first))

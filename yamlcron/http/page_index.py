@@ -7,20 +7,18 @@ or ``paused`` filter reads them all), and the recent runs of the jobs shown in o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from yamlcron.http.page_html import (
     STATUSES,
     Frame,
+    Moments,
     badge,
     esc,
     facts,
     link,
     pager,
-    relative,
     select,
-    shown,
     strip,
     table,
     text_input,
@@ -77,7 +75,7 @@ def _in_state(job: StoredJob, state: str) -> bool:
     return job.last_status == state
 
 
-def index(app: Yamlcron, wanted: JobFilter, now: datetime) -> bytes:
+def index(app: Yamlcron, wanted: JobFilter, at: Moments) -> bytes:
     """The front page, as a whole document."""
     stored = app.jobs_by_id()
     ids = sorted(i for i, job in stored.items() if wanted.keeps(i, job))
@@ -85,7 +83,7 @@ def index(app: Yamlcron, wanted: JobFilter, now: datetime) -> bytes:
     page = min(wanted.page, pages)
     chosen = ids[(page - 1) * wanted.per : page * wanted.per]
     recent = app.recent_runs(chosen, STRIP_RUNS)
-    rows = [_job_row(i, stored[i], recent.get(i, []), now) for i in chosen]
+    rows = [_job_row(i, stored[i], recent.get(i, []), at) for i in chosen]
     first = (page - 1) * wanted.per + 1
     caption = (
         f"Jobs {first} to {first + len(chosen) - 1} of {len(ids)}" if chosen else "No job matches"
@@ -95,10 +93,10 @@ def index(app: Yamlcron, wanted: JobFilter, now: datetime) -> bytes:
         f"<h1>Jobs</h1>{_summary(stored)}{_filter_form(wanted)}"
         + table(caption, headers, rows)
         + _pages(wanted, page, pages)
-        + _replicas(app, now)
-        + _reload(app, now)
+        + _replicas(app, at)
+        + _reload(app, at)
     )
-    return Frame(ROOT, "Jobs").render(body, now)
+    return Frame(ROOT, "Jobs").render(body, at)
 
 
 def _summary(stored: dict[str, StoredJob]) -> str:
@@ -123,7 +121,7 @@ def _filter_form(wanted: JobFilter) -> str:
     )
 
 
-def _job_row(job_id: str, job: StoredJob, runs: list[Run], now: datetime) -> list[str]:
+def _job_row(job_id: str, job: StoredJob, runs: list[Run], at: Moments) -> list[str]:
     tz = zone(job.spec.trigger.timezone)
     last = next((r for r in runs if r.status != "running"), None)
     when = None if last is None else (last.finished_at or last.scheduled_at)
@@ -131,11 +129,11 @@ def _job_row(job_id: str, job: StoredJob, runs: list[Run], now: datetime) -> lis
     return [
         f'<a href="{link(ROOT, "jobs", job_id)}">{esc(job_id)}</a>',
         f"<code>{esc(job.spec.trigger.describe())}</code>",
-        relative(upcoming, now, tz),
+        at.relative(upcoming, tz),
         badge(last.status if last else job.last_status),
-        relative(when, now, tz),
+        at.relative(when, tz),
         '<span class="badge s-paused">paused</span>' if job.paused else "no",
-        strip(runs, tz),
+        strip(runs, at, tz),
     ]
 
 
@@ -151,13 +149,13 @@ def _pages(wanted: JobFilter, page: int, pages: int) -> str:
     )
 
 
-def _replicas(app: Yamlcron, now: datetime) -> str:
+def _replicas(app: Yamlcron, at: Moments) -> str:
     rows = [
         [
             esc(r.node),
-            shown(r.started_at),
-            relative(r.heartbeat_at, now),
-            "held while it runs" if r.expires_at is None else relative(r.expires_at, now),
+            at.shown(r.started_at),
+            at.relative(r.heartbeat_at),
+            "held while it runs" if r.expires_at is None else at.relative(r.expires_at),
             ", ".join(f'<a href="{link(ROOT, "jobs", j)}">{esc(j)}</a>' for j in r.running) or "—",
         ]
         for r in app.replicas()
@@ -170,7 +168,7 @@ def _replicas(app: Yamlcron, now: datetime) -> str:
     )
 
 
-def _reload(app: Yamlcron, now: datetime) -> str:
+def _reload(app: Yamlcron, at: Moments) -> str:
     record = app.applied()
     applied = (
         "<p>No manifest applied.</p>"
@@ -181,7 +179,7 @@ def _reload(app: Yamlcron, now: datetime) -> str:
                 ("Version", f"<code>{esc(label(record.digest, record.commit))}</code>"),
                 ("Digest", f'<code class="wrap">{esc(record.digest)}</code>'),
                 ("Commit", f"<code>{esc(record.commit)}</code>" if record.commit else "—"),
-                ("Applied", f"{shown(record.applied_at)} ({relative(record.applied_at, now)})"),
+                ("Applied", at.both(record.applied_at)),
             )
         )
     )
@@ -190,7 +188,7 @@ def _reload(app: Yamlcron, now: datetime) -> str:
         "<p>The last reload succeeded (or none was tried since the daemon started).</p>"
         if failed is None
         else '<div class="problem"><h3>The last reload failed</h3>'
-        f"<p>At {shown(failed.at)} ({relative(failed.at, now)}); "
+        f"<p>At {at.both(failed.at)}; "
         "the manifest above keeps running.</p>"
         f"<pre>{esc(failed.message)}</pre></div>"
     )

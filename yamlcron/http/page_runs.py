@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import tzinfo
 from typing import TYPE_CHECKING
 
 from yamlcron.http.page_html import (
     STATUSES,
     Frame,
+    Moments,
     badge,
     duration,
     esc,
     facts,
     link,
     pager,
-    relative,
     select,
-    shown,
     table,
 )
 from yamlcron.model import label
@@ -40,8 +39,13 @@ class RunFilter:
     before: int | None = None
     per: int = 50
 
+    def query(self, before: str = "") -> dict[str, str]:
+        """The query string's values of this filter, on the page of runs ``before``."""
+        per = "" if self.per == RunFilter.per else str(self.per)
+        return {"status": self.status, "before": before, "per": per}
 
-def job_page(app: Yamlcron, job_id: str, wanted: RunFilter, now: datetime) -> bytes:
+
+def job_page(app: Yamlcron, job_id: str, wanted: RunFilter, at: Moments) -> bytes:
     """A job's page: its declaration and state, actions, and its runs newest first."""
     job = app.job(job_id)
     spec = job.spec
@@ -58,20 +62,21 @@ def job_page(app: Yamlcron, job_id: str, wanted: RunFilter, now: datetime) -> by
             ("Executor", esc(spec.executor)),
             ("Tags", ", ".join(esc(t) for t in spec.tags or ()) or "—"),
             ("Paused", "yes" if job.paused else "no"),
-            ("Next run", f"{shown(upcoming, tz)} ({relative(upcoming, now, tz)})"),
+            ("Next run", at.both(upcoming, tz)),
             ("Last outcome", badge(job.last_status)),
         )
     )
-    rows = [_run_row(r, tz) for r in shown_runs]
+    rows = [_run_row(r, at, tz) for r in shown_runs]
     headers = ("Run", "Status", "Scheduled", "Started", "Duration", "Attempt", "Exit code", "Node")
     filtered = f" ({esc(wanted.status)})" if wanted.status else ""
-    newest = link(ROOT, "jobs", job_id, query={"status": wanted.status})
+    newest = link(ROOT, "jobs", job_id, query=wanted.query())
     following = None
     if older:
-        after = {"status": wanted.status, "before": str(shown_runs[-1].id)}
-        following = link(ROOT, "jobs", job_id, query=after)
+        following = link(ROOT, "jobs", job_id, query=wanted.query(before=str(shown_runs[-1].id)))
     body = (
-        f"<h1>Job <code>{esc(job_id)}</code></h1>{about}{_actions(job_id)}"
+        f"<h1>Job <code>{esc(job_id)}</code></h1>"
+        + (f'<p class="description">{esc(spec.description)}</p>' if spec.description else "")
+        + f"{about}{_actions(job_id)}"
         '<section aria-labelledby="runs"><h2 id="runs">Runs</h2>'
         f"{_status_form(wanted)}"
         + table(f"Runs of {esc(job_id)}{filtered}, newest first", headers, rows)
@@ -79,7 +84,7 @@ def job_page(app: Yamlcron, job_id: str, wanted: RunFilter, now: datetime) -> by
         + "</section>"
     )
     crumbs = ((link(ROOT), "Jobs"), (link(ROOT, "jobs", job_id), esc(job_id)))
-    return Frame(ROOT, f"Job {job_id}", crumbs=crumbs).render(body, now)
+    return Frame(ROOT, f"Job {job_id}", crumbs=crumbs).render(body, at)
 
 
 def _what(spec: JobSpec) -> str:
@@ -111,12 +116,12 @@ def _status_form(wanted: RunFilter) -> str:
     )
 
 
-def _run_row(run: Run, tz: tzinfo) -> list[str]:
+def _run_row(run: Run, at: Moments, tz: tzinfo) -> list[str]:
     return [
         f'<a href="{link(ROOT, "runs", run.id)}">#{run.id}</a>',
         badge(run.status),
-        shown(run.scheduled_at, tz),
-        shown(run.started_at, tz),
+        at.shown(run.scheduled_at, tz),
+        at.shown(run.started_at, tz),
         duration(run.started_at, run.finished_at),
         str(run.attempt),
         "—" if run.exit_code is None else str(run.exit_code),
@@ -124,7 +129,7 @@ def _run_row(run: Run, tz: tzinfo) -> list[str]:
     ]
 
 
-def run_page(app: Yamlcron, run_id: int, now: datetime) -> bytes:
+def run_page(app: Yamlcron, run_id: int, at: Moments) -> bytes:
     """A run's page: when, how it ended, its result, error and traceback, and its output."""
     (run,) = app.history(run_id=run_id)
     tz = app.zones([run.job_id]).get(run.job_id)  # a removed job's runs: this host's zone
@@ -138,9 +143,9 @@ def run_page(app: Yamlcron, run_id: int, now: datetime) -> bytes:
         (
             ("Job", f'<a href="{job}">{esc(run.job_id)}</a>'),
             ("Status", badge(run.status)),
-            ("Scheduled", shown(run.scheduled_at, tz)),
-            ("Started", shown(run.started_at, tz)),
-            ("Finished", shown(run.finished_at, tz)),
+            ("Scheduled", at.shown(run.scheduled_at, tz)),
+            ("Started", at.shown(run.started_at, tz)),
+            ("Finished", at.shown(run.finished_at, tz)),
             ("Duration", duration(run.started_at, run.finished_at)),
             ("Attempt", str(run.attempt)),
             ("Exit code", "—" if run.exit_code is None else str(run.exit_code)),
@@ -163,7 +168,7 @@ def run_page(app: Yamlcron, run_id: int, now: datetime) -> bytes:
     here = (link(ROOT, "runs", run.id), f"#{run.id}")
     crumbs = ((link(ROOT), "Jobs"), (job, esc(run.job_id)), here)
     frame = Frame(ROOT, f"Run #{run.id} of {run.job_id}", run.status == "running", crumbs)
-    return frame.render(body, now)
+    return frame.render(body, at)
 
 
 def _error(run: Run) -> str:

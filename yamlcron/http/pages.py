@@ -25,6 +25,7 @@ from yamlcron.errors import UnknownJobError, YamlcronError
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
+    from yamlcron.http.page_html import Moments
 
 HTML = "text/html; charset=utf-8"
 #: The static files, by name, with their content types: nothing else is served from there.
@@ -90,7 +91,7 @@ def _index(app: Yamlcron, query: Mapping[str, str]) -> bytes:
         page=_number(query, "page", 1),
         per=min(_number(query, "per", JobFilter.per), MAX_PER_PAGE),
     )
-    return index(app, wanted, app.clock())
+    return index(app, wanted, _moments(app))
 
 
 def _job(app: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
@@ -102,7 +103,7 @@ def _job(app: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
         before=before or None,
         per=min(_number(query, "per", RunFilter.per), MAX_PER_PAGE),
     )
-    return job_page(app, job_id, wanted, app.clock())
+    return job_page(app, job_id, wanted, _moments(app))
 
 
 def _run(app: Yamlcron, run_id: str) -> bytes:
@@ -110,7 +111,15 @@ def _run(app: Yamlcron, run_id: str) -> bytes:
 
     if not run_id.isdigit() or not run_id.isascii():
         raise UnknownJobError(f"no run {run_id!r}: a run id is a whole number")
-    return run_page(app, int(run_id), app.clock())
+    return run_page(app, int(run_id), _moments(app))
+
+
+def _moments(app: Yamlcron) -> Moments:
+    """Now, and the daemon's rule for times (``yamlcron --utc run --http``)."""
+    from yamlcron.http.page_html import Moments
+
+    options = app.http_options
+    return Moments(app.clock()) if options is None else Moments(app.clock(), options.times)
 
 
 def _statuses() -> tuple[str, ...]:
