@@ -14,6 +14,7 @@ import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from email.message import Message
 from typing import Any
 
 import pytest
@@ -56,7 +57,7 @@ SERVING = re.compile(r"serving HTTP on (http://\S+)")
 class Reply:
     status: int
     body: bytes
-    headers: dict[str, str]
+    headers: Message  # looked up whatever the case
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -76,7 +77,7 @@ def call(
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
-            return Reply(response.status, response.read(), dict(response.headers))
+            return Reply(response.status, response.read(), response.headers)
     except urllib.error.HTTPError as error:
         with error:
-            return Reply(error.code, error.read(), dict(error.headers))
+            return Reply(error.code, error.read(), error.headers)
