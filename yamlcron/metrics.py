@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import generate_latest
 
@@ -42,6 +42,8 @@ _STARTED = frozenset(
     {RunStatus.RUNNING, RunStatus.SUCCESS, RunStatus.FAILURE, RunStatus.TIMEOUT,
      RunStatus.INTERRUPTED}
 )  # fmt: skip
+#: The classic text format, which every Prometheus reads (newer clients announce 1.0.0).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: What a manifest event says of a reload.
 _RELOAD_RESULT = {"applied": "ok", "reload_failed": "error", "plan_refused": "refused"}
 
@@ -85,7 +87,7 @@ class Metrics:
 
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition and its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE
 
     def attach(self) -> None:
         """Hear the service's events from now on."""
@@ -213,7 +215,7 @@ class StateCollector:
             if replica.node == app.config.node and replica.expires_at is not None:
                 lease.add_metric([], replica.expires_at.timestamp())
         yield lease
-        loop_errors = getattr(app.scheduler, "store_errors", 0)
+        loop_errors = app.scheduler.store_errors
         yield CounterMetricFamily(
             "yamlcron_store_errors",
             "Store operations that failed: scheduler passes and scrapes.",

@@ -7,6 +7,7 @@ and no request can take more than ``THREADS`` threads from the scheduler.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import TYPE_CHECKING, Any
@@ -65,6 +66,7 @@ class HttpServer:
             raise YamlcronError(
                 f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
             ) from None
+        answer_errors_as_json(self._map)
         self._thread: threading.Thread | None = None
 
     @property
@@ -99,3 +101,32 @@ class HttpServer:
         else:
             wasyncore.close_all(self._map, ignore_all=True)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+
+def answer_errors_as_json(sockets: dict[int, Any]) -> None:
+    """Make waitress's own refusals JSON too: a request that is not HTTP, a body too big.
+
+    They never reach the application; waitress answers them from its channel's error task,
+    which every listening socket of ``sockets`` now builds as ``{"error": ...}``.
+    """
+    from waitress.channel import HTTPChannel
+    from waitress.server import BaseWSGIServer
+    from waitress.task import ErrorTask
+
+    class JsonErrorTask(ErrorTask):  # type: ignore[misc]
+        def execute(self) -> None:
+            error = self.request.error
+            message = f"{error.reason}: {error.body}" if error.body else error.reason
+            body = json.dumps({"error": message}).encode()
+            self.status = f"{error.code} {error.reason}"
+            self.response_headers.append(("Content-Type", "application/json"))
+            self.set_close_on_finish()
+            self.content_length = len(body)
+            self.write(body)
+
+    class JsonErrorChannel(HTTPChannel):  # type: ignore[misc]
+        error_task_class = JsonErrorTask
+
+    for listener in list(sockets.values()):
+        if isinstance(listener, BaseWSGIServer):
+            listener.channel_class = JsonErrorChannel
