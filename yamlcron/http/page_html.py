@@ -73,11 +73,11 @@ class Moments:
 
 
 def span(delta: timedelta) -> str | None:
-    """A duration in its largest fitting unit (``45 s``, ``12 min``, ``3 h``, ``2 d``)."""
+    """A duration in its largest fitting unit (``45 s``, ``12 min``, ``3 h``, ``2 d``, ``3 y``)."""
     seconds = abs(delta.total_seconds())
     if seconds < 1:
         return None
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("min", 60)):
         if seconds >= size:
             return f"{int(seconds // size)} {unit}"
     return f"{int(seconds)} s"

@@ -31,7 +31,7 @@ HTML = "text/html; charset=utf-8"
 #: The static files, by name, with their content types: nothing else is served from there.
 STATIC = {"status.css": "text/css; charset=utf-8", "status.js": "text/javascript; charset=utf-8"}
 #: Jobs or runs on one page: at most, and when the query does not say.
-MAX_PER_PAGE = 500
+MAX_PER_PAGE = 1000
 
 Response = tuple[int, str, bytes]
 
