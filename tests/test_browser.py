@@ -27,6 +27,7 @@ try:
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support.ui import WebDriverWait
 
     NO_SELENIUM = ""
@@ -227,7 +228,12 @@ def test_the_front_page_lists_a_thousand_jobs_a_page_at_a_time(
 def test_a_job_opens_from_the_front_page_with_its_runs(browser: Chrome, served: Served) -> None:
     browser.get(f"{served.url}/?status=failing")
     assert job_rows(browser) == ["export", "raises"]
-    click(browser, 'main table a[href="./jobs/raises"]')
+    # By keyboard: the first Tab reaches "Skip to content", and Enter on a job opens it.
+    browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.text == "Skip to content"
+    browser.find_element(By.CSS_SELECTOR, 'main table a[href="./jobs/raises"]').send_keys(
+        Keys.ENTER
+    )
 
     wait(browser, lambda: browser.title == "Job raises · yamlcron", "the job's page")
     assert text(browser, "h1") == "Job raises"
