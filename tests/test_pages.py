@@ -30,11 +30,11 @@ jobs:
   backup:
     description: "Dump <every> database & keep it"
     trigger: {cron: "0 14 * * *"}
-    run: {call: "tasks:backup"}
+    run: {call: "page_tasks:backup"}
     tags: [nightly, db]
   broken:
     trigger: {interval: 1h}
-    run: {call: "tasks:broken"}
+    run: {call: "page_tasks:broken"}
   loud:
     trigger: {interval: 15m}
     run: {shell: "echo '<script>alert(1)</script> & more'"}
@@ -77,7 +77,7 @@ def clock() -> Clock:
 def app(tmp_path: Path, clock: Clock) -> Iterator[Yamlcron]:
     """The service over a fresh SQLite store with MANIFEST applied."""
     (tmp_path / "jobs.yaml").write_text(MANIFEST)
-    (tmp_path / "tasks.py").write_text(TASKS)
+    (tmp_path / "page_tasks.py").write_text(TASKS)  # a name of its own: modules stay imported
     with Yamlcron(
         tmp_path / "jobs.yaml", registry=build_registry(autoload=False), clock=clock
     ) as service:
