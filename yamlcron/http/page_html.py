@@ -1,8 +1,9 @@
 """The building blocks of the status page: escaping, the frame, tables, times, statuses.
 
-Every value that comes from a job, a run or a query goes through ``esc`` (or ``attr``);
-everything else here is our own markup. Links are relative to the page (``root`` is the
-way back to ``/``), so that the pages work behind a reverse proxy that adds a prefix.
+Every value that comes from a job, a run or a query goes through ``esc`` (``link``
+quotes and escapes the addresses it builds); everything else here is our own markup.
+Links are relative to the page (``root`` is the way back to ``/``), so that the pages
+work behind a reverse proxy that adds a prefix.
 """
 
 from __future__ import annotations

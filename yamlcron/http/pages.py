@@ -22,10 +22,12 @@ from importlib.resources import files
 from typing import TYPE_CHECKING
 
 from yamlcron.errors import UnknownJobError, YamlcronError
+from yamlcron.http.page_html import STATUSES, Moments
+from yamlcron.http.page_index import JOB_STATES, JobFilter, index
+from yamlcron.http.page_runs import RunFilter, job_page, run_page
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
-    from yamlcron.http.page_html import Moments
 
 HTML = "text/html; charset=utf-8"
 #: The static files, by name, with their content types: nothing else is served from there.
@@ -81,9 +83,7 @@ def _route(path: str) -> Render | None:
 
 
 def _index(app: Yamlcron, query: Mapping[str, str]) -> bytes:
-    from yamlcron.http.page_index import JOB_STATES, JobFilter, index
-
-    states = {s for s, _ in JOB_STATES} | set(_statuses())
+    states = {s for s, _ in JOB_STATES} | set(STATUSES)
     wanted = JobFilter(
         text=query.get("q", "").strip(),
         tag=query.get("tag", "").strip(),
@@ -95,11 +95,9 @@ def _index(app: Yamlcron, query: Mapping[str, str]) -> bytes:
 
 
 def _job(app: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
-    from yamlcron.http.page_runs import RunFilter, job_page
-
     before = _number(query, "before", 0)
     wanted = RunFilter(
-        status=_choice(query, "status", {"", *_statuses()}),
+        status=_choice(query, "status", {"", *STATUSES}),
         before=before or None,
         per=min(_number(query, "per", RunFilter.per), MAX_PER_PAGE),
     )
@@ -107,8 +105,6 @@ def _job(app: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
 
 
 def _run(app: Yamlcron, run_id: str) -> bytes:
-    from yamlcron.http.page_runs import run_page
-
     if not run_id.isdigit() or not run_id.isascii():
         raise UnknownJobError(f"no run {run_id!r}: a run id is a whole number")
     return run_page(app, int(run_id), _moments(app))
@@ -116,16 +112,8 @@ def _run(app: Yamlcron, run_id: str) -> bytes:
 
 def _moments(app: Yamlcron) -> Moments:
     """Now, and the daemon's rule for times (``yamlcron --utc run --http``)."""
-    from yamlcron.http.page_html import Moments
-
     options = app.http_options
     return Moments(app.clock()) if options is None else Moments(app.clock(), options.times)
-
-
-def _statuses() -> tuple[str, ...]:
-    from yamlcron.http.page_html import STATUSES
-
-    return STATUSES
 
 
 def _number(query: Mapping[str, str], key: str, default: int) -> int:
