@@ -137,6 +137,11 @@ class Tables(HTMLParser):
         return " ".join("".join(self.text).split())
 
 
+def here(moment: datetime) -> str:
+    """``moment`` as a page shows a time of no job: in this host's zone."""
+    return moment.astimezone().isoformat(sep=" ", timespec="seconds")
+
+
 def get(app: Yamlcron, path: str, **query: str) -> tuple[int, Tables, bytes]:
     answer = page(app, path, query)
     assert answer is not None, path
@@ -262,7 +267,7 @@ def test_front_page_shows_the_applied_manifest_and_the_last_reload_error(
 
     _, html, body = get(app, "/")
     assert "The last reload failed" in html.words
-    assert "At 2026-11-29 10:05:00+00:00 (just now)" in html.words
+    assert f"At {here(clock.now)} (just now)" in html.words
     assert "jobs.yaml:11:25: jobs.broken.trigger.interval: '<1h>' is not a duration" in html.words
     assert b"&#x27;&lt;1h&gt;&#x27; is not a duration" in body
 
@@ -328,3 +333,19 @@ def test_pages_name_their_parts_for_assistive_technology(app: Yamlcron, clock: C
         for table in text.split("<table>")[1:]:
             assert table.startswith("<caption>")
             assert '<th scope="col">' in table
+
+
+def test_a_removed_jobs_run_still_has_its_page(app: Yamlcron, clock: Clock, tmp_path: Path) -> None:
+    ran = run(app, clock, "loud")
+    without_loud = MANIFEST.replace(
+        MANIFEST[MANIFEST.index("  loud:") : MANIFEST.index("  sleepy:")], ""
+    )
+    (tmp_path / "jobs.yaml").write_text(without_loud)
+    app.apply()
+
+    status, html, body = get(app, f"/runs/{ran}")
+
+    assert status == 200
+    assert "Job loud (removed from the manifest; its history is kept)" in html.words
+    assert b'href="../jobs/loud"' not in body
+    assert f"Scheduled {here(START + timedelta(minutes=1))}" in html.words  # this host's zone

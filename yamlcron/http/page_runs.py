@@ -132,8 +132,14 @@ def _run_row(run: Run, at: Moments, tz: tzinfo) -> list[str]:
 def run_page(app: Yamlcron, run_id: int, at: Moments) -> bytes:
     """A run's page: when, how it ended, its result, error and traceback, and its output."""
     (run,) = app.history(run_id=run_id)
-    tz = app.zones([run.job_id]).get(run.job_id)  # a removed job's runs: this host's zone
+    zones = app.zones([run.job_id])
+    tz = zones.get(run.job_id)  # a removed job's runs: in this host's zone
     job = link(ROOT, "jobs", run.job_id)
+    named = (
+        f'<a href="{job}">{esc(run.job_id)}</a>'
+        if run.job_id in zones
+        else f"{esc(run.job_id)} (removed from the manifest; its history is kept)"
+    )
     cause = (
         f'<a href="{link(ROOT, "runs", run.cause_run_id)}">#{run.cause_run_id}</a>'
         if run.cause_run_id is not None
@@ -141,7 +147,7 @@ def run_page(app: Yamlcron, run_id: int, at: Moments) -> bytes:
     )
     about = facts(
         (
-            ("Job", f'<a href="{job}">{esc(run.job_id)}</a>'),
+            ("Job", named),
             ("Status", badge(run.status)),
             ("Scheduled", at.shown(run.scheduled_at, tz)),
             ("Started", at.shown(run.started_at, tz)),
@@ -166,7 +172,11 @@ def run_page(app: Yamlcron, run_id: int, at: Moments) -> bytes:
         + "</section>"
     )
     here = (link(ROOT, "runs", run.id), f"#{run.id}")
-    crumbs = ((link(ROOT), "Jobs"), (job, esc(run.job_id)), here)
+    crumbs = (
+        (link(ROOT), "Jobs"),
+        *([(job, esc(run.job_id))] if run.job_id in zones else []),
+        here,
+    )
     frame = Frame(ROOT, f"Run #{run.id} of {run.job_id}", run.status == "running", crumbs)
     return frame.render(body, at)
 
