@@ -349,3 +349,47 @@ def test_a_removed_jobs_run_still_has_its_page(app: Yamlcron, clock: Clock, tmp_
     assert "Job loud (removed from the manifest; its history is kept)" in html.words
     assert b'href="../jobs/loud"' not in body
     assert f"Scheduled {here(START + timedelta(minutes=1))}" in html.words  # this host's zone
+
+
+def _luminance(colour: str) -> float:
+    """WCAG 2's relative luminance of ``#rrggbb``."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(text: str, ground: str) -> float:
+    light, dark = sorted((_luminance(text), _luminance(ground)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_every_text_colour_of_the_style_sheet_has_a_contrast_of_4_5_or_more() -> None:
+    import re
+
+    from yamlcron.http.pages import _asset
+
+    css = _asset("status.css").decode()
+    variables = dict(re.findall(r"--([a-z]+): (#[0-9a-f]{6});", css))
+    # Each rule that sets a text colour and a ground of its own: a badge, the header, a button.
+    value = r"(#[0-9a-f]{6}|var\(--[a-z]+\))"
+
+    def resolved(text: str) -> str:
+        return variables[text[6:-1]] if text.startswith("var(") else text
+
+    pairs = [
+        (m["selector"].strip(), resolved(m["colour"]), resolved(m["ground"]))
+        for m in re.finditer(
+            rf"(?P<selector>[^{{}}]+)\{{[^}}]*?(?<![-\w])background: (?P<ground>{value});"
+            rf"[^}}]*?(?<![-\w])color: (?P<colour>{value});",
+            css,
+        )
+    ]
+    pairs += [
+        ("body text", variables["text"], variables["ground"]),
+        ("muted text", variables["muted"], variables["ground"]),
+        ("links", variables["accent"], variables["ground"]),
+        ("muted text on table heads", variables["muted"], variables["soft"]),
+    ]
+    assert len(pairs) > 10
+    low = {name: round(contrast(fg, bg), 2) for name, fg, bg in pairs if contrast(fg, bg) < 4.5}
+    assert low == {}
