@@ -101,6 +101,12 @@ def test_gauges_are_read_from_the_store(tmp_path: Path) -> None:
     info = [labels for name, labels in got if name == "yamlcron_manifest_info"]
     assert info == [(("commit", ""), ("digest", digest.digest))]
     assert got["yamlcron_store_errors_total", ()] == 0
+    periods = {
+        labels[0][1]: value
+        for (name, labels), value in got.items()
+        if name == "yamlcron_job_period_seconds"
+    }
+    assert periods == {"bad": 86400}  # a date fires once, a paused job not at all: no period
 
 
 def test_last_success_survives_a_restart_through_the_store(tmp_path: Path) -> None:

@@ -187,6 +187,7 @@ class StateCollector:
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
         self._paused_by_spec: dict[str, bool] = {}  # by digest: a spec is parsed once
+        self._periods = Periods()
 
     def collect(self) -> Iterator[Metric]:
         """Every gauge; what the store cannot answer now is left out and counted."""
@@ -243,16 +244,24 @@ class StateCollector:
         paused = GaugeMetricFamily(
             "yamlcron_job_paused", "1 when the job is paused, else 0.", labels=labels
         )
+        period = GaugeMetricFamily(
+            "yamlcron_job_period_seconds",
+            "The time between the job's next two fires (cron, interval): its period.",
+            labels=labels,
+        )
         for job_id, job in jobs.items():
             is_paused = self._paused(job)
             paused.add_metric([job_id], float(is_paused))
             if job.next_run_at is not None and not is_paused:
                 next_run.add_metric([job_id], job.next_run_at.timestamp())
+            gap = self._periods.period(job_id, job)
+            if gap is not None:
+                period.add_metric([job_id], gap)
             if job_id in seen.last_run:
                 last_run.add_metric([job_id], seen.last_run[job_id])
             if job_id in seen.last_success:
                 last_success.add_metric([job_id], seen.last_success[job_id])
-        yield from (last_success, last_run, next_run, paused)
+        yield from (last_success, last_run, next_run, paused, period)
 
     def _running(self, jobs: dict[str, StoredJob]) -> Metric:
         running = GaugeMetricFamily(
@@ -285,3 +294,29 @@ class StateCollector:
                 started[0].started_at if started else None,
                 succeeded[0].finished_at if succeeded else None,
             )
+
+
+class Periods:
+    """Each job's period, the gap after its next fire, worked out again when that fire moves.
+
+    What "has not succeeded within its period" means, for an alert, whatever the trigger:
+    a cron expression's gaps vary (weekdays only), so it is the gap that comes next.
+    """
+
+    def __init__(self) -> None:
+        self._known: dict[str, tuple[str, datetime | None, float | None]] = {}
+
+    def period(self, job_id: str, job: StoredJob) -> float | None:
+        """Seconds from the job's next fire to the one after; None for a one-off or a step."""
+        known = self._known.get(job_id)
+        if known is not None and known[:2] == (job.digest, job.next_run_at):
+            return known[2]
+        gap = None
+        if job.next_run_at is not None and job.spec.trigger.kind in ("cron", "interval"):
+            from yamlcron.triggers import schedule_for
+
+            following = schedule_for(job.spec.trigger, job.anchor).next_fire(job.next_run_at)
+            if following is not None:
+                gap = (following - job.next_run_at).total_seconds()
+        self._known[job_id] = (job.digest, job.next_run_at, gap)
+        return gap
