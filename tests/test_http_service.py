@@ -71,8 +71,8 @@ def test_livez_is_503_while_a_pass_is_stuck_and_200_once_it_rests(tmp_path: Path
 def test_readyz_says_why_before_the_start(tmp_path: Path) -> None:
     with service(tmp_path) as cron:
         cron.apply()
-        assert health.not_ready(cron) == "no manifest is applied yet"
-        ready = health.readyz(cron)
+        assert health.not_ready(cron, cron) == "no manifest is applied yet"
+        ready = health.readyz(cron, cron)
         assert ready.status == 503
 
 

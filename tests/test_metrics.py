@@ -9,6 +9,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from yamlcron.app import Yamlcron
+from yamlcron.http.options import HttpOptions
 from yamlcron.metrics import Metrics
 from yamlcron.registry import build_registry
 
@@ -28,21 +29,22 @@ jobs:
 """
 
 
-def service(folder: Path) -> Yamlcron:
+def service(folder: Path, http: HttpOptions | None = None) -> Yamlcron:
     folder.mkdir(exist_ok=True)
     (folder / "jobs.yaml").write_text(MANIFEST)
-    cron = Yamlcron(folder / "jobs.yaml", registry=build_registry(autoload=False))
+    cron = Yamlcron(folder / "jobs.yaml", registry=build_registry(autoload=False), http=http)
     cron.apply()
     return cron
 
 
 @contextmanager
-def looping(folder: Path) -> Iterator[Yamlcron]:
-    """A service with its loop running, as ``yamlcron run`` has it."""
-    cron = service(folder)
+def looping(folder: Path) -> Iterator[tuple[Yamlcron, Metrics]]:
+    """A service with its loop running and its metrics, as ``yamlcron run --http`` has them."""
+    cron = service(folder, HttpOptions("127.0.0.1", 0))
     cron.start()
     try:
-        yield cron
+        assert cron.http is not None
+        yield cron, cron.http.metrics
     finally:
         cron.stop()
 
@@ -65,14 +67,11 @@ def run(cron: Yamlcron, job_id: str) -> None:
 
 
 def test_runs_are_counted_by_job_and_status(tmp_path: Path) -> None:
-    with looping(tmp_path) as cron:
-        metrics = Metrics(cron)
-        metrics.attach()
+    with looping(tmp_path) as (cron, metrics):
         run(cron, "good")
         run(cron, "good")
         run(cron, "bad")
         got = samples(metrics)
-        metrics.detach()
     assert got["yamlcron_runs_total", (("job_id", "good"), ("status", "success"))] == 2
     assert got["yamlcron_runs_total", (("job_id", "bad"), ("status", "failure"))] == 1
     assert got["yamlcron_run_duration_seconds_count", (("job_id", "good"),)] == 2
@@ -110,7 +109,7 @@ def test_gauges_are_read_from_the_store(tmp_path: Path) -> None:
 
 
 def test_last_success_survives_a_restart_through_the_store(tmp_path: Path) -> None:
-    with looping(tmp_path) as cron:
+    with looping(tmp_path) as (cron, _):
         run(cron, "good")
         finished = cron.history("good")[0].finished_at
     assert finished is not None
@@ -121,14 +120,9 @@ def test_last_success_survives_a_restart_through_the_store(tmp_path: Path) -> No
 
 
 def test_two_services_in_one_process_keep_their_own_metrics(tmp_path: Path) -> None:
-    with looping(tmp_path / "one") as one, looping(tmp_path / "two") as two:
-        first, second = Metrics(one), Metrics(two)
-        first.attach()
-        second.attach()
+    with looping(tmp_path / "one") as (one, first), looping(tmp_path / "two") as (_, second):
         run(one, "bad")
         got_first, got_second = samples(first), samples(second)
-        first.detach()
-        second.detach()
     key = ("yamlcron_runs_total", (("job_id", "bad"), ("status", "failure")))
     assert got_first[key] == 1
     assert key not in got_second

@@ -38,6 +38,11 @@ def test_the_alert_rules_of_the_docs_load() -> None:
     assert "SUCCESS: 2 rules found" in done.stdout
 
 
+def test_the_operating_page_shows_the_rules_as_they_are() -> None:
+    page = (ALERTS.parent / "operating.md").read_text()
+    assert f"```yaml\n{ALERTS.read_text()}```" in page
+
+
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[Served]:
     (tmp_path / "jobs.yaml").write_text(

@@ -180,12 +180,15 @@ class Yamlcron:
         """
         from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit
         from yamlcron.scheduler.loop import Scheduler
-        from yamlcron.scheduler.parts import BusListener, Parts
+        from yamlcron.scheduler.parts import BusListener, Parts, RunListener
         from yamlcron.scheduler.pool import InlinePool
 
+        listener: RunListener = BusListener(self.events, lambda: self.notify)
+        if self.http is not None and not inline:  # /metrics counts the loop's runs
+            listener = self.http.metrics.counting(listener)
         parts = Parts(
             clock=self.clock,
-            listener=BusListener(self.events, lambda: self.notify),
+            listener=listener,
             pool=InlinePool() if inline else None,
             commit=InlineCommit if inline else GroupCommit,
         )
@@ -350,6 +353,21 @@ class Yamlcron:
     def jobs(self) -> list[StoredJob]:
         """The stored jobs, by id."""
         return self._stores.jobs()
+
+    def reader(self) -> Yamlcron:
+        """Another service on this store, for reading; close it when done.
+
+        Its connections are its own, so that its readers (the HTTP API) and this object's
+        loop never wait for each other.
+        """
+        return Yamlcron(
+            self.path,
+            store=self._stores.url,
+            registry=self.registry,
+            clock=self.clock,
+            text=self._text,
+            create=False,
+        )
 
     def job(self, job_id: str) -> StoredJob:
         """The stored job ``job_id``; UnknownJobError names the nearest stored id."""

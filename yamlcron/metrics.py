@@ -1,10 +1,14 @@
 """Prometheus metrics of one service (SPEC §9), on a registry of its own.
 
-Counters and histograms are fed by the event bus (a listener registered while the HTTP
-server runs): runs by status, durations, fire lateness, reloads, notifications. Gauges
-are read at scrape time (``StateCollector``): next fire times and pauses from the store,
-the manifest's digest, the lease. The label of a job is ``job_id``: Prometheus keeps
-``job`` for the scrape job.
+Runs are counted as the scheduler reports them (``RunCounter``, its run listener, on the
+thread that reports each), not through the event bus: the bus hands every event to a
+thread of its own, and at a thousand runs a second that handoff alone cost the scheduler
+more CPU than all the rest of the metrics (bench/http.py). Reloads come from the bus
+(a listener registered while the HTTP server runs); notifications from whoever delivers
+them (``count_notification``). Gauges are read at scrape time (``StateCollector``): next
+fire times and pauses from the store, runs under way from the scheduler, the manifest's
+digest, the lease. The label of a job is ``job_id``: Prometheus keeps ``job`` for the
+scrape job.
 
 Last run and last success are what this process saw, started from the store's history
 once per job: with several replicas, ``max by (job_id)`` over them is the truth.
@@ -13,10 +17,9 @@ once per job: with several replicas, ``max by (job_id)`` over them is the truth.
 from __future__ import annotations
 
 import threading
-from collections import Counter as Tally
 from collections.abc import Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -28,8 +31,11 @@ from yamlcron.hookspecs import hookimpl
 from yamlcron.runs import RunStatus
 
 if TYPE_CHECKING:
+    from prometheus_client.metrics import MetricWrapperBase
+
     from yamlcron.app import Yamlcron
-    from yamlcron.model import StoredJob
+    from yamlcron.model import JobSpec, StoredJob
+    from yamlcron.scheduler.parts import RunListener
 
 #: Run durations: from a quick call to a long batch job.
 DURATION_BUCKETS = (0.1, 0.5, 1, 5, 15, 60, 300, 900, 1800, 3600, 7200, float("inf"))
@@ -51,8 +57,10 @@ _RELOAD_RESULT = {"applied": "ok", "reload_failed": "error", "plan_refused": "re
 class Metrics:
     """The metrics of one ``Yamlcron``: ``exposition()`` is the ``/metrics`` body. Thread-safe."""
 
-    def __init__(self, app: Yamlcron) -> None:
+    def __init__(self, app: Yamlcron, reads: Yamlcron | None = None) -> None:
+        """The metrics of ``app``'s loop; the store is read through ``reads`` (default app)."""
         self.app = app
+        self.reads = reads or app
         self.registry = CollectorRegistry(auto_describe=False)
         self.runs = Counter(
             "yamlcron_runs", "Runs that ended, by job and status.", ["job_id", "status"],
@@ -76,6 +84,7 @@ class Metrics:
         )  # fmt: skip
         for result in _RELOAD_RESULT.values():  # a rate() needs the zero before the first
             self.reloads.labels(result=result)
+        self._runs, self._durations = Children(self.runs), Children(self.duration)
         self.seen = Seen()
         self.store_errors = 0
         self.registry.register(StateCollector(self))
@@ -98,11 +107,14 @@ class Metrics:
         if self.app.registry.manager.is_registered(self.listener):
             self.app.registry.manager.unregister(self.listener)
 
+    def counting(self, listener: RunListener) -> RunCounter:
+        """A scheduler's run listener that counts every run here, then tells ``listener``."""
+        return RunCounter(self, listener)
+
     def observe_run(self, event: RunEvent) -> None:
         """Count a run event: lateness at its start, status and duration at its end."""
         run = event.run
         if event.kind == "submitted":
-            self.seen.submitted(run.id, run.job_id)
             return
         if event.kind == "started":
             if run.attempt == 1 and run.started_at is not None:
@@ -110,27 +122,61 @@ class Metrics:
                 self.lateness.observe(max(late, 0.0))
             self.seen.started(run.job_id, run.started_at)
             return
-        self.runs.labels(job_id=run.job_id, status=run.status.value).inc()
-        self.seen.ended(run.id, run.job_id, run.status, run.finished_at)
+        self._runs(run.job_id, run.status.value).inc()
+        self.seen.ended(run.job_id, run.status, run.finished_at)
         if run.started_at is not None and run.finished_at is not None:
             took = (run.finished_at - run.started_at).total_seconds()
-            self.duration.labels(job_id=run.job_id).observe(max(took, 0.0))
+            self._durations(run.job_id).observe(max(took, 0.0))
 
     def observe_manifest(self, event: ManifestEvent) -> None:
         """Count an apply (``ok``), a failed reload (``error``) or a refused one (``refused``)."""
         self.reloads.labels(result=_RELOAD_RESULT[event.kind]).inc()
 
 
+class Children:
+    """A labelled metric's children, kept by their label values.
+
+    ``labels()`` parses its arguments on every call, which was most of counting a run.
+    """
+
+    def __init__(self, metric: MetricWrapperBase) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *labels: str) -> Any:
+        child = self._children.get(labels)
+        if child is None:  # two threads may both ask: labels() answers both the same child
+            child = self._children[labels] = self.metric.labels(*labels)
+        return child
+
+
+class RunCounter:
+    """A scheduler's run listener (``scheduler.parts.RunListener``) that counts every run.
+
+    It hears every job, so the scheduler builds every run's events; each is counted on the
+    thread that reports it, then handed to the listener it wraps (the event bus's), which
+    still decides on its own whom to tell.
+    """
+
+    def __init__(self, metrics: Metrics, listener: RunListener) -> None:
+        self.metrics = metrics
+        self.listener = listener
+
+    def hears(self, job: JobSpec) -> bool:
+        """Every run is counted."""
+        return True
+
+    def on_run(self, event: RunEvent) -> None:
+        """Count the event, then pass it on."""
+        self.metrics.observe_run(event)
+        self.listener.on_run(event)
+
+
 class Listener:
-    """The plugin that hands the service's events to its ``Metrics``."""
+    """The plugin that hands the service's manifest events to its ``Metrics``."""
 
     def __init__(self, metrics: Metrics) -> None:
         self.metrics = metrics
-
-    @hookimpl
-    def yamlcron_run_event(self, event: RunEvent) -> None:
-        """Count a run event."""
-        self.metrics.observe_run(event)
 
     @hookimpl
     def yamlcron_manifest_event(self, event: ManifestEvent) -> None:
@@ -139,27 +185,21 @@ class Listener:
 
 
 class Seen:
-    """Runs under way here, and each job's last start and success. Thread-safe."""
+    """Each job's last start and success. Thread-safe."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._running: dict[int, str] = {}
         self.last_run: dict[str, float] = {}
         self.last_success: dict[str, float] = {}
         self.seeded: set[str] = set()
-
-    def submitted(self, run_id: int, job_id: str) -> None:
-        with self._lock:
-            self._running[run_id] = job_id
 
     def started(self, job_id: str, at: datetime | None) -> None:
         if at is not None:
             with self._lock:
                 _latest(self.last_run, job_id, at.timestamp())
 
-    def ended(self, run_id: int, job_id: str, status: RunStatus, at: datetime | None) -> None:
+    def ended(self, job_id: str, status: RunStatus, at: datetime | None) -> None:
         with self._lock:
-            self._running.pop(run_id, None)  # a run reaped here was another's: never counted
             if status == RunStatus.SUCCESS and at is not None:
                 _latest(self.last_success, job_id, at.timestamp())
 
@@ -171,10 +211,6 @@ class Seen:
             if last_success is not None:
                 _latest(self.last_success, job_id, last_success.timestamp())
             self.seeded.add(job_id)
-
-    def running(self) -> Tally[str]:
-        with self._lock:
-            return Tally(self._running.values())
 
 
 def _latest(times: dict[str, float], job_id: str, moment: float) -> None:
@@ -191,11 +227,11 @@ class StateCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Every gauge; what the store cannot answer now is left out and counted."""
-        app = self.metrics.app
+        app, reads = self.metrics.app, self.metrics.reads
         try:
-            jobs = app.store.load_jobs()
-            record = app.applied()
-            replicas = app.replicas()
+            jobs = reads.store.load_jobs()
+            record = reads.applied()
+            replicas = reads.replicas()
             self._seed(jobs)
         except StoreError:
             self.metrics.store_errors += 1
@@ -265,9 +301,11 @@ class StateCollector:
 
     def _running(self, jobs: dict[str, StoredJob]) -> Metric:
         running = GaugeMetricFamily(
-            "yamlcron_runs_running", "Runs under way in this process, by job.", labels=["job_id"]
+            "yamlcron_runs_running", "Runs under way in this replica, by job.", labels=["job_id"]
         )
-        counts = self.metrics.seen.running()
+        runner = self.metrics.app.scheduler.runner
+        with runner.lock:
+            counts = dict(runner.under_way)
         for job_id in jobs:
             running.add_metric([job_id], counts.get(job_id, 0))
         return running
@@ -283,7 +321,7 @@ class StateCollector:
     def _seed(self, jobs: dict[str, StoredJob]) -> None:
         """Each job's last start and success from the store, the first time it is scraped."""
         seen = self.metrics.seen
-        store = self.metrics.app.store
+        store = self.metrics.reads.store
         for job_id in jobs:
             if job_id in seen.seeded:
                 continue

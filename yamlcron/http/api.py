@@ -9,15 +9,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from yamlcron.http.web import HttpError, Request, Response, integer, json_response, seconds
+from yamlcron.http.web import Context, HttpError, Request, Response, integer, json_response, seconds
 from yamlcron.runs import RunStatus
 from yamlcron.shapes import job_json, replica_json, run_json
-
-if TYPE_CHECKING:
-    from yamlcron.app import Yamlcron
-    from yamlcron.http.options import HttpOptions
 
 #: SPEC §1's job id: anything else (a path, ``..``) names no job, and the store is not asked.
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -35,85 +31,86 @@ def job_id(text: str) -> str:
     return text
 
 
-def jobs(app: Yamlcron, options: HttpOptions, request: Request) -> Response:
+def jobs(ctx: Context, request: Request) -> Response:
     """``GET /api/v1/jobs``: every stored job, by id."""
-    return json_response(200, [job_json(job, options.times) for job in app.jobs()])
+    return json_response(200, [job_json(job, ctx.options.times) for job in ctx.reads.jobs()])
 
 
-def job(app: Yamlcron, options: HttpOptions, request: Request, name: str) -> Response:
+def job(ctx: Context, request: Request, name: str) -> Response:
     """``GET /api/v1/jobs/{id}``."""
-    return json_response(200, job_json(app.job(job_id(name)), options.times))
+    return json_response(200, job_json(ctx.reads.job(job_id(name)), ctx.options.times))
 
 
-def runs(app: Yamlcron, options: HttpOptions, request: Request, name: str) -> Response:
+def runs(ctx: Context, request: Request, name: str) -> Response:
     """``GET /api/v1/jobs/{id}/runs?limit=N&status=S[,S...]``: newest first."""
     limit = integer(request.query, "limit", 50, 1, MAX_RUNS)
     statuses = _statuses(request.query)
-    found = app.history(job_id(name), limit, statuses=statuses)
-    shown = options.times.of(app.zones([name]).get(name))
+    found = ctx.reads.history(job_id(name), limit, statuses=statuses)
+    shown = ctx.options.times.of(ctx.reads.zones([name]).get(name))
     return json_response(200, [run_json(run, shown) for run in found])
 
 
-def run(app: Yamlcron, options: HttpOptions, request: Request, number: str) -> Response:
+def run(ctx: Context, request: Request, number: str) -> Response:
     """``GET /api/v1/runs/{run_id}``: one run with its output, error and traceback."""
     if not number.isdigit() or len(number) > 18:
         raise HttpError(404, f"no run {number!r}")
-    found = app.history(run_id=int(number))[0]
-    shown = options.times.of(app.zones([found.job_id]).get(found.job_id))
+    found = ctx.reads.history(run_id=int(number))[0]
+    shown = ctx.options.times.of(ctx.reads.zones([found.job_id]).get(found.job_id))
     return json_response(200, run_json(found, shown))
 
 
-def replicas(app: Yamlcron, options: HttpOptions, request: Request) -> Response:
+def replicas(ctx: Context, request: Request) -> Response:
     """``GET /api/v1/replicas``: the live ``yamlcron run`` replicas of the store."""
-    return json_response(200, [replica_json(r, options.times) for r in app.replicas()])
+    return json_response(200, [replica_json(r, ctx.options.times) for r in ctx.reads.replicas()])
 
 
-def manifest(app: Yamlcron, options: HttpOptions, request: Request) -> Response:
+def manifest(ctx: Context, request: Request) -> Response:
     """``GET /api/v1/manifest``: the applied manifest and the last reload's error, if any."""
-    record = app.applied()
-    error = app.reload_error
+    record = ctx.reads.applied()
+    error = ctx.app.reload_error  # the daemon's own: a reload is its business
+    times = ctx.options.times
     return json_response(
         200,
         {
             "digest": record.digest if record else None,
             "commit": record.commit if record else None,
-            "applied_at": options.times.shown(record.applied_at) if record else None,
-            "path": record.path if record else str(app.path),
+            "applied_at": times.shown(record.applied_at) if record else None,
+            "path": record.path if record else str(ctx.app.path),
             "last_reload_error": None
             if error is None
-            else {"at": options.times.shown(error.at), "message": error.message},
+            else {"at": times.shown(error.at), "message": error.message},
         },
     )
 
 
-def trigger(app: Yamlcron, options: HttpOptions, request: Request, name: str) -> Response:
+def trigger(ctx: Context, request: Request, name: str) -> Response:
     """``POST /api/v1/jobs/{id}/trigger[?wait=SECONDS]``: 202, or 200 and the finished run."""
     wait = seconds(request.query, "wait", MAX_WAIT)
-    _action(options, request)
-    handle = app.trigger(job_id(name))
+    _action(ctx, request)
+    handle = ctx.app.trigger(job_id(name))
     if wait is not None:
         try:
             finished = handle.result(wait)
         except TimeoutError:
             pass
         else:
-            shown = options.times.of(app.zones([name]).get(name))
+            shown = ctx.options.times.of(ctx.reads.zones([name]).get(name))
             return json_response(200, run_json(finished, shown))
     return json_response(202, {"job_id": name})
 
 
-def pause(app: Yamlcron, options: HttpOptions, request: Request, name: str) -> Response:
+def pause(ctx: Context, request: Request, name: str) -> Response:
     """``POST /api/v1/jobs/{id}/pause``: 200 and the job."""
-    _action(options, request)
-    app.pause(job_id(name))
-    return job(app, options, request, name)
+    _action(ctx, request)
+    ctx.app.pause(job_id(name))
+    return job(ctx, request, name)
 
 
-def resume(app: Yamlcron, options: HttpOptions, request: Request, name: str) -> Response:
+def resume(ctx: Context, request: Request, name: str) -> Response:
     """``POST /api/v1/jobs/{id}/resume``: 200 and the job, with its next fire time from now."""
-    _action(options, request)
-    app.resume(job_id(name))
-    return job(app, options, request, name)
+    _action(ctx, request)
+    ctx.app.resume(job_id(name))
+    return job(ctx, request, name)
 
 
 def _statuses(query: Mapping[str, str]) -> tuple[str, ...]:
@@ -129,11 +126,11 @@ def _statuses(query: Mapping[str, str]) -> tuple[str, ...]:
     return wanted
 
 
-def _action(options: HttpOptions, request: Request) -> None:
+def _action(ctx: Context, request: Request) -> None:
     """An action needs the token, and takes no fields: a body, if any, is a JSON object."""
     from yamlcron.http.auth import require_token
 
-    require_token(options.token, request.authorization)
+    require_token(ctx.options.token, request.authorization)
     if request.body.strip():
         try:
             fields: Any = json.loads(request.body)

@@ -31,21 +31,24 @@ def livez(app: Yamlcron) -> Response:
     return json_response(503, {"alive": False, "reason": reason})
 
 
-def readyz(app: Yamlcron) -> Response:
-    """200 when the store answers, this replica holds its lease and a manifest is applied."""
-    reason = not_ready(app)
+def readyz(app: Yamlcron, reads: Yamlcron) -> Response:
+    """200 when the store answers, this replica holds its lease and a manifest is applied.
+
+    The store is asked through ``reads`` (connections of its own), about ``app``'s loop.
+    """
+    reason = not_ready(app, reads)
     if reason is None:
         return json_response(200, {"ready": True})
     return json_response(503, {"ready": False, "reason": reason})
 
 
-def not_ready(app: Yamlcron) -> str | None:
+def not_ready(app: Yamlcron, reads: Yamlcron) -> str | None:
     """Why this replica should not get traffic, or None."""
     if app.scheduler.pulse.stopped:
         return "the scheduler is stopping"
     try:
-        record = app.applied()
-        live = app.replicas()
+        record = reads.applied()
+        live = reads.replicas()
     except StoreError as exc:
         return f"the store is unreachable: {exc}"
     except YamlcronError as exc:

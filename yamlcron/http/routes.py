@@ -17,11 +17,9 @@ from urllib.parse import parse_qsl
 
 from yamlcron.errors import StoreError, UnknownJobError, YamlcronError
 from yamlcron.http import api, health
-from yamlcron.http.web import HttpError, Request, Response
+from yamlcron.http.web import Context, HttpError, Request, Response
 
 if TYPE_CHECKING:
-    from yamlcron.app import Yamlcron
-    from yamlcron.http.options import HttpOptions
     from yamlcron.metrics import Metrics
 
 log = logging.getLogger("yamlcron.http")
@@ -33,8 +31,8 @@ PAGES = re.compile(r"/(?:(?:jobs|runs|static)(?:/.*)?)?")
 
 Handler = Callable[..., Response]
 ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
-    ("GET", re.compile(r"/livez"), lambda app, options, request: health.livez(app)),
-    ("GET", re.compile(r"/readyz"), lambda app, options, request: health.readyz(app)),
+    ("GET", re.compile(r"/livez"), lambda ctx, request: health.livez(ctx.app)),
+    ("GET", re.compile(r"/readyz"), lambda ctx, request: health.readyz(ctx.app, ctx.reads)),
     ("GET", re.compile(r"/api/v1/jobs"), api.jobs),
     ("GET", re.compile(r"/api/v1/jobs/([^/]+)"), api.job),
     ("GET", re.compile(r"/api/v1/jobs/([^/]+)/runs"), api.runs),
@@ -52,9 +50,8 @@ StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 class Application:
     """The WSGI callable that ``server`` serves: routes, pages and ``/metrics``."""
 
-    def __init__(self, app: Yamlcron, options: HttpOptions, metrics: Metrics | None) -> None:
-        self.app = app
-        self.options = options
+    def __init__(self, context: Context, metrics: Metrics | None) -> None:
+        self.context = context
         self.metrics = metrics
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -99,7 +96,7 @@ class Application:
             if match is None:
                 continue
             if method == request.method:
-                return handler(self.app, self.options, request, *match.groups())
+                return handler(self.context, request, *match.groups())
             allowed.add(method)
         if allowed:
             raise _not_allowed(request, allowed)
@@ -119,7 +116,7 @@ class Application:
             from yamlcron.http import pages  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
             raise HttpError(404, f"no such path: {request.path}") from None
-        answer = pages.page(self.app, request.path, request.query)
+        answer = pages.page(self.context.app, request.path, request.query)
         if answer is None:
             raise HttpError(404, f"no such path: {request.path}")
         status, content_type, body = answer

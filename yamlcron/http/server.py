@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from yamlcron.errors import YamlcronError
 from yamlcron.http.routes import Application
+from yamlcron.http.web import Context
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
@@ -46,11 +47,12 @@ class HttpServer:
         from yamlcron.metrics import Metrics
 
         self.options = options
-        self.metrics: Metrics = Metrics(app)
+        self.reads = app.reader()  # requests never wait for the loop's store connection
+        self.metrics: Metrics = Metrics(app, self.reads)
         self._map: dict[int, Any] = {}
         try:
             self._server: Any = create_server(
-                Application(app, options, self.metrics),
+                Application(Context(app, self.reads, options), self.metrics),
                 map=self._map,
                 host=options.host,
                 port=options.port,
@@ -63,6 +65,7 @@ class HttpServer:
                 ident="yamlcron",
             )
         except OSError as exc:
+            self.reads.close()
             raise YamlcronError(
                 f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
             ) from None
@@ -101,6 +104,7 @@ class HttpServer:
         else:
             wasyncore.close_all(self._map, ignore_all=True)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        self.reads.close()
 
 
 def answer_errors_as_json(sockets: dict[int, Any]) -> None:

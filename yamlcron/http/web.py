@@ -5,9 +5,27 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from yamlcron.app import Yamlcron
+    from yamlcron.http.options import HttpOptions
 
 JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a handler answers from.
+
+    ``app``: the daemon's service (actions, its loop, its last reload); ``reads``: a reader
+    on the same store for every read, on connections of its own, so that a request never
+    waits for the loop nor the loop for it; ``options``: the server's.
+    """
+
+    app: Yamlcron
+    reads: Yamlcron
+    options: HttpOptions
 
 
 @dataclass(frozen=True)
