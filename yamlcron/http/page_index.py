@@ -28,7 +28,7 @@ from yamlcron.runs import Run
 from yamlcron.triggers import zone
 
 if TYPE_CHECKING:
-    from yamlcron.app import Yamlcron
+    from yamlcron.app import ReloadError, Yamlcron
     from yamlcron.model import StoredJob
 
 #: Runs in a job's strip of recent outcomes.
@@ -75,8 +75,8 @@ def _in_state(job: StoredJob, state: str) -> bool:
     return job.last_status == state
 
 
-def index(app: Yamlcron, wanted: JobFilter, at: Moments) -> bytes:
-    """The front page, as a whole document."""
+def index(app: Yamlcron, failed: ReloadError | None, wanted: JobFilter, at: Moments) -> bytes:
+    """The front page, as a whole document; ``failed``: the daemon's last reload error."""
     stored = app.jobs_by_id()
     ids = sorted(i for i, job in stored.items() if wanted.keeps(i, job))
     pages = max(1, -(-len(ids) // wanted.per))
@@ -94,7 +94,7 @@ def index(app: Yamlcron, wanted: JobFilter, at: Moments) -> bytes:
         + table(caption, headers, rows)
         + _pages(wanted, page, pages)
         + _replicas(app, at)
-        + _reload(app, at)
+        + _reload(app, failed, at)
     )
     return Frame(ROOT, "Jobs").render(body, at)
 
@@ -168,7 +168,7 @@ def _replicas(app: Yamlcron, at: Moments) -> str:
     )
 
 
-def _reload(app: Yamlcron, at: Moments) -> str:
+def _reload(app: Yamlcron, failed: ReloadError | None, at: Moments) -> str:
     record = app.applied()
     applied = (
         "<p>No manifest applied.</p>"
@@ -183,7 +183,6 @@ def _reload(app: Yamlcron, at: Moments) -> str:
             )
         )
     )
-    failed = app.reload_error
     error = (
         "<p>The last reload succeeded (or none was tried since the daemon started).</p>"
         if failed is None

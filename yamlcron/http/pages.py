@@ -56,7 +56,7 @@ def page(app: Yamlcron, path: str, query: Mapping[str, str]) -> Response | None:
     if render is None:
         return None
     try:
-        return 200, HTML, render(app, query)
+        return 200, HTML, render(app, _reader(app), query)
     except BadQuery as exc:
         return _problem(400, "Bad request", str(exc), path)
     except UnknownJobError as exc:
@@ -65,7 +65,8 @@ def page(app: Yamlcron, path: str, query: Mapping[str, str]) -> Response | None:
         return _problem(503, "The store cannot be read", str(exc), path)
 
 
-Render = Callable[["Yamlcron", Mapping[str, str]], bytes]
+#: A page from the daemon's service, the service it reads the store through, and the query.
+Render = Callable[["Yamlcron", "Yamlcron", Mapping[str, str]], bytes]
 
 
 def _route(path: str) -> Render | None:
@@ -76,13 +77,13 @@ def _route(path: str) -> Render | None:
     if len(parts) != 3 or not parts[2]:
         return None
     if parts[1] == "jobs":
-        return lambda app, query: _job(app, parts[2], query)
+        return lambda app, reads, query: _job(app, reads, parts[2], query)
     if parts[1] == "runs":
-        return lambda app, query: _run(app, parts[2])
+        return lambda app, reads, query: _run(app, reads, parts[2])
     return None
 
 
-def _index(app: Yamlcron, query: Mapping[str, str]) -> bytes:
+def _index(app: Yamlcron, reads: Yamlcron, query: Mapping[str, str]) -> bytes:
     states = {s for s, _ in JOB_STATES} | set(STATUSES)
     wanted = JobFilter(
         text=query.get("q", "").strip(),
@@ -91,23 +92,32 @@ def _index(app: Yamlcron, query: Mapping[str, str]) -> bytes:
         page=_number(query, "page", 1),
         per=min(_number(query, "per", JobFilter.per), MAX_PER_PAGE),
     )
-    return index(app, wanted, _moments(app))
+    return index(reads, app.reload_error, wanted, _moments(app))
 
 
-def _job(app: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
+def _job(app: Yamlcron, reads: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
     before = _number(query, "before", 0)
     wanted = RunFilter(
         status=_choice(query, "status", {"", *STATUSES}),
         before=before or None,
         per=min(_number(query, "per", RunFilter.per), MAX_PER_PAGE),
     )
-    return job_page(app, job_id, wanted, _moments(app))
+    return job_page(reads, job_id, wanted, _moments(app))
 
 
-def _run(app: Yamlcron, run_id: str) -> bytes:
+def _run(app: Yamlcron, reads: Yamlcron, run_id: str) -> bytes:
     if not run_id.isdigit() or not run_id.isascii():
         raise UnknownJobError(f"no run {run_id!r}: a run id is a whole number")
-    return run_page(app, int(run_id), _moments(app))
+    return run_page(reads, int(run_id), _moments(app))
+
+
+def _reader(app: Yamlcron) -> Yamlcron:
+    """Where pages read the store: the HTTP server's reader when there is one.
+
+    The reader has connections of its own, so that a page never waits for the loop, nor
+    the loop for a page.
+    """
+    return app.http.reads if app.http is not None else app
 
 
 def _moments(app: Yamlcron) -> Moments:
