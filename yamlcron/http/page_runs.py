@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass
 from datetime import tzinfo
 from typing import TYPE_CHECKING
@@ -91,7 +92,7 @@ def _what(spec: JobSpec) -> str:
     """What a job runs, in one line: its argv, shell script or Python callable."""
     run = spec.run
     if run.kind == "command":
-        return " ".join(run.command)
+        return shlex.join(run.command)
     return f"{run.kind}: {run.shell if run.kind == 'shell' else run.call}"
 
 
@@ -112,6 +113,11 @@ def _status_form(wanted: RunFilter) -> str:
     return (
         '<form class="filters" method="get" aria-label="Filter runs">'
         + select("status", "Status", options, wanted.status)
+        + (
+            f'<input type="hidden" name="per" value="{wanted.per}">'
+            if wanted.query()["per"]
+            else ""
+        )
         + '<button type="submit">Filter</button></form>'
     )
 
