@@ -185,12 +185,22 @@ def shown(browser: Chrome, selector: str) -> bool:
 
 def click(browser: Chrome, selector: str) -> None:
     """Click the first element ``selector`` finds, finding it again if a refresh replaced it."""
+    press(browser, selector)
+
+
+def press(browser: Chrome, selector: str, keys: str | None = None) -> None:
+    """Type ``keys`` into the first element ``selector`` finds (None: click it), finding it
+    again if a refresh replaced it meanwhile."""
 
     def done() -> bool:
-        browser.find_element(By.CSS_SELECTOR, selector).click()
+        element = browser.find_element(By.CSS_SELECTOR, selector)
+        if keys is None:
+            element.click()
+        else:
+            element.send_keys(keys)
         return True
 
-    wait(browser, done, f"clicking {selector}")
+    wait(browser, done, f"{selector} to take {keys or 'a click'}")
 
 
 def job_rows(browser: Chrome) -> list[str]:
@@ -220,7 +230,7 @@ def test_the_front_page_lists_a_thousand_jobs_a_page_at_a_time(
     browser.get(f"{served.url}/?per=1000")
     assert len(job_rows(browser)) == 1000
 
-    browser.find_element(By.ID, "f-q").send_keys("job-0999\n")
+    press(browser, "#f-q", "job-0999\n")
     wait(browser, lambda: job_rows(browser) == ["job-0999"], "the filtered list")
     assert browser.find_element(By.ID, "f-q").get_attribute("value") == "job-0999"
 
@@ -231,9 +241,7 @@ def test_a_job_opens_from_the_front_page_with_its_runs(browser: Chrome, served: 
     # By keyboard: the first Tab reaches "Skip to content", and Enter on a job opens it.
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     assert browser.switch_to.active_element.text == "Skip to content"
-    browser.find_element(By.CSS_SELECTOR, 'main table a[href="./jobs/raises"]').send_keys(
-        Keys.ENTER
-    )
+    press(browser, 'main table a[href="./jobs/raises"]', Keys.ENTER)
 
     wait(browser, lambda: browser.title == "Job raises · yamlcron", "the job's page")
     assert text(browser, "h1") == "Job raises"
