@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     from yamlcron.applier import Applier, Source
     from yamlcron.eventbus import EventBus
     from yamlcron.heartbeat import HeartbeatSpec
+    from yamlcron.http.options import HttpOptions
+    from yamlcron.http.server import HttpServer
     from yamlcron.scheduler.loop import Scheduler
     from yamlcron.scheduler.parts import Clock
 
@@ -84,6 +86,7 @@ class Yamlcron:
         node: str | None = None,
         freeze_gc: bool = False,
         create: bool = True,
+        http: HttpOptions | None = None,
     ) -> None:
         """The service for ``manifest`` (a path; with ``text``, its content instead).
 
@@ -92,7 +95,8 @@ class Yamlcron:
         is how long it may go silent before other replicas take its runs over.
         ``freeze_gc`` keeps full garbage collections short in a process that is
         yamlcron's own (``yamlcron run`` sets it; see ``yamlcron.scheduler.gcfreeze``). ``create``
-        False opens an existing store only (for reading, pausing, a manual run).
+        False opens an existing store only (for reading, pausing, a manual run). ``http``:
+        serve health, metrics and the API (``yamlcron.http``) while the loop runs.
         """
         self.path = Path(manifest)
         self.registry = registry or build_registry()
@@ -118,6 +122,8 @@ class Yamlcron:
         self.notify: tuple[NotifySpec, ...] = ()
         #: Why the last reload kept the running manifest; None once a reload succeeds.
         self.reload_error: ReloadError | None = None
+        self.http_options = http
+        self.http: HttpServer | None = None
 
     @classmethod
     def from_text(cls, text: str, folder: str | Path = ".", **options: object) -> Yamlcron:
@@ -175,12 +181,15 @@ class Yamlcron:
         """
         from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit
         from yamlcron.scheduler.loop import Scheduler
-        from yamlcron.scheduler.parts import BusListener, Parts
+        from yamlcron.scheduler.parts import BusListener, Parts, RunListener
         from yamlcron.scheduler.pool import InlinePool
 
+        listener: RunListener = BusListener(self.events, lambda: self.notify)
+        if self.http is not None and not inline:  # /metrics counts the loop's runs
+            listener = self.http.metrics.counting(listener)
         parts = Parts(
             clock=self.clock,
-            listener=BusListener(self.events, lambda: self.notify),
+            listener=listener,
             pool=InlinePool() if inline else None,
             commit=InlineCommit if inline else GroupCommit,
         )
@@ -257,13 +266,22 @@ class Yamlcron:
         """
         with self._reload_lock:
             source = manifest or self._applier.source()
+            self._bind_http()  # a port in use stops the start before the store is touched
             store = self._writing_store()
             store.lock_daemon()
             self.scheduler.recover()
             plan = self._apply(source, force=force, show=None)
             self._looping = True
         self._unwatch_store = store.watch(self.scheduler.store_changed)
+        if self.http is not None:
+            self.http.start()
         return plan
+
+    def _bind_http(self) -> None:
+        if self.http_options is not None and self.http is None:
+            from yamlcron.http.server import HttpServer  # waitress: only with --http
+
+            self.http = HttpServer(self, self.http_options)
 
     def run(
         self,
@@ -333,7 +351,10 @@ class Yamlcron:
         return finished
 
     def close(self) -> None:
-        """Deliver the notifications under way and close the store."""
+        """Stop serving HTTP, deliver the notifications under way and close the store."""
+        if self.http is not None:
+            self.http.stop()
+            self.http = None
         self._unwatch_store()
         if self._events is not None:
             self._events.close()
@@ -342,6 +363,25 @@ class Yamlcron:
     def jobs(self) -> list[StoredJob]:
         """The stored jobs, by id."""
         return self._stores.jobs()
+
+    def reader(self) -> Yamlcron:
+        """Another service on this store, for reading; close it when done.
+
+        Its connections are its own, so that its readers (the HTTP API) and this object's
+        loop never wait for each other.
+        """
+        return Yamlcron(
+            self.path,
+            store=self._stores.url,
+            registry=self.registry,
+            clock=self.clock,
+            text=self._text,
+            create=False,
+        )
+
+    def job(self, job_id: str) -> StoredJob:
+        """The stored job ``job_id``; UnknownJobError names the nearest stored id."""
+        return self._stores.stored(job_id)
 
     def next_fires(self, job_id: str, count: int = 5, after: datetime | str | None = None) -> Fires:
         """The coming fire times of ``job_id`` as the manifest declares it; writes nothing.
@@ -382,6 +422,26 @@ class Yamlcron:
         UnknownJobError otherwise.
         """
         return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
+
+    def jobs_by_id(self) -> dict[str, StoredJob]:
+        """The stored jobs by id, unordered; a spec is parsed only when read (filter by id)."""
+        return self._stores.applied().load_jobs()
+
+    def recent_runs(
+        self,
+        job_ids: Collection[str],
+        per_job: int,
+        *,
+        before: int | None = None,
+        statuses: Collection[str] = (),
+    ) -> dict[str, list[Run]]:
+        """The newest runs of each of these jobs, without output, result or error: for pages.
+
+        See ``interfaces.HistoryStore.recent_runs``; ``before`` a run id (the next page).
+        """
+        return self._stores.applied().recent_runs(
+            job_ids, per_job, before=before, statuses=statuses
+        )
 
     def applied(self) -> AppliedManifest | None:
         """The record of the manifest the store holds: digest, commit, path, when applied."""

@@ -284,6 +284,24 @@ class HistoryStore(Protocol):
         """The process groups recorded for ``run_ids``: (group id, identity)."""
         ...
 
+    def recent_runs(
+        self,
+        job_ids: Collection[str],
+        per_job: int,
+        *,
+        before: int | None = None,
+        statuses: Collection[str] = (),
+    ) -> dict[str, list[Run]]:
+        """The newest ``per_job`` runs of each of these jobs, newest first, read at once.
+
+        For overviews (the status page's strips and its pages of runs): the runs carry no
+        ``result``, ``error`` nor ``output`` (None, None, ""), so that a page of fifty jobs
+        reads a few kilobytes, not each run's output. ``before`` keeps the runs whose id
+        is lower (the next page); ``statuses`` those with one of them. A job without runs
+        is absent from the answer.
+        """
+        ...
+
 
 class Doorbell(Protocol):
     """How a write in one process wakes the daemon watching the store in another."""

@@ -83,6 +83,19 @@ def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> 
     type=click.FloatRange(0, min_open=True),
     help="Seconds between heartbeat pings.",
 )
+@click.option(
+    "--http",
+    "http_address",
+    metavar="HOST:PORT",
+    envvar="YAMLCRON_HTTP",
+    help="Serve health, metrics, the JSON API and the status page here (env YAMLCRON_HTTP).",
+)
+@click.option(
+    "--http-token-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The bearer token that allows trigger, pause and resume over HTTP (or env "
+    "YAMLCRON_HTTP_TOKEN); without one, actions are refused.",
+)
 @click.pass_obj
 def run(
     app: App,
@@ -97,6 +110,8 @@ def run(
     force: bool,
     heartbeat: str | None,
     heartbeat_interval: float,
+    http_address: str | None,
+    http_token_file: Path | None,
 ) -> None:
     """Apply the manifest, then run the scheduler until SIGTERM or SIGINT.
 
@@ -111,10 +126,16 @@ def run(
     Example:
       yamlcron run -f examples/jobs.yaml
       yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
+      yamlcron run --http 127.0.0.1:9746 --http-token-file /run/secrets/yamlcron-token
       yamlcron run --heartbeat https://hc-ping.com/$CHECK_UUID
     """
     from yamlcron.heartbeat import HeartbeatSpec
 
+    http = None
+    if http_address is not None:
+        from yamlcron.http.options import http_options
+
+        http = http_options(http_address, http_token_file, app.times)
     cron = app.service(
         manifest_path,
         store_url,
@@ -123,6 +144,7 @@ def run(
         lease_ttl=lease_ttl,
         node=node,
         freeze_gc=True,  # this process is ours: keep its full collections short
+        http=http,
     )
     try:
         cron.run(

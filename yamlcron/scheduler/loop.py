@@ -86,6 +86,8 @@ class Scheduler:
         self._stopping = False
         #: Whether the loop is alive (``/livez``, heartbeats): see ``yamlcron.scheduler.pulse``.
         self.pulse = Pulse()
+        #: Passes the store could not serve, for ``yamlcron_store_errors_total``.
+        self.store_errors = 0
         self._pass = threading.Lock()  # held through one tick: stop() waits for it to end
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self._freeze = Freezer() if config.freeze_gc else None
@@ -182,6 +184,7 @@ class Scheduler:
                 try:
                     delay = self.tick(self.clock())
                 except StoreError as exc:
+                    self.store_errors += 1
                     log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)
                     delay = STORE_RETRY
                 if self._freeze is not None:

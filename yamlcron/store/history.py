@@ -9,6 +9,11 @@ from yamlcron.runs import Run
 from yamlcron.store.codec import RUN_COLUMNS, run_from_row, to_micros
 from yamlcron.store.sql import SQLBase
 
+#: ``RUN_COLUMNS`` without the heavy ones (result, error, output), for overviews.
+SUMMARY_COLUMNS = RUN_COLUMNS.replace("result, error, output", "NULL AS r, NULL AS e, NULL AS o")
+#: Jobs per statement of ``recent_runs``: one SELECT each, and SQLite allows 500 in a compound.
+_JOBS_PER_STATEMENT = 200
+
 
 class HistorySQL(SQLBase):
     """``interfaces.HistoryStore`` in the shared SQL."""
@@ -71,3 +76,39 @@ class HistorySQL(SQLBase):
                 list(run_ids),
             )
         return [(int(pgid), identity) for _, pgid, identity in rows]
+
+    def recent_runs(
+        self,
+        job_ids: Collection[str],
+        per_job: int,
+        *,
+        before: int | None = None,
+        statuses: Collection[str] = (),
+    ) -> dict[str, list[Run]]:
+        # One indexed, limited SELECT per job, glued by UNION ALL: a window function
+        # would number every run of every job before keeping the newest few.
+        clauses = ["job_id = ?"]
+        extra: list[object] = []
+        if statuses:
+            clauses.append(f"status IN ({', '.join('?' * len(statuses))})")
+            extra.extend(statuses)
+        if before is not None:
+            clauses.append("id < ?")
+            extra.append(before)
+        one = (
+            f"SELECT * FROM (SELECT {SUMMARY_COLUMNS} FROM runs WHERE {' AND '.join(clauses)} "
+            "ORDER BY id DESC LIMIT ?) AS r{}"
+        )
+        ids = list(dict.fromkeys(job_ids))
+        found: dict[str, list[Run]] = {}
+        for start in range(0, len(ids), _JOBS_PER_STATEMENT):
+            chunk = ids[start : start + _JOBS_PER_STATEMENT]
+            sql = " UNION ALL ".join(one.format(n) for n in range(len(chunk)))
+            args = [a for job_id in chunk for a in (job_id, *extra, per_job)]
+            with self._reading():
+                rows = self._execute(sql, args).fetchall()
+            for row in rows:
+                found.setdefault(row[1], []).append(run_from_row(row))
+        for runs in found.values():
+            runs.sort(key=lambda r: r.id, reverse=True)
+        return found
