@@ -38,6 +38,8 @@ from yamlcron.templates import stray
 from yamlcron.triggers import zone
 from yamlcron.yamldoc import Document, dotted, read_document
 
+#: The operating system ends an argv, environment or path string at its first NUL.
+_NUL = "a NUL byte (\\0) cannot be passed to a process"
 #: Larger manifests are refused before they are read (100,000 jobs take about 10 MiB).
 MAX_BYTES = 32 * 1024 * 1024
 
@@ -207,6 +209,8 @@ class _Checker:
         if isinstance(run, dict):
             for key in ("env", "command", "cwd"):
                 self.check_templates((*base, "run", key), run.get(key))
+            for key in ("env", "command", "shell", "cwd", "call", "task"):
+                self.check_no_nul((*base, "run", key), run.get(key))
         if self.components is not None:
             self.check_job_components(job_id, job, self.components)
 
@@ -307,6 +311,23 @@ class _Checker:
                 self.check_templates((*path, index), item)
         elif isinstance(value, str) and stray(value):
             self.fail(path, "'${' starts no ${VAR} or ${VAR:-default}; write $${ for a literal")
+
+    def check_no_nul(self, path: Path_, value: Any) -> None:
+        """What becomes a process's argv, environment or folder holds no NUL byte.
+
+        The operating system ends each of those strings at the first NUL, so Python refuses
+        it when the run starts: found here, it is an error at its line, not a failed run.
+        """
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\0" in key:
+                    self.fail((*path, key), _NUL, key=True)
+                self.check_no_nul((*path, key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.check_no_nul((*path, index), item)
+        elif isinstance(value, str) and "\0" in value:
+            self.fail(path, _NUL)
 
     def check_defaults_components(self, components: Components) -> None:
         """``defaults.executor`` and the top-level and default notifiers."""
