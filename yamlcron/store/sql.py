@@ -102,8 +102,11 @@ class SQLBase:
         try:
             yield
         except self.errors as exc:
-            detail = " ".join(str(exc).split())
-            raise StoreError(f"the store {self.name}: {detail}") from None
+            raise StoreError(f"the store {self.name}: {self._detail(exc)}") from None
+
+    def _detail(self, exc: Exception) -> str:
+        """The driver's error in one line, as a message may show it."""
+        return " ".join(str(exc).split())
 
     def _migrate(self, *, writable: bool) -> None:
         """Bring the schema to ``SCHEMA_VERSION``, or refuse a store too new for us."""
