@@ -76,5 +76,9 @@ class UnknownJobError(YamlcronError):
     """A command named a job the manifest or store does not hold."""
 
 
+class StoreGoneError(StoreError):
+    """The store was deleted or replaced under a running process, which must stop."""
+
+
 class LeaseLostError(StoreError):
     """This replica's lease expired and was taken over: its claims and results are refused."""
