@@ -99,6 +99,7 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
+        self._ensure_connected()
         # Inside its own transaction a thread reads what it wrote: the writer connection.
         if self._reader is None or self._local.writing:
             with super()._reading():
