@@ -26,8 +26,18 @@ from yamlcron.store.filesignals import FileSignals
 from yamlcron.store.private import guard_store
 from yamlcron.store.sqlstore import SQLStore
 
+#: SQLite's errors that a user can act on, said plainly (its own words follow).
+_PLAIN = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "the store is read-only",
+}
 #: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
 #: the id of a deleted row (a pruned run's id stays unique).
+#: SQLite's errors that a user can act on, said plainly (its own words follow).
+_PLAIN = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "the store is read-only",
+}
 WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
@@ -134,9 +144,8 @@ class SQLiteStore(SQLStore):
 
     def _detail(self, exc: Exception) -> str:
         detail = super()._detail(exc)
-        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            return f"the disk is full ({detail})"
-        return detail
+        said = _PLAIN.get(getattr(exc, "sqlite_errorcode", None) or 0)
+        return f"{said} ({detail})" if said else detail
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
         return (self._local.reader or self._db).execute(sql, params)
