@@ -1,10 +1,10 @@
 """CI: the oldest releases we claim to support, as a pip constraints file.
 
-Every runtime dependency written ``name>=X`` in pyproject.toml (and the ``postgres`` extra)
-is constrained to ``name==X``; the test tools keep their newest releases. ``.ci/run``
-installs the project with these constraints into a second venv and runs the in-process
-tests there, so a floor that no longer installs or no longer works fails CI, not a user
-who has an older release.
+Every runtime dependency written ``name>=X`` in pyproject.toml (and the ``postgres`` and
+``apprise`` extras) is constrained to ``name==X``; the test tools keep their newest
+releases. ``.ci/run`` installs the project with these constraints into a second venv and
+runs the in-process tests there, so a floor that no longer installs or no longer works
+fails CI, not a user who has an older release.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def floors(requirements: list[str]) -> list[str]:
 def main() -> None:
     project = tomllib.loads(Path(sys.argv[1]).read_text())["project"]
     extras = project["optional-dependencies"]
-    pins = floors(project["dependencies"]) + floors(extras["postgres"])
+    pins = floors(project["dependencies"]) + floors(extras["postgres"]) + floors(extras["apprise"])
     sys.stdout.write("".join(f"{pin}\n" for pin in pins))
 
 

@@ -3,28 +3,30 @@
 Like ``thread`` (the return value is the result, an exception the error), but the call
 runs in a spawned interpreter leading a process group of its own, so a ``timeout`` or a
 shutdown really stops it (SIGTERM, then SIGKILL), ``env`` applies to it alone, and what
-it prints is the run's output (the last 64 KiB).
+it prints is the run's output, read from a pipe as it comes (the last 64 KiB are kept, so
+memory does not grow with it). The outcome comes back in a small file, already cut to
+``yamlcron.limits`` by the child.
 """
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from yamlcron import limits
 from yamlcron.hookspecs import hookimpl
 from yamlcron.interfaces import Executor, Outcome, RunContext
-from yamlcron.procgroup import OutputTail, exit_code, terminate_group
+from yamlcron.procgroup import end_group, exit_code, supervise
 from yamlcron.runs import RunError, RunStatus
 from yamlcron.templates import expand
 
-_TICK = 0.2
 _spawn = multiprocessing.get_context("spawn")
 
 
@@ -35,59 +37,55 @@ class ProcessExecutor:
         run = context.job.run
         environ = dict(os.environ)
         env = {**{k: expand(v, environ) for k, v in run.env.items()}, **context.env}
-        receive, send = _spawn.Pipe(duplex=False)
         with tempfile.TemporaryDirectory(prefix="yamlcron-run-") as scratch:
-            output = Path(scratch) / "output"
-            child = _spawn.Process(
-                target=_child,
-                args=(
-                    str(context.folder),
-                    run.call,
-                    run.args,
-                    dict(run.kwargs),
-                    env,
-                    dict(context.env),
-                    send,
-                    str(output),
-                ),
-                name=f"yamlcron-run-{context.run_id}",
-                daemon=False,
-            )
-            child.start()
-            send.close()
-            stopped = _wait(child, receive, context)
-            message = _receive(receive)
-            child.join()
-            tail = OutputTail(context.output_limit)
-            if output.exists():
-                tail.add(output.read_bytes())
-        receive.close()
-        return _outcome(stopped, message, child.exitcode, tail.text(), run.timeout)
+            answer = Path(scratch) / "answer.json"
+            reader, writer = os.pipe()
+            try:
+                # A Connection pickles as a copy of its descriptor for the spawned child.
+                sink = Connection(writer, readable=False)
+                child = _spawn.Process(
+                    target=_child,
+                    args=(
+                        str(context.folder),
+                        run.call,
+                        run.args,
+                        dict(run.kwargs),
+                        env,
+                        dict(context.env),
+                        str(answer),
+                        sink,
+                    ),
+                    name=f"yamlcron-run-{context.run_id}",
+                    daemon=False,
+                )
+                try:
+                    child.start()
+                finally:
+                    sink.close()
+                pid = child.pid
+                assert pid is not None  # started
+                with context.tracked(pid):
+                    stopped, output = supervise(pid, reader, _poll(child), context)
+                    child.join()
+                    end_group(pid, _poll(child), context.kill_grace)
+            finally:
+                os.close(reader)
+            message = _answer(answer)
+        return _outcome(stopped, message, child.exitcode, output, run.timeout)
 
 
-def _receive(receive: Connection) -> tuple[str, Any] | None:
+def _poll(child: Any) -> Callable[[], int | None]:
+    """``Popen.poll`` for a multiprocessing child: None while it runs, then its exit code."""
+    return lambda: None if child.is_alive() else child.exitcode
+
+
+def _answer(path: Path) -> tuple[str, Any] | None:
+    """What the child wrote before it exited; None if it died first."""
     try:
-        if receive.poll():
-            message: tuple[str, Any] = receive.recv()
-            return message
-    except (EOFError, OSError):  # the child died before it could answer
-        pass
-    return None
-
-
-def _wait(child: Any, receive: Connection, context: RunContext) -> RunStatus | None:
-    timeout = context.job.run.timeout
-    deadline = None if timeout is None else time.monotonic() + timeout
-    while child.is_alive() and not receive.poll(_TICK):
-        stop = None
-        if deadline is not None and time.monotonic() >= deadline:
-            stop = RunStatus.TIMEOUT
-        elif context.cancel.is_set():
-            stop = RunStatus.INTERRUPTED
-        if stop is not None:
-            terminate_group(child.pid, context.kill_grace, child.is_alive)
-            return stop
-    return None
+        kind, value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return (kind, value if kind == "ok" else RunError.from_json(value))
 
 
 def _outcome(
@@ -127,26 +125,31 @@ def _child(
     kwargs: dict[str, Any],
     env: dict[str, str],
     offered: dict[str, str],
-    send: Connection,
-    output: str,
+    answer: str,
+    sink: Connection,
 ) -> None:
-    """Runs in the spawned interpreter; ``offered``: the ``YAMLCRON_*`` values, not ``env:``."""
+    """Runs in the spawned interpreter; ``offered``: the ``YAMLCRON_*`` values, not ``env:``.
+
+    The outcome goes to the ``answer`` file, already cut to ``limits`` (a 50 MB result is
+    not sent to the scheduler whole); the output goes to ``sink``, the scheduler's pipe.
+    """
     os.setpgrp()
-    sink = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-    os.dup2(sink, 1)
-    os.dup2(sink, 2)
+    os.dup2(sink.fileno(), 1)
+    os.dup2(sink.fileno(), 2)
+    sink.close()
     os.environ.update(env)
     from yamlcron.callables import arguments, jsonable, resolve
 
     try:
         func = resolve(target, Path(folder))
         value = func(*args, **arguments(func, kwargs, offered))
-        send.send(("ok", jsonable(value)))
+        message: tuple[str, Any] = ("ok", limits.bounded_result(jsonable(value)))
     except BaseException as exc:  # the job's own failure, reported to the parent as data
-        send.send(("error", RunError.of(exc)))
+        message = ("error", RunError.of(exc).to_json())
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+    Path(answer).write_text(json.dumps(message, ensure_ascii=False))
 
 
 @hookimpl

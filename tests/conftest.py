@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sqlite3
@@ -10,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import psycopg
 import pytest
@@ -18,7 +20,10 @@ from yamlcron.cli import main
 from yamlcron.interfaces import Store
 from yamlcron.registry import build_registry
 
-pytest_plugins = ["tests.processes"]  # the `daemon` fixture: a real `yamlcron run`
+pytest_plugins = [
+    "tests.processes",  # the `daemon` fixture: a real `yamlcron run`
+    "tests.recorder",  # the `recorder` fixture: a real HTTP server that records requests
+]
 
 #: How long a test's threads and processes get to finish ending after it returns (a thread
 #: being joined, a killed process not yet gone); what is still there then was left behind.
@@ -94,6 +99,21 @@ def dump_store(path: Path) -> dict[str, list[tuple[object, ...]]]:
     with sqlite3.connect(path) as db:
         tables = [r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+
+
+#: Set (``.ci/run`` does): a test whose tool or library is missing fails instead of skipping.
+STRICT_ENV = "YAMLCRON_TEST_STRICT"
+
+
+def need(module: str, install: str) -> ModuleType:
+    """``module``, imported; if it is missing, skip saying how to get it (fail when strict)."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        message = f"{module} is not installed: {install}"
+        if os.environ.get(STRICT_ENV) == "1":
+            pytest.fail(f"{message} ({STRICT_ENV}=1)")
+        pytest.skip(message)
 
 
 #: A PostgreSQL database the tests may create schemas in; without it they are skipped
@@ -196,13 +216,18 @@ def _leaves_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def _handlers() -> dict[str, list[logging.Handler]]:
-    """Every logger's handlers, but pytest's own (it adds and removes them around each phase)."""
+    """Every logger's handlers, but pytest's own (it adds and removes them around each phase)
+    and the NullHandlers that libraries add to their loggers when imported (they write nowhere)."""
     loggers: list[logging.Logger] = [logging.getLogger()]
     loggers += [
         v for v in logging.root.manager.loggerDict.values() if isinstance(v, logging.Logger)
     ]
     return {
-        logger.name: [h for h in logger.handlers if not type(h).__module__.startswith("_pytest")]
+        logger.name: [
+            h
+            for h in logger.handlers
+            if not type(h).__module__.startswith("_pytest") and type(h) is not logging.NullHandler
+        ]
         for logger in loggers
     }
 

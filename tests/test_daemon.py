@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import signal
 import textwrap
 import time
@@ -13,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import Daemon, cli
+from yamlcron.warden import running
 
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 
@@ -87,6 +86,7 @@ def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[...,
     d.wait_for(lambda: d.rows("SELECT 1 FROM jobs") != [], "the apply")
     assert cli(d.folder, "trigger", "slow").returncode == 0
     d.wait_for(lambda: d.statuses("slow") == ["running"], "a run under way")
+    d.wait_for(lambda: d.rows("SELECT process_group FROM runs") != [(None,)], "its group")
     d.proc.kill()  # SIGKILL: nothing gets recorded by the dying process
     d.proc.wait()
     assert d.statuses("slow") == ["running"]
@@ -96,13 +96,11 @@ def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[...,
     assert attempts[0][0] == 1
     assert "stopped or lost its lease" in attempts[0][1]
     assert attempts[1] == (2, None)
+    # The first attempt's group died with its daemon: it never ran beside its retry.
+    first = int((d.folder / "groups").read_text().split()[0])
+    assert not running(first)
     again.signal(signal.SIGTERM)
     assert again.exit_code() == 0
-    # The first attempt's group outlived the daemon killed under it (issue: orphans of a
-    # killed daemon); end it here so that the test leaves no process behind.
-    first = int((d.folder / "groups").read_text().split()[0])
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(first, signal.SIGKILL)
 
 
 def test_a_paused_sqlite_daemon_keeps_its_runs_and_an_idle_one_writes_nothing(

@@ -372,3 +372,19 @@ def test_thread_timeout(registry: Registry, tmp_path: Path) -> None:
     )
     assert outcome.status == RunStatus.TIMEOUT
     assert outcome.output == "napping\n"  # what it printed before its time was up
+
+
+def test_a_cannot_start_error_shows_the_command_and_cwd_as_written(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # ${VAR} is expanded at run time and may hold a secret: the stored error never does.
+    monkeypatch.setenv("SECRET_BIN", "/no/such/bin-s3cr3t")
+    monkeypatch.setenv("SECRET_DIR", "no-such-dir-s3cr3t")
+    messages = []
+    for run in ('{command: ["${SECRET_BIN}", "-x"]}', '{command: ["true"], cwd: "${SECRET_DIR}"}'):
+        outcome = run_job(registry, tmp_path, f"trigger: {{cron: '@daily'}}\nrun: {run}\n")
+        assert outcome.error is not None
+        messages.append(outcome.error.message)
+    assert messages[0].startswith("cannot start '${SECRET_BIN}' in the manifest's folder: ")
+    assert messages[1].startswith("cannot start 'true' in ${SECRET_DIR}: ")
+    assert not any("s3cr3t" in m for m in messages)

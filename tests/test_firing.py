@@ -78,12 +78,42 @@ def test_fire_times_are_every_time_come_and_the_next() -> None:
     assert early == FireTimes(times=(T0 + 10 * S,), following=T0 + 20 * S)
 
 
-def test_catching_up_stops_at_the_limit_and_jumps_to_now() -> None:
+def test_catching_up_stops_at_the_limit_and_counts_the_rest_keeping_the_latest() -> None:
     schedule = schedule_for(spec().trigger, T0)
-    fires = firing.fire_times(schedule, T0 + 10 * S, T0 + timedelta(hours=2), limit=5)
-    assert fires.times == tuple(every_10s(5))
+    now = T0 + timedelta(hours=2)
+    fires = firing.fire_times(schedule, T0 + 10 * S, now, limit=5)
+    assert fires.times == (*every_10s(5), now)  # the latest may still be on time
     assert fires.capped
-    assert fires.following == T0 + timedelta(hours=2, seconds=10)
+    assert fires.beyond == firing.Beyond(first=T0 + 60 * S, count=714, last=now - 10 * S, limit=5)
+    assert fires.following == now + 10 * S
+
+
+def test_past_the_cap_the_missed_fire_times_are_one_record_with_a_count() -> None:
+    a = spec(history=20)
+    now = T0 + timedelta(hours=2)
+    fires = firing.fire_times(schedule_for(a.trigger, T0), T0 + 10 * S, now, limit=5)
+    runs = runs_of(DueFires(spec=a, expected=T0 + 10 * S, fires=fires), now)
+    assert outline(runs) == [
+        *[(t.strftime("%H:%M:%S"), "missed") for t in every_10s(5)],
+        ("12:01:00", "missed"),
+        ("14:00:00", "running"),
+    ]
+    assert runs[-2].error == RunError(
+        type="Coalesced",
+        message="714 fire times from 2026-11-23T12:01:00+00:00 to 2026-11-23T13:59:50+00:00 "
+        "were past the catch-up limit of 5: recorded once, here",
+    )
+
+
+def test_a_clock_set_back_past_the_threshold_re_anchors_earlier_fire_times() -> None:
+    schedule = schedule_for(spec("{cron: '* * * * *'}").trigger, T0)
+    later = T0 + timedelta(minutes=10)
+    assert not firing.stepped_back(later, later - firing.STEP_BACK)  # a slewed clock waits
+    assert firing.stepped_back(later, later - timedelta(hours=1))
+    back = later - timedelta(hours=1, seconds=30)
+    assert firing.reanchored(schedule, later + 60 * S, back) == T0 - timedelta(minutes=50)
+    # A stored fire time earlier than the schedule's next is kept.
+    assert firing.reanchored(schedule, back, back) is None
 
 
 def test_a_schedule_that_ended_has_no_following_fire() -> None:

@@ -109,6 +109,10 @@ RELEASED_SQLITE: tuple[str, ...] = (
     CREATE INDEX runs_running ON runs (job_id) WHERE status = 'running';
     """,
     "ALTER TABLE applies ADD COLUMN notify TEXT",
+    """
+    ALTER TABLE runs ADD COLUMN process_group INTEGER;
+    ALTER TABLE runs ADD COLUMN process_identity TEXT;
+    """,
 )
 
 #: PostgreSQL's migrations as released: the same steps in its words.
@@ -185,6 +189,10 @@ RELEASED_POSTGRES: tuple[str, ...] = (
     CREATE INDEX runs_running ON runs (job_id) WHERE status = 'running';
     """,
     "ALTER TABLE applies ADD COLUMN notify TEXT",
+    """
+    ALTER TABLE runs ADD COLUMN process_group BIGINT;
+    ALTER TABLE runs ADD COLUMN process_identity TEXT;
+    """,
 )
 
 

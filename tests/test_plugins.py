@@ -29,7 +29,7 @@ ROOT = Path(__file__).parent.parent
 def test_builtins_come_through_the_registry_only() -> None:
     registry = build_registry(autoload=False)
     assert set(registry.executors) == {"process", "subprocess", "thread"}
-    assert set(registry.notifiers) == {"command", "log", "webhook"}
+    assert set(registry.notifiers) == {"apprise", "command", "healthchecks", "log", "webhook"}
     assert set(registry.stores) == {"postgres", "postgresql", "sqlite"}
     assert {p.name for p in registry.plugins} == set(BUILTIN_PLUGINS)
     # The core names no built-in plugin module: they are strings in one tuple.
@@ -79,7 +79,10 @@ def test_a_plugin_can_be_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
     registry = build_registry(autoload=False)
     assert "webhook" not in registry.notifiers
     text = "version: 1\njobs:\n  a: {trigger: {cron: '@daily'}, run: {shell: x}, notify: [{via: webhook, url: 'http://x'}]}\n"
-    with pytest.raises(ManifestError, match=r"unknown notifier 'webhook'; installed: command, log"):
+    with pytest.raises(
+        ManifestError,
+        match=r"unknown notifier 'webhook'; installed: apprise, command, healthchecks, log",
+    ):
         parse_manifest(text, Path("jobs.yaml"), registry.components)
 
 
@@ -92,7 +95,7 @@ def test_a_plugin_can_be_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
         ),
         (
             "notify: [{via: slak}]",
-            "jobs.a.notify[0].via: unknown notifier 'slak'; installed: command, log, webhook",
+            "jobs.a.notify[0].via: unknown notifier 'slak'; installed: apprise, command, healthchecks, log, webhook",
         ),
         ("notify: [{via: webhook}]", "jobs.a.notify[0]: missing required key 'url'"),
         (
@@ -257,7 +260,13 @@ def test_plugins_and_schema_commands(cli: Callable[..., CliResult]) -> None:
     }
     schema = json.loads(cli("schema").out)
     notifier = schema["$defs"]["notifier"]
-    assert notifier["properties"]["via"]["enum"] == ["command", "log", "webhook"]
+    assert notifier["properties"]["via"]["enum"] == [
+        "apprise",
+        "command",
+        "healthchecks",
+        "log",
+        "webhook",
+    ]
     webhook_options = next(
         c["then"] for c in notifier["allOf"] if c["if"]["properties"]["via"]["const"] == "webhook"
     )

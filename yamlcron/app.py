@@ -41,6 +41,7 @@ from yamlcron.storeaccess import StoreAccess
 if TYPE_CHECKING:
     from yamlcron.applier import Applier, Source
     from yamlcron.eventbus import EventBus
+    from yamlcron.heartbeat import HeartbeatSpec
     from yamlcron.scheduler.loop import Scheduler
     from yamlcron.scheduler.parts import Clock
 
@@ -272,6 +273,7 @@ class Yamlcron:
         watch_interval: float = 30.0,
         handle_signals: bool = False,
         shutdown_timeout: float | None = None,
+        heartbeat: HeartbeatSpec | None = None,
     ) -> None:
         """Prepare, then run the loop in this thread until ``stop`` (``yamlcron run``).
 
@@ -279,6 +281,7 @@ class Yamlcron:
         ``watch_interval`` seconds too). ``handle_signals`` (main thread only): SIGTERM or
         SIGINT stops firing, a second one stops runs now; SIGHUP reloads. With
         ``shutdown_timeout`` the loop's end stops the service, waiting that long for runs.
+        ``heartbeat``: a URL pinged while the loop is alive (``yamlcron.heartbeat``).
         """
         plan = self.prepare(force=force)
         jobs = plan.unchanged + len(plan.add) + len(plan.change)
@@ -293,9 +296,16 @@ class Yamlcron:
         if handle_signals:
             scheduler = self.scheduler
             handle_daemon_signals(scheduler.request_stop, scheduler.cancel, self.reload, self.path)
+        beating = None
+        if heartbeat is not None:
+            from yamlcron.heartbeat import Heartbeat
+
+            beating = Heartbeat(heartbeat, self.scheduler.pulse).start()
         try:
             self.scheduler.run_forever()
         finally:
+            if beating is not None:
+                beating.stop()
             if stop_watching is not None:
                 stop_watching()
             if shutdown_timeout is not None:

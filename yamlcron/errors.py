@@ -82,3 +82,11 @@ class StoreGoneError(StoreError):
 
 class LeaseLostError(StoreError):
     """This replica's lease expired and was taken over: its claims and results are refused."""
+
+
+class DeliveryError(YamlcronError):
+    """A notifier could not deliver an event (or a ping failed); the message holds no secret.
+
+    Raised by a notifier's ``notify``, it is logged as this one line on the notifier's logger
+    (``yamlcron.notify.<via>``), without a traceback, and counted as a failed delivery.
+    """

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from yamlcron.errors import DeliveryError
 from yamlcron.events import Event, JobEvent, ManifestEvent, RunEvent
 from yamlcron.model import JobSpec, NotifySpec
 from yamlcron.registry import Registry
@@ -19,6 +20,9 @@ _HOOK_OF = {
     ManifestEvent: "yamlcron_manifest_event",
     RunEvent: "yamlcron_run_event",
 }
+
+#: What ``observe_deliveries`` callbacks hear: ``(via, result)``.
+DeliveryObserver = Callable[[str, str], None]
 
 
 class EventBus:
@@ -34,6 +38,7 @@ class EventBus:
         self._notifiers = ThreadPoolExecutor(notifier_threads, "yamlcron-notify")
         self._pending = 0
         self._idle = threading.Condition()
+        self._observers: tuple[DeliveryObserver, ...] = ()
 
     def publish(self, event: Event, notify: Sequence[NotifySpec] = ()) -> None:
         """Queue ``event`` for the hooks and for the ``notify`` entries whose ``on`` it meets.
@@ -49,6 +54,25 @@ class EventBus:
         for entry in notify:
             if kinds & set(entry.on):
                 self._submit(self._notifiers, self._notify, entry, event)
+
+    def observe_deliveries(self, callback: DeliveryObserver) -> Callable[[], None]:
+        """Call ``callback(via, result)`` after each notifier call; returns the way to stop.
+
+        ``via`` is the notifier's name (``webhook``, ``healthchecks``...), ``result`` is
+        ``"ok"``, or ``"error"`` when the notifier raised (``DeliveryError`` for a delivery
+        that failed, anything else for a bug): what ``yamlcron_notifications_total`` counts.
+        It is called on the notification thread that made the call, so it must be quick
+        and thread-safe; one that raises is logged and the others are still called. With
+        no observer, a delivery costs nothing more.
+        """
+        with self._idle:
+            self._observers = (*self._observers, callback)
+
+        def forget() -> None:
+            with self._idle:
+                self._observers = tuple(o for o in self._observers if o is not callback)
+
+        return forget
 
     def publish_run(self, event: RunEvent, shared: Sequence[NotifySpec]) -> None:
         """Queue a run event for the hooks, its job's own notifiers and ``shared`` ones.
@@ -109,11 +133,20 @@ class EventBus:
                 log.exception("plugin %s raised in %s; carrying on", impl.plugin_name, hook.name)
 
     def _notify(self, entry: NotifySpec, event: RunEvent | ManifestEvent) -> None:
+        result = "error"
         try:
             notifier = self.registry.notifier(entry.via)
             notifier.notify(event, expand_options(entry.options))
+            result = "ok"
+        except DeliveryError as exc:  # said in words fit for the log: no traceback
+            logging.getLogger(f"yamlcron.notify.{entry.via}").warning("%s", exc)
         except Exception:  # listener isolation, as above
             log.exception("notifier %s failed on %s; carrying on", entry.via, type(event).__name__)
+        for observer in self._observers:
+            try:
+                observer(entry.via, result)
+            except Exception:  # an observer is a listener too: isolated
+                log.exception("a delivery observer raised; carrying on")
 
 
 def expand_options(options: Mapping[str, Any]) -> dict[str, Any]:

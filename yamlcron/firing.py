@@ -25,8 +25,13 @@ from yamlcron.model import JobSpec
 from yamlcron.runs import Claim, NewRun, Queued, Run, RunError, RunStatus
 from yamlcron.triggers import Schedule
 
-#: Fire times of one job looked at per pass; beyond, the schedule jumps to now.
+#: Fire times of one job looked at per pass; beyond, the rest are recorded as one ``missed``.
 MAX_CATCHUP = 1000
+#: Fire times counted past ``MAX_CATCHUP`` before giving up counting (a clock set years ahead).
+MAX_COUNTED = 100_000
+#: A wall clock that goes back further than this was set, not slewed: the schedules are
+#: re-anchored at the new time (``reanchored``). Smaller steps wait for the clock instead.
+STEP_BACK = timedelta(minutes=1)
 
 #: The status of a fire recorded without running, by the reason (its error's type).
 _STATUS = {
@@ -41,16 +46,31 @@ Uniform = Callable[[float, float], float]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Beyond:
+    """Fire times past the catch-up cap (``limit``): ``count`` of them, ``first`` to ``last``.
+
+    ``last`` is None when there were more than ``MAX_COUNTED``, no longer counted.
+    """
+
+    first: datetime
+    count: int
+    last: datetime | None
+    limit: int = MAX_CATCHUP
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class FireTimes:
     """The fire times of one job that have come, and the one after them.
 
-    ``capped``: more than ``MAX_CATCHUP`` had come; ``following`` is then the first fire
-    after now, so the job skips the rest rather than catching up forever.
+    ``capped``: more than ``MAX_CATCHUP`` had come. ``times`` then holds the first
+    ``MAX_CATCHUP`` and the latest one (which may still be on time), and ``beyond`` the
+    ones between, recorded together as one ``missed`` run rather than one each.
     """
 
     times: tuple[datetime, ...]
     following: datetime | None
     capped: bool = False
+    beyond: Beyond | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -65,15 +85,48 @@ class DueFires:
 def fire_times(
     schedule: Schedule, first: datetime, now: datetime, limit: int = MAX_CATCHUP
 ) -> FireTimes:
-    """``first`` and every later fire time up to ``now`` (at most ``limit``), then the next."""
+    """``first`` and every later fire time up to ``now`` (at most ``limit``), then the next.
+
+    Past ``limit``, the rest up to ``now`` are counted (``beyond``) and the latest of them
+    joins ``times``; past ``MAX_COUNTED`` more, counting stops and the schedule resumes
+    from ``now``.
+    """
     times = [first]
     following = schedule.next_fire(first)
     while following is not None and following <= now and len(times) < limit:
         times.append(following)
         following = schedule.next_fire(following)
-    if following is not None and following <= now:
-        return FireTimes(times=tuple(times), following=schedule.next_fire(now), capped=True)
-    return FireTimes(times=tuple(times), following=following)
+    if following is None or following > now:
+        return FireTimes(times=tuple(times), following=following)
+    start, count, before, last = following, 0, following, following
+    while following is not None and following <= now and count < MAX_COUNTED:
+        before, last, count = last, following, count + 1
+        following = schedule.next_fire(following)
+    if following is not None and following <= now:  # too many to count: skip to now
+        uncounted = Beyond(first=start, count=count, last=None, limit=limit)
+        return FireTimes(
+            times=tuple(times), following=schedule.next_fire(now), capped=True, beyond=uncounted
+        )
+    between = Beyond(first=start, count=count - 1, last=before, limit=limit) if count > 1 else None
+    return FireTimes(times=(*times, last), following=following, capped=True, beyond=between)
+
+
+def stepped_back(latest: datetime | None, now: datetime) -> bool:
+    """Whether the wall clock went back more than ``STEP_BACK`` since it read ``latest``."""
+    return latest is not None and latest - now > STEP_BACK
+
+
+def reanchored(schedule: Schedule, stored: datetime, now: datetime) -> datetime | None:
+    """After the clock was set back to ``now``: the job's next fire time, if it moves.
+
+    SPEC §5 says a clock set back repeats no fire; cron keeps its frequent jobs running
+    meanwhile, and so do we: the next fire time becomes the schedule's first after the new
+    ``now`` when that is earlier than the one stored. A fire time already recorded is
+    claimed once only (the store's runs are unique on job, time and attempt), so no fire
+    runs twice. None when the stored time stands.
+    """
+    fresh = schedule.next_fire(now)
+    return fresh if fresh is not None and fresh < stored else None
 
 
 def decide(
@@ -153,6 +206,9 @@ def _claim_fires(job: DueFires, now: datetime, counts: Counter[str], uniform: Un
         message = f"coalesced into the fire at {kept.isoformat()}"
         runs += [_final(spec.id, m, now, "Coalesced", message) for m in on_time[:-1]]
         on_time = [kept]
+    if job.fires.beyond is not None:  # in time order: before the latest fire, if missed
+        at = len(runs) - (1 if runs and runs[-1].scheduled_at == job.fires.times[-1] else 0)
+        runs.insert(at, _beyond(spec.id, job.fires.beyond, now))
     # Older ones would be pruned at once: keep what the history holds, runs included.
     runs = runs[max(len(runs) + len(on_time) - spec.history, 0) :]
     runs += [_start_or_skip(spec, moment, now, counts, uniform) for moment in on_time]
@@ -196,3 +252,14 @@ def _final(job_id: str, moment: datetime, now: datetime, kind: str, message: str
     return NewRun(
         job_id=job_id, scheduled_at=moment, status=_STATUS[kind], started_at=now, error=error
     )
+
+
+def _beyond(job_id: str, beyond: Beyond, now: datetime) -> NewRun:
+    """The one ``missed`` run that stands for the fire times past the catch-up cap."""
+    until = "" if beyond.last is None else f" to {beyond.last.isoformat()}"
+    more = "" if beyond.last is not None else " or more"
+    message = (
+        f"{beyond.count}{more} fire times from {beyond.first.isoformat()}{until} were past "
+        f"the catch-up limit of {beyond.limit}: recorded once, here"
+    )
+    return _final(job_id, beyond.first, now, "Coalesced", message)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Collection, Mapping
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -67,6 +67,9 @@ class RunContext:
     cancel: threading.Event
     kill_grace: float = 10.0
     output_limit: int = 64 * 1024
+    #: ``with context.tracked(pid):`` around the life of a process group the run leads, so
+    #: that the group is stopped if yamlcron dies first (``yamlcron.warden``).
+    tracked: Callable[[int], AbstractContextManager[object]] = nullcontext
 
 
 class Executor(Protocol):
@@ -98,7 +101,9 @@ class Notifier(Protocol):
         """Deliver ``event``.
 
         Called on a notification thread, never the loop; may block (bounded by the
-        notifier's own timeouts). Raising is logged with the plugin's name.
+        notifier's own timeouts). Raising is logged with the plugin's name and counted as
+        a failed delivery; raise ``yamlcron.errors.DeliveryError`` (a message without
+        secrets) for a delivery that failed, and it is logged as that one line.
         """
         ...
 
@@ -266,6 +271,17 @@ class HistoryStore(Protocol):
 
     def run(self, run_id: int) -> Run | None:
         """One run by id."""
+        ...
+
+    def mark_process(self, run_id: int, pgid: int, identity: str) -> None:
+        """Record the process group that ``run_id`` leads while it runs (``yamlcron.warden``).
+
+        ``identity`` names the group against pid reuse; recovery reads it back.
+        """
+        ...
+
+    def process_groups(self, run_ids: Collection[int]) -> list[tuple[int, str]]:
+        """The process groups recorded for ``run_ids``: (group id, identity)."""
         ...
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from yamlcron.errors import PlanRefusedError
 from yamlcron.gitsource import source_commit
-from yamlcron.interfaces import Store
+from yamlcron.interfaces import JobStore, Store
 from yamlcron.manifest import file_digest
 from yamlcron.model import (
     AppliedManifest,
@@ -68,7 +68,7 @@ def drift_note(job_id: str, paused: bool) -> str:
     )
 
 
-def current_record(path: Path, store: Store, rules: str) -> AppliedManifest | None:
+def current_record(path: Path, store: JobStore, rules: str) -> AppliedManifest | None:
     """The last apply's record, if the file at ``path`` is still that manifest.
 
     That is when the file's bytes and git commit are those of the last apply and the rules
@@ -84,7 +84,7 @@ def current_record(path: Path, store: Store, rules: str) -> AppliedManifest | No
     return last
 
 
-def empty_plan(store: Store) -> Plan:
+def empty_plan(store: JobStore) -> Plan:
     """The plan of re-applying the manifest applied last: every stored job unchanged."""
     count, drifted = store.overview()
     notes = tuple(drift_note(job_id, paused) for job_id, paused in sorted(drifted.items()))
@@ -141,7 +141,7 @@ def first_fire(spec: JobSpec, now: datetime, anchor: datetime) -> datetime | Non
 def apply(
     plan: Plan,
     manifest: Manifest,
-    store: Store,
+    store: JobStore,
     stored: Mapping[str, StoredJob],
     now: datetime,
 ) -> None:

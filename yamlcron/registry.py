@@ -28,6 +28,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "yamlcron.plugins.log",
     "yamlcron.plugins.webhook",
     "yamlcron.plugins.command",
+    "yamlcron.plugins.healthchecks",
+    "yamlcron.plugins.apprise",
 )
 #: Set (to anything) to skip plugins installed through the ``yamlcron`` entry-point group.
 DISABLE_AUTOLOAD_ENV = "YAMLCRON_DISABLE_PLUGIN_AUTOLOAD"

@@ -13,6 +13,7 @@ from enum import StrEnum
 from traceback import format_exception
 from typing import TYPE_CHECKING, Any, Literal
 
+from yamlcron import limits
 from yamlcron.model import JobSpec
 
 if TYPE_CHECKING:
@@ -56,10 +57,20 @@ class RunError:
 
     @classmethod
     def of(cls, exc: BaseException) -> RunError:
-        """An exception as a run's error, with its traceback."""
+        """An exception as a run's error, with its traceback, both within ``limits``."""
         return cls(
             type=type(exc).__name__, message=str(exc), traceback="".join(format_exception(exc))
-        )
+        ).bounded()
+
+    def bounded(self) -> RunError:
+        """This error as it is stored: message and traceback cut to ``limits``, marked."""
+        message = limits.head(self.message, limits.MESSAGE_LIMIT)
+        trace = self.traceback
+        if trace is not None:
+            trace = limits.middle(trace, limits.TRACEBACK_LIMIT)
+        if message is self.message and trace is self.traceback:
+            return self
+        return RunError(type=self.type[: limits.MESSAGE_LIMIT], message=message, traceback=trace)
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> RunError:
@@ -96,10 +107,11 @@ class Run:
     manifest_commit: str | None = None
 
     def ended(self, outcome: Outcome, started_at: datetime, finished_at: datetime) -> Run:
-        """This run as ``outcome`` left it.
+        """This run as ``outcome`` left it, its result, error and output within ``limits``.
 
-        Spelled out rather than ``dataclasses.replace``, which costs more on every run's
-        end (bench/README.md).
+        Capped here, where every executor's outcome passes (a plugin's too). Spelled out
+        rather than ``dataclasses.replace``, which costs more on every run's end
+        (bench/README.md).
         """
         return Run(
             id=self.id,
@@ -110,9 +122,9 @@ class Run:
             started_at=started_at,
             finished_at=finished_at,
             exit_code=outcome.exit_code,
-            result=outcome.result,
-            error=outcome.error,
-            output=outcome.output,
+            result=limits.bounded_result(outcome.result),
+            error=None if outcome.error is None else outcome.error.bounded(),
+            output=limits.tail(outcome.output, limits.OUTPUT_LIMIT),
             node=self.node,
             cause_run_id=self.cause_run_id,
             manifest_digest=self.manifest_digest,

@@ -21,6 +21,13 @@ from yamlcron.schedulerconfig import DEFAULT_TTL
 EXIT_GAVE_UP = 124
 
 
+def _http_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A URL to ping: http or https, said at once rather than at the first ping."""
+    if value and not value.startswith(("http://", "https://")):
+        raise click.BadParameter("must start with http:// or https://")
+    return value or None
+
+
 @click.command("run")
 @manifest_options
 @click.option(
@@ -60,6 +67,22 @@ EXIT_GAVE_UP = 124
 )
 @click.option("--node", help="This replica's name in history and `replicas` [host:pid].")
 @click.option("--force", is_flag=True, help="Apply at start even if most jobs would go.")
+@click.option(
+    "--heartbeat",
+    metavar="URL",
+    envvar="YAMLCRON_HEARTBEAT",
+    callback=_http_url,
+    help="Ping this URL (a GET) every --heartbeat-interval while the scheduler loop is "
+    "alive, for a dead man's switch such as a healthchecks.io check (env YAMLCRON_HEARTBEAT).",
+)
+@click.option(
+    "--heartbeat-interval",
+    default=60.0,
+    show_default=True,
+    envvar="YAMLCRON_HEARTBEAT_INTERVAL",
+    type=click.FloatRange(0, min_open=True),
+    help="Seconds between heartbeat pings.",
+)
 @click.pass_obj
 def run(
     app: App,
@@ -72,6 +95,8 @@ def run(
     lease_ttl: float,
     node: str | None,
     force: bool,
+    heartbeat: str | None,
+    heartbeat_interval: float,
 ) -> None:
     """Apply the manifest, then run the scheduler until SIGTERM or SIGINT.
 
@@ -80,12 +105,16 @@ def run(
     stops at once. SIGHUP reloads the manifest; so does saving it, unless --no-watch.
     An invalid manifest on reload is reported and the last good one keeps running.
     On a PostgreSQL store, run as many replicas as you like: each fire runs once.
+    With --heartbeat, an outside monitor alerts when the daemon dies or its loop sticks.
 
     \b
     Example:
       yamlcron run -f examples/jobs.yaml
       yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
+      yamlcron run --heartbeat https://hc-ping.com/$CHECK_UUID
     """
+    from yamlcron.heartbeat import HeartbeatSpec
+
     cron = app.service(
         manifest_path,
         store_url,
@@ -102,6 +131,7 @@ def run(
             watch_interval=watch_interval,
             handle_signals=True,
             shutdown_timeout=shutdown_timeout,
+            heartbeat=HeartbeatSpec(heartbeat, heartbeat_interval) if heartbeat else None,
         )
     finally:
         cron.close()

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from yamlcron.errors import StoreError
-from yamlcron.interfaces import Store
+from yamlcron.interfaces import LeaseStore
 from yamlcron.runs import Lease
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ class LeaseKeeper:
     """One scheduler's lease: joins, renews, rejoins and leaves. Thread-safe."""
 
     def __init__(
-        self, store: Store, node: str, ttl: float, on_beat: Callable[[], object] = lambda: None
+        self, store: LeaseStore, node: str, ttl: float, on_beat: Callable[[], object] = lambda: None
     ) -> None:
         """``on_beat`` runs after every heartbeat (the scheduler reaps dead replicas there)."""
         self.store = store

@@ -36,6 +36,7 @@ from yamlcron.scheduler.pulse import Pulse
 from yamlcron.scheduler.runner import Executors, Runner
 from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.triggers import Schedule, schedule_for
+from yamlcron.warden import Warden
 
 log = logging.getLogger("yamlcron.scheduler")
 
@@ -89,7 +90,9 @@ class Scheduler:
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self._freeze = Freezer() if config.freeze_gc else None
         self._changed_elsewhere = True  # which manifest is applied: read on the first pass
-        self.executors = Executors(registry, folder, config.kill_grace)
+        self._latest: datetime | None = None  # the clock at the last pass: was it set back?
+        self.warden = Warden(config.kill_grace, store)
+        self.executors = Executors(registry, folder, config.kill_grace, tracked=self.warden.tracked)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
 
@@ -113,6 +116,8 @@ class Scheduler:
         """
         self.lease.current()  # join first: on SQLite that ends the leases before it
         runs = self.store.reap(self.clock())
+        if runs:  # before their retries can start: no two copies of a run at once
+            self.warden.stop_left([r.id for r in runs])
         jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
         for run in runs:
             log.warning(
@@ -141,6 +146,9 @@ class Scheduler:
     def _tick(self, now: datetime) -> float:
         self._reread()
         self.runner.record_again()
+        if firing.stepped_back(self._latest, now):
+            self._reanchor(now)
+        self._latest = now
         due = self.store.due(now + LEAD, BATCH)
         queued = self.store.due_queued(now, BATCH)
         if due or queued:
@@ -215,6 +223,7 @@ class Scheduler:
             self.runner.wait_idle(self.executors.kill_grace + 5.0)
         self._pool.shutdown()
         self.runner.close(timeout=5)
+        self.warden.close()
         self.lease.stop()
         return finished
 
@@ -262,6 +271,7 @@ class Scheduler:
         try:
             return self._run_queued(item, poll)
         finally:
+            self.warden.close()
             self.lease.stop()  # a one-off: end the lease rather than let it expire
 
     def _run_queued(self, item: Queued, poll: float) -> Run:
@@ -292,21 +302,44 @@ class Scheduler:
         if self._changed_elsewhere:  # another process applied, perhaps: which manifest now
             self.source = self.store.last_applied()
 
-    def _fires(self, job: DueJob, now: datetime) -> firing.DueFires:
-        key = (job.spec.id, job.spec.digest, job.anchor)
+    def _schedule(self, spec: JobSpec, anchor: datetime) -> Schedule:
+        key = (spec.id, spec.digest, anchor)
         schedule = self._schedules.get(key)
         if schedule is None:
             if len(self._schedules) > _SCHEDULE_CACHE:
                 self._schedules.clear()
-            schedule = self._schedules[key] = schedule_for(job.spec.trigger, job.anchor)
-        fires = firing.fire_times(schedule, job.next_run_at, now)
+            schedule = self._schedules[key] = schedule_for(spec.trigger, anchor)
+        return schedule
+
+    def _fires(self, job: DueJob, now: datetime) -> firing.DueFires:
+        fires = firing.fire_times(self._schedule(job.spec, job.anchor), job.next_run_at, now)
         if fires.capped:
             log.warning(
-                "job %s missed more than %d fire times; catching up to now",
+                "job %s missed more than %d fire times; the rest are recorded as one",
                 job.spec.id,
                 firing.MAX_CATCHUP,
             )
         return firing.DueFires(spec=job.spec, expected=job.next_run_at, fires=fires)
+
+    def _reanchor(self, now: datetime) -> None:
+        """The wall clock was set back: move each job's next fire time to the new ``now``."""
+        claims = [
+            Claim(job_id=job_id, expected=job.next_run_at, next_run_at=fresh)
+            for job_id, job in self.store.load_jobs().items()
+            if job.next_run_at is not None
+            and (
+                fresh := firing.reanchored(
+                    self._schedule(job.spec, job.anchor), job.next_run_at, now
+                )
+            )
+        ]
+        log.warning(
+            "the wall clock went back from %s to %s; %d job(s) re-anchored at the new time",
+            self._latest,
+            now,
+            len(claims),
+        )
+        self._claim(claims, Counter())
 
     def _decide(
         self,

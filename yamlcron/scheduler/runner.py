@@ -13,7 +13,9 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 from yamlcron import firing
@@ -44,6 +46,8 @@ class Executors:
     folder: Path
     kill_grace: float
     cancelled: threading.Event = field(default_factory=threading.Event)
+    #: Guards the process groups of runs by run id (``yamlcron.warden.Warden.tracked``).
+    tracked: Callable[[int, int], AbstractContextManager[object]] = lambda _run, _pid: nullcontext()
 
     def outcome(self, run: Run, spec: JobSpec) -> Outcome:
         """Run ``run`` of ``spec`` on its executor, blocking; an exception is a ``failure``."""
@@ -61,6 +65,7 @@ class Executors:
             folder=self.folder,
             cancel=self.cancelled,
             kill_grace=self.kill_grace,
+            tracked=partial(self.tracked, run.id),
             env={
                 "YAMLCRON_JOB_ID": spec.id,
                 "YAMLCRON_RUN_ID": str(run.id),

@@ -22,7 +22,7 @@ from yamlcron.store.codec import (
     queue_row,
     to_micros,
 )
-from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase
+from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase, padded
 
 
 class FiringSQL(SQLBase):
@@ -157,8 +157,9 @@ class FiringSQL(SQLBase):
         made: list[Run] = []
         for start in range(0, len(runs), ROWS_PER_STATEMENT):
             chunk = runs[start : start + ROWS_PER_STATEMENT]
+            shaped = padded(chunk)  # a repeated last row conflicts with itself: skipped
             values: list[Any] = []
-            for new in chunk:
+            for new in shaped:
                 final = new.status != RunStatus.RUNNING
                 values += (
                     new.job_id,
@@ -174,7 +175,7 @@ class FiringSQL(SQLBase):
                     digest,
                     commit,
                 )
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(shaped))
             rows = self._execute(
                 "INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, "
                 "finished_at, error, node, lease, cause_run_id, manifest_digest, "

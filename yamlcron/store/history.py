@@ -50,3 +50,24 @@ class HistorySQL(SQLBase):
                 f"SELECT {RUN_COLUMNS} FROM runs WHERE id = ?", (run_id,)
             ).fetchone()
         return None if row is None else run_from_row(row)
+
+    # -- the process groups of runs (``yamlcron.warden``) -----------------------------------
+
+    def mark_process(self, run_id: int, pgid: int, identity: str) -> None:
+        """Record the process group that run ``run_id`` leads, while it is running."""
+        with self._transaction():
+            self._execute(
+                "UPDATE runs SET process_group = ?, process_identity = ? "
+                "WHERE id = ? AND status = 'running'",
+                (pgid, identity, run_id),
+            )
+
+    def process_groups(self, run_ids: Collection[int]) -> list[tuple[int, str]]:
+        """The process groups recorded for ``run_ids``: (group id, identity)."""
+        with self._reading():
+            rows = self._rows_in(
+                "SELECT id, process_group, process_identity FROM runs "
+                "WHERE process_group IS NOT NULL AND id IN ({})",
+                list(run_ids),
+            )
+        return [(int(pgid), identity) for _, pgid, identity in rows]

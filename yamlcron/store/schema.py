@@ -100,6 +100,12 @@ _MIGRATIONS: tuple[str, ...] = (
     """,
     # The manifest's own notifiers, so a start that finds it unchanged need not read it.
     "ALTER TABLE applies ADD COLUMN notify TEXT",
+    # The process group a run leads, and what names it against pid reuse (boot id and the
+    # leader's start time), so that recovery can stop it before the run is retried.
+    """
+    ALTER TABLE runs ADD COLUMN process_group {bigint};
+    ALTER TABLE runs ADD COLUMN process_identity TEXT;
+    """,
 )
 #: The version ``migrations`` brings a store to: one per script.
 SCHEMA_VERSION = len(_MIGRATIONS)

@@ -11,17 +11,33 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from yamlcron.errors import StoreError
 from yamlcron.model import JobSpec
 from yamlcron.store.codec import parse_spec
 from yamlcron.store.schema import SCHEMA_VERSION
 
+T = TypeVar("T")
+
 #: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
 _SPEC_CACHE = 50_000
 #: Rows per multi-row statement: 12 parameters a row stays far below both drivers' limits.
-ROWS_PER_STATEMENT = 500
+ROWS_PER_STATEMENT = 512
+#: The row counts a multi-row statement is written for: a batch is padded up to the next
+#: one, so a handful of statement texts serve every batch size, and each is prepared once
+#: (psycopg prepares a text it has seen five times; SQLite caches statements by text).
+SHAPES = tuple(2**n for n in range(10))  # 1, 2, 4 ... 512
+
+
+def padded(rows: list[T]) -> list[T]:
+    """``rows`` (at most ``ROWS_PER_STATEMENT``) repeated at the end up to the next shape.
+
+    Only for statements where a repeated row changes nothing: ``IN`` lists, and inserts
+    with ``ON CONFLICT DO NOTHING``.
+    """
+    size = next(shape for shape in SHAPES if shape >= len(rows))
+    return [*rows, *rows[-1:] * (size - len(rows))]
 
 
 class Cursor(Protocol):
@@ -157,10 +173,10 @@ class SQLBase:
         return spec
 
     def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
-        """The rows of ``sql`` (with ``{}`` for a list of ids), asked in chunks."""
+        """The distinct rows of ``sql`` (with ``{}`` for a list of ids), asked in chunks."""
         rows: list[Any] = []
         for start in range(0, len(ids), ROWS_PER_STATEMENT):
-            chunk = ids[start : start + ROWS_PER_STATEMENT]
+            chunk = padded(ids[start : start + ROWS_PER_STATEMENT])
             rows += self._execute(sql.format(", ".join("?" * len(chunk))), chunk).fetchall()
         return rows
 

@@ -1,0 +1,81 @@
+"""Multi-row statements come in a few fixed shapes, so the server prepares each once.
+
+Written for any batch size, a multi-row ``INSERT`` or ``IN`` list is a new statement text
+per size: psycopg then prepares none of them (it prepares a text seen five times) and the
+server parses SQL on every claim. Padded to a handful of shapes (``store.sql.SHAPES``),
+every size reuses a prepared statement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tests.test_leases import _applied
+from yamlcron.errors import LeaseLostError
+from yamlcron.registry import build_registry
+from yamlcron.runs import Claim, Finish, NewRun, RunStatus
+from yamlcron.store.sql import SHAPES, padded
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _claims(first: int, count: int) -> list[Claim]:
+    """``count`` manual fires of one job, each at its own second (so none conflicts)."""
+    claims = []
+    for n in range(first, first + count):
+        at = NOW + timedelta(seconds=n)
+        run = NewRun(job_id="backup", scheduled_at=at, status=RunStatus.RUNNING, started_at=at)
+        claims.append(Claim(job_id="backup", expected=None, next_run_at=None, runs=(run,)))
+    return claims
+
+
+def test_padding_repeats_the_last_row_up_to_the_next_shape() -> None:
+    assert padded([1]) == [1]
+    assert padded([1, 2, 3]) == [1, 2, 3, 3]
+    assert padded(list(range(33))) == [*range(33), *[32] * 31]
+    assert all(len(padded(list(range(n)))) in SHAPES for n in range(1, SHAPES[-1] + 1))
+
+
+def test_every_batch_size_reuses_a_few_prepared_statements(postgres_url: str) -> None:
+    store = build_registry().open_store(postgres_url, create=True)
+    try:
+        _applied(store)
+        lease = store.join("alpha", 30)
+        made = 0
+        sizes = range(1, 41)
+        for _ in range(6):  # psycopg prepares a statement text on its fifth use
+            for size in sizes:
+                runs = store.claim(_claims(made, size), lease, None)
+                assert len(runs) == size  # padding made no extra run
+                ends = [
+                    Finish(run=replace(r, status=RunStatus.SUCCESS, finished_at=NOW), lease=lease)
+                    for r in runs
+                ]
+                assert not any(isinstance(r, LeaseLostError) for r in store.finish_many(ends))
+                made += size
+        assert len(store.runs("backup", limit=100_000)) == made
+        prepared = store._db.execute(  # type: ignore[attr-defined]
+            "SELECT statement FROM pg_prepared_statements"
+        ).fetchall()
+        inserts = [s for (s,) in prepared if s.startswith("INSERT INTO runs")]
+        # One per shape the sizes 1-40 use (1, 2, 4 ... 64), not one per size.
+        assert 1 <= len(inserts) <= len([shape for shape in SHAPES if shape <= 64])
+        assert len(prepared) < len(sizes)
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("size", [1, 5, 64, 65, 600])
+def test_a_padded_claim_makes_each_run_once_on_sqlite(tmp_path: object, size: int) -> None:
+    store = build_registry().open_store(f"sqlite:///{tmp_path}/state.db", create=True)
+    try:
+        _applied(store)
+        lease = store.join("alpha", 30)
+        runs = store.claim(_claims(0, size), lease, None)
+        assert len(runs) == size == len({r.id for r in runs})
+        assert store.claim(_claims(0, size), lease, None) == []  # claimed before: never twice
+    finally:
+        store.close()
