@@ -111,3 +111,11 @@ def test_reading_works_on_a_read_only_filesystem(read_only: Path, args: tuple[st
 def test_writing_on_a_read_only_filesystem_is_one_line(read_only: Path) -> None:
     result = cli(read_only, "pause", "cleanup")
     _one_line_error(result, "the store is read-only")
+
+
+def test_a_daemon_started_on_a_full_disk_says_so(disk: Path) -> None:
+    (disk / "jobs.yaml").write_text(GOOD)
+    (disk / "tasks.py").write_text("def report(days):\n    return days\n")
+    assert cli(disk, "apply").returncode == 0
+    fill(disk)
+    _one_line_error(cli(disk, "run"), "the disk is full")

@@ -12,6 +12,7 @@ database.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +22,9 @@ from typing import IO
 
 from yamlcron.errors import StoreError
 from yamlcron.store.filewatch import watch_file
-from yamlcron.store.private import open_private
+from yamlcron.store.private import describe_os_error, open_private
+
+log = logging.getLogger("yamlcron.store")
 
 
 def _private(path: Path, mode: str) -> IO[str]:
@@ -51,10 +54,14 @@ class FileSignals:
             raise StoreError(
                 f"the store {self.db} is in use by another 'yamlcron run' ({holder})"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+        except OSError as exc:  # a full disk: the lock is not worth a traceback
+            handle.close()
+            raise StoreError(f"cannot write {self._lock_file}: {describe_os_error(exc)}") from None
         self._held = handle
 
     @contextmanager
@@ -83,9 +90,16 @@ class FileSignals:
 
     def ring(self) -> None:
         """Tell a watching daemon that the store changed."""
-        with _private(self._doorbell, "r+") as handle:
-            handle.truncate()
-            handle.write(str(time.time_ns()))
+        try:
+            with _private(self._doorbell, "r+") as handle:
+                handle.truncate()
+                handle.write(str(time.time_ns()))
+        except OSError as exc:  # the write it announces is done: say so, do not fail it
+            log.warning(
+                "could not ring %s (%s); a running daemon sees the change at its next pass",
+                self._doorbell,
+                describe_os_error(exc),
+            )
 
     def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` on every ring; returns the function that stops watching."""

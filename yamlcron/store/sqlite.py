@@ -33,11 +33,6 @@ _PLAIN = {
 }
 #: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
 #: the id of a deleted row (a pruned run's id stays unique).
-#: SQLite's errors that a user can act on, said plainly (its own words follow).
-_PLAIN = {
-    sqlite3.SQLITE_FULL: "the disk is full",
-    sqlite3.SQLITE_READONLY: "the store is read-only",
-}
 WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
@@ -144,8 +139,21 @@ class SQLiteStore(SQLStore):
 
     def _detail(self, exc: Exception) -> str:
         detail = super()._detail(exc)
-        said = _PLAIN.get(getattr(exc, "sqlite_errorcode", None) or 0)
+        code = getattr(exc, "sqlite_errorcode", None) or 0
+        said = _PLAIN.get(code)
+        # A full disk also shows as an I/O error (the WAL index cannot be mapped): SQLite
+        # does not say why, the filesystem does.
+        if said is None and code & 0xFF == sqlite3.SQLITE_IOERR and self._disk_full():
+            said = _PLAIN[sqlite3.SQLITE_FULL]
         return f"{said} ({detail})" if said else detail
+
+    def _disk_full(self) -> bool:
+        if self.path is None:
+            return False
+        try:
+            return os.statvfs(self.path.parent).f_bavail == 0
+        except OSError:
+            return False
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
         return (self._local.reader or self._db).execute(sql, params)
