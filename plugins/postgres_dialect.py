@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from yamlcron.errors import StoreError
+from yamlcron.redact import redact_url, scrub
 from yamlcron.store import schema
 from yamlcron.store.sql import Cursor
 from yamlcron.store.sqlstore import SQLStore
@@ -70,7 +71,7 @@ class PostgresStore(SQLStore):
         self._psycopg = psycopg
         self.errors = (psycopg.Error,)
         self.url = url
-        self.name = _redacted(url)
+        self.name = redact_url(url)
         self._statements: dict[str, str] = {}
         self._db = self._connect()
         try:
@@ -93,8 +94,11 @@ class PostgresStore(SQLStore):
             conn.execute(f"SET idle_in_transaction_session_timeout = {_IDLE_LIMIT_MS}")
             return conn
         except self._psycopg.Error as exc:
-            detail = " ".join(str(exc).split())
-            raise StoreError(f"cannot open the store {self.name}: {detail}") from None
+            raise StoreError(f"cannot open the store {self.name}: {self._detail(exc)}") from None
+
+    def _detail(self, exc: Exception) -> str:
+        # libpq may quote the connection string back (an unknown option, a bad port).
+        return scrub(super()._detail(exc), self.url)
 
     def _ensure_connected(self) -> None:
         if self._db.broken or self._db.closed:  # the server restarted: start a new session
@@ -166,19 +170,9 @@ class PostgresStore(SQLStore):
                         for _ in conn.notifies(timeout=0.5):
                             callback()
             except (StoreError, self._psycopg.Error) as exc:
-                log.error("listening for changes in %s failed: %s", self.name, exc)
+                log.error("listening for changes in %s failed: %s", self.name, self._detail(exc))
                 stop.wait(1.0)
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
-
-
-def _redacted(url: str) -> str:
-    """The URL without its password, for messages."""
-    scheme, sep, rest = url.partition("://")
-    credentials, at, host = rest.rpartition("@")
-    if not at:
-        return url
-    user = credentials.split(":", 1)[0]
-    return f"{scheme}{sep}{user}@{host}"

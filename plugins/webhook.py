@@ -1,10 +1,12 @@
 """The ``webhook`` notifier: POST each event as JSON to a URL.
 
 A failed delivery (no connection, a timeout, HTTP 5xx) is tried again ``retries`` times,
-0.5 s, 1 s, 2 s... apart; an HTTP 4xx is not retried. A webhook that stays down is logged
-(on ``yamlcron.notify.webhook``), counted as a failed delivery and given up on: the run is
-recorded all the same and the scheduler carries on. Headers may hold secrets through
-``${VAR}``; logs name only the URL's scheme and host, never its path, query or headers.
+0.5 s, 1 s, 2 s... apart; an HTTP 4xx is not retried, and a redirect is not followed
+(``outbound``): the event and its headers reach the URL written, nowhere else. A webhook
+that stays down is logged (on ``yamlcron.notify.webhook``), counted as a failed delivery
+and given up on: the run is recorded all the same and the scheduler carries on. Headers
+may hold secrets through ``${VAR}``; logs name only the URL's scheme and host, never its
+path, query or headers.
 """
 
 from __future__ import annotations
@@ -70,6 +72,8 @@ class WebhookNotifier:
                 f"webhook {where(url)} failed {exc.tries} times ({exc.problem}); "
                 "giving up on this event"
             ) from None
+        except DeliveryError as exc:  # not sent, or a redirect not followed: said by outbound
+            raise DeliveryError(f"webhook {exc}") from None
 
 
 @hookimpl

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import signal
 import subprocess
 import sys
@@ -104,10 +103,13 @@ def test_usage_errors_exit_64(tmp_path: Path, args: list[str]) -> None:
 
 
 def test_interrupt_exits_130(tmp_path: Path) -> None:
-    fifo = tmp_path / "jobs.yaml"
-    os.mkfifo(fifo)  # opening it blocks until a writer comes: a command stuck reading
+    # A command stuck waiting: for a run that sleeps (a FIFO manifest is refused unread).
+    (tmp_path / "jobs.yaml").write_text(
+        'version: 1\njobs:\n  slow:\n    trigger: {interval: 1h}\n    run: {command: [sleep, "60"]}\n'
+    )
+    assert yamlcron("apply", cwd=tmp_path).returncode == 0
     proc = subprocess.Popen(
-        [sys.executable, "-m", "yamlcron", "validate"],
+        [sys.executable, "-m", "yamlcron", "trigger", "--wait", "slow"],
         cwd=tmp_path,
         env=clean_env(),
         stdout=subprocess.PIPE,

@@ -281,6 +281,25 @@ BAD: list[tuple[str, str, tuple[int, int], str]] = [
         "end must come after start",
     ),
     ("complex key", "version: 1\njobs: {}\n? [a, b]\n: 1\n", (3, 3), "a key must be plain text"),
+    (
+        "NUL in a command",
+        'version: 1\njobs:\n  a:\n    trigger: {interval: 1h}\n    run: {command: [echo, "a\\0b"]}\n',
+        (5, 27),
+        "a NUL byte",
+    ),
+    (
+        "NUL in an env name",
+        "version: 1\njobs:\n  a:\n    trigger: {interval: 1h}\n"
+        '    run: {shell: "true", env: {"A\\0B": x}}\n',
+        (5, 32),
+        "a NUL byte",
+    ),
+    (
+        "NUL in cwd",
+        'version: 1\njobs:\n  a:\n    trigger: {interval: 1h}\n    run: {shell: "true", cwd: "/tmp\\0"}\n',
+        (5, 31),
+        "a NUL byte",
+    ),
 ]
 
 

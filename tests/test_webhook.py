@@ -23,6 +23,7 @@ class Hook:
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, Any], dict[str, str]]] = []
         self.status = 200
+        self.location = ""  # sent with a 3xx status
         self.delay = 0.0
         self.event = threading.Event()
         hook = self
@@ -33,8 +34,15 @@ class Hook:
                 time.sleep(hook.delay)
                 hook.received.append((json.loads(body), dict(self.headers)))
                 self.send_response(hook.status)
+                if hook.location:
+                    self.send_header("Location", hook.location)
                 self.end_headers()
                 hook.event.set()
+
+            def do_GET(self) -> None:  # where a followed redirect would turn the POST
+                hook.received.append(({}, dict(self.headers)))
+                self.send_response(200)
+                self.end_headers()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass
@@ -53,6 +61,19 @@ def hook() -> Iterator[Hook]:
     server = Hook()
     yield server
     server.close()
+
+
+@pytest.fixture
+def elsewhere() -> Iterator[Hook]:
+    """A second receiver, at another origin (another port)."""
+    server = Hook()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOOK_TOKEN", "t0ken")
 
 
 def manifest(url: str) -> str:
@@ -136,3 +157,75 @@ def test_a_server_that_is_down(tmp_path: Path, caplog: pytest.LogCaptureFixture)
     assert cron.events.flush(timeout=30)
     cron.stop(timeout=5)
     assert any("URLError" in r.getMessage() for r in caplog.records)
+
+
+def _webhook_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "yamlcron.notify.webhook"]
+
+
+@pytest.mark.parametrize(
+    "redirect", [(s, o) for s in (301, 302, 307, 308) for o in ("another", "the same")]
+)
+@pytest.mark.usefixtures("token")
+def test_a_redirect_is_not_followed(
+    tmp_path: Path,
+    hook: Hook,
+    elsewhere: Hook,
+    caplog: pytest.LogCaptureFixture,
+    redirect: tuple[int, str],
+) -> None:
+    status, origin = redirect
+    hook.status = status
+    hook.location = elsewhere.url if origin == "another" else hook.url + "/moved"
+    cron = run_twice(tmp_path, hook.url)
+    assert cron.events.flush(timeout=30)
+    cron.stop(timeout=5)
+    assert len(hook.received) == 2  # one POST per event, not retried
+    assert elsewhere.received == []
+    assert all(body for body, _ in hook.received)  # no GET came back to the same origin
+    assert (
+        _webhook_lines(caplog)
+        == [
+            f"webhook http://127.0.0.1:{hook.server.server_address[1]} answered HTTP {status}, "
+            "a redirect: not followed (redirects are never followed; put the new URL in the manifest)"
+        ]
+        * 2
+    )
+
+
+AFTER = "(after ${VAR} expansion)"
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        (
+            "t0ken\r\nX-Evil: yes",
+            "s3cr3t-path",
+            "header 'Authorization' holds a line break or a control character",
+        ),
+        ("t0ken", "s3cr3t path", f"its URL holds a space or a control character {AFTER}"),
+        ("t0ken", "s3cr3t\npath", f"its URL holds a space or a control character {AFTER}"),
+    ],
+    ids=["header with a line break", "URL with a space", "URL with a newline"],
+)
+def test_an_unsendable_secret_is_never_logged(
+    tmp_path: Path,
+    hook: Hook,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    case: tuple[str, str, str],
+) -> None:
+    secret, path, problem = case
+    monkeypatch.setenv("HOOK_TOKEN", secret)
+    monkeypatch.setenv("HOOK_PATH", path)
+    url = hook.url.replace("s3cr3t-path", "${HOOK_PATH}")
+    cron = run_twice(tmp_path, url)
+    assert cron.events.flush(timeout=30)
+    cron.stop(timeout=5)
+    assert hook.received == []
+    port = hook.server.server_address[1]
+    assert _webhook_lines(caplog) == [f"webhook http://127.0.0.1:{port}: not sent: {problem}"] * 2
+    assert "t0ken" not in caplog.text
+    assert "s3cr3t" not in caplog.text
+    assert "Traceback" not in caplog.text

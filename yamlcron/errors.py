@@ -35,13 +35,28 @@ def _one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+#: Problems a ManifestError lists; past them one line counts the rest. A file that is not
+#: a manifest at all can have tens of thousands, and nobody reads past the first screens.
+MAX_ISSUES = 200
+
+
 class ManifestError(YamlcronError):
-    """The manifest is invalid; ``issues`` holds every problem found, in file order."""
+    """The manifest is invalid; ``issues`` holds the problems found, in file order.
+
+    At most ``MAX_ISSUES`` of them, then one more, at the first one left out, that counts
+    the rest (``hidden``).
+    """
 
     def __init__(self, issues: list[Issue]) -> None:
         # dict.fromkeys: one problem found by two checks is reported once.
         unique = dict.fromkeys(issues)
-        self.issues = sorted(unique, key=lambda i: (i.file, i.line, i.column, i.path, i.message))
+        ordered = sorted(unique, key=lambda i: (i.file, i.line, i.column, i.path, i.message))
+        self.hidden = max(len(ordered) - MAX_ISSUES, 0)
+        self.issues = ordered[:MAX_ISSUES]
+        if self.hidden:
+            first = ordered[MAX_ISSUES]
+            message = f"{self.hidden:,} more problems from here on are not shown"
+            self.issues.append(Issue(first.file, first.line, first.column, "", message))
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
@@ -59,6 +74,10 @@ class PluginError(YamlcronError):
 
 class UnknownJobError(YamlcronError):
     """A command named a job the manifest or store does not hold."""
+
+
+class StoreGoneError(StoreError):
+    """The store was deleted or replaced under a running process, which must stop."""
 
 
 class LeaseLostError(StoreError):

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import stat
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
@@ -36,8 +38,10 @@ from yamlcron.model import RUN_KINDS, Components, JobSpec, Manifest
 from yamlcron.schema import Path_, core_schema, did_you_mean, option_issues, schema_issues
 from yamlcron.templates import stray
 from yamlcron.triggers import zone
-from yamlcron.yamldoc import Document, dotted, read_document
+from yamlcron.yamldoc import Document, dotted, not_a_manifest, read_document
 
+#: The operating system ends an argv, environment or path string at its first NUL.
+_NUL = "a NUL byte (\\0) cannot be passed to a process"
 #: Larger manifests are refused before they are read (100,000 jobs take about 10 MiB).
 MAX_BYTES = 32 * 1024 * 1024
 
@@ -50,16 +54,7 @@ def load_manifest(path: Path, components: Components | None = None) -> Manifest:
         YamlcronError: the file cannot be read at all.
     """
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            message = (
-                f"the manifest is {size / 2**20:.1f} MiB, over the {MAX_BYTES >> 20} MiB limit"
-            )
-            raise ManifestError([Issue(file, 1, 1, "", message)])
-        data = path.read_bytes()
-    except OSError as exc:
-        raise YamlcronError(f"{file}: cannot read the manifest: {exc.strerror}") from None
+    data = read_manifest_file(path)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -78,9 +73,55 @@ def file_digest(path: Path) -> str | None:
     like with like, byte-order mark and all.
     """
     try:
-        return _sha256(path.read_bytes())
-    except OSError:
+        return _sha256(read_manifest_file(path))
+    except YamlcronError:
         return None
+
+
+def read_manifest_file(path: Path) -> bytes:
+    """The bytes of the manifest at ``path``, a regular file (or a link to one), at most.
+
+    At most ``MAX_BYTES`` are read.
+
+    A manifest path may name anything: a link to ``/dev/zero`` (endless), ``/dev/urandom``
+    or a FIFO (a read that never ends), a ``/proc`` file whose size reads as 0. Only a
+    regular file is read, opened without blocking, and never past the limit.
+
+    Raises:
+        YamlcronError: it cannot be opened or read, or it is not a regular file.
+        ManifestError: it is over the size limit.
+    """
+    file = str(path)
+    try:
+        # O_NONBLOCK: opening a FIFO for reading would wait for a writer.
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise YamlcronError(f"{file}: cannot read the manifest: {exc.strerror}") from None
+    with open(handle, "rb", closefd=True) as reader:
+        mode = os.fstat(handle).st_mode
+        if not stat.S_ISREG(mode):
+            raise YamlcronError(
+                f"{file}: cannot read the manifest: it is {_file_kind(mode)}, not a regular file"
+            )
+        try:
+            data = reader.read(MAX_BYTES + 1)
+        except OSError as exc:
+            raise YamlcronError(f"{file}: cannot read the manifest: {exc.strerror}") from None
+    if len(data) > MAX_BYTES:
+        message = f"the manifest is over the {MAX_BYTES >> 20} MiB limit; refused"
+        raise ManifestError([Issue(file, 1, 1, "", message)])
+    return data
+
+
+def _file_kind(mode: int) -> str:
+    kinds = {
+        stat.S_IFDIR: "a folder",
+        stat.S_IFCHR: "a character device",
+        stat.S_IFBLK: "a block device",
+        stat.S_IFIFO: "a FIFO (named pipe)",
+        stat.S_IFSOCK: "a socket",
+    }
+    return kinds.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def _sha256(data: bytes) -> str:
@@ -122,9 +163,9 @@ def _parse(
     if len(text) > MAX_BYTES:
         raise ManifestError([Issue(file, 1, 1, "", f"the manifest is over {MAX_BYTES >> 20} MiB")])
     doc = read_document(text, file)
+    if doc.root is not None and _unlike_a_manifest(doc):
+        raise ManifestError([not_a_manifest(file, doc.root, "a mapping of other keys")])
     issues = schema_issues(doc)
-    if not isinstance(doc.data, dict):
-        raise ManifestError(issues)
     checker = _Checker(doc, components, build=not issues)
     checker.check()
     issues.extend(checker.issues)
@@ -135,6 +176,12 @@ def _parse(
     return Manifest(
         path=path, jobs=checker.jobs, notify=notify, digest=digest, commit=commit, rules=rules
     )
+
+
+def _unlike_a_manifest(doc: Document) -> bool:
+    """Whether no top-level key is a manifest's, nor close to one (a typo of ``version``)."""
+    known = list(core_schema()["properties"])
+    return not any(k in known or did_you_mean(k, known) for k in doc.data)
 
 
 def rules_digest(components: Components) -> str:
@@ -207,6 +254,8 @@ class _Checker:
         if isinstance(run, dict):
             for key in ("env", "command", "cwd"):
                 self.check_templates((*base, "run", key), run.get(key))
+            for key in ("env", "command", "shell", "cwd", "call", "task"):
+                self.check_no_nul((*base, "run", key), run.get(key))
         if self.components is not None:
             self.check_job_components(job_id, job, self.components)
 
@@ -307,6 +356,23 @@ class _Checker:
                 self.check_templates((*path, index), item)
         elif isinstance(value, str) and stray(value):
             self.fail(path, "'${' starts no ${VAR} or ${VAR:-default}; write $${ for a literal")
+
+    def check_no_nul(self, path: Path_, value: Any) -> None:
+        """What becomes a process's argv, environment or folder holds no NUL byte.
+
+        The operating system ends each of those strings at the first NUL, so Python refuses
+        it when the run starts: found here, it is an error at its line, not a failed run.
+        """
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if "\0" in key:
+                    self.fail((*path, key), _NUL, key=True)
+                self.check_no_nul((*path, key), item)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                self.check_no_nul((*path, index), item)
+        elif isinstance(value, str) and "\0" in value:
+            self.fail(path, _NUL)
 
     def check_defaults_components(self, components: Components) -> None:
         """``defaults.executor`` and the top-level and default notifiers."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import time
 import urllib.parse
 from collections.abc import Mapping
+from functools import cache
+from typing import Any
 
 from yamlcron.errors import DeliveryError
 
@@ -34,7 +36,44 @@ class GaveUp(DeliveryError):
 def where(url: str) -> str:
     """The part of ``url`` that is safe to log: ``scheme://host[:port]``."""
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    try:
+        port = parts.port
+    except ValueError:  # not a number: show none of it
+        port = None
+    return f"{parts.scheme}://{parts.hostname}{f':{port}' if port else ''}"
+
+
+#: Why a 3xx ends a delivery. A redirect would take the request and its headers (a bearer
+#: token, say) to a place the manifest never named, and urllib would turn a POST into a
+#: GET there: a moved endpoint is fixed in the manifest.
+NOT_FOLLOWED = "not followed (redirects are never followed; put the new URL in the manifest)"
+
+
+def unsendable(url: str, headers: Mapping[str, str]) -> str | None:
+    """Why this request cannot be sent as written, naming no secret; None if it can.
+
+    ``${VAR}`` is expanded at run time, so a value with a line break reaches us here: sent,
+    it would split the request; refused by http.client, its message would quote the secret.
+    """
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "its URL holds a space or a control character (after ${VAR} expansion)"
+    for name, value in headers.items():
+        if any(c in value for c in "\r\n\0") or not name.isprintable():
+            shown = repr(name) if name.isprintable() else "(unprintable name)"
+            return f"header {shown} holds a line break or a control character"
+    return None
+
+
+@cache
+def _opener() -> Any:
+    """A urllib opener that follows no redirect: a 3xx comes back as an HTTPError."""
+    import urllib.request
+
+    class _NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(_NoRedirect)
 
 
 def send(
@@ -49,7 +88,9 @@ def send(
 
     Raises:
         Refused: the server answered 4xx (not retried).
-        GaveUp: no try got a 2xx or 3xx answer.
+        GaveUp: no try got a 2xx answer.
+        DeliveryError: the URL or a header cannot be sent as written (a line break that
+            ``${VAR}`` put there), or the server answered with a redirect, never followed.
     """
     # Imported here: urllib.request brings http, email and ssl, which every command would
     # pay for when it loads the plugins; only a daemon sends.
@@ -58,14 +99,20 @@ def send(
     import urllib.request
 
     sent = {"User-Agent": "yamlcron", **(headers or {})}
+    invalid = unsendable(url, sent)
+    if invalid is not None:
+        raise DeliveryError(f"{where(url)}: not sent: {invalid}")
     problem = ""
     for attempt in range(retries + 1):
         request = urllib.request.Request(url, data=body, headers=sent)
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with _opener().open(request, timeout=timeout) as response:
                 response.read()
             return
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                message = f"{where(url)} answered HTTP {exc.code}, a redirect: {NOT_FOLLOWED}"
+                raise DeliveryError(message) from None
             if exc.code < 500:
                 raise Refused(f"{where(url)} answered HTTP {exc.code}", exc.code) from None
             problem = f"HTTP {exc.code}"

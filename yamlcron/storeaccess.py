@@ -10,6 +10,7 @@ from yamlcron.answers import Paused
 from yamlcron.errors import StoreError, UnknownJobError
 from yamlcron.interfaces import Store
 from yamlcron.model import AppliedManifest, StoredJob
+from yamlcron.redact import redact_url
 from yamlcron.registry import Registry
 from yamlcron.runs import Run
 from yamlcron.store.sqlite import default_store_path
@@ -154,7 +155,7 @@ class StoreAccess:
         """Where the store was looked for, and what to do about it, in one line."""
         if self.given is not None:
             return (
-                f"nothing was applied to the store {self.given} yet; "
+                f"nothing was applied to the store {redact_url(self.given)} yet; "
                 "run 'yamlcron apply --store URL' first"
             )
         if not self.manifest.exists():

@@ -14,7 +14,7 @@ the manifest parses them where a datetime is expected.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,10 @@ _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _BRACKETS = re.compile(r"[\[\]{}]")
 _LINE_PREFIX = re.compile(r"^[ \t?:-]*", re.MULTILINE)
 _TAG = "tag:yaml.org,2002:"
+#: What PyYAML quotes of the file in a syntax error (an alias, anchor or tag name) beyond
+#: one character: the error's line and column point at it, and the file may not be YAML
+#: at all, so none of it is repeated. Token names (``'<block end>'``) stay.
+_QUOTED = re.compile(r" ?'(?!<)[^']{2,}'")
 _SCALAR_TAGS = {f"{_TAG}{t}" for t in ("str", "int", "float", "bool", "null", "timestamp")}
 _constructor = yaml.SafeLoader("")  # only its scalar constructors are used
 
@@ -44,6 +48,11 @@ class Document:
     file: str
     data: Any
     root: yaml.Node | None = field(repr=False)
+    #: Each mapping node's pairs by key, built when first asked: locating every one of
+    #: 20,000 problems in a 20,000-job mapping must not scan the mapping each time.
+    _keys: dict[int, dict[str, _Pair]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def node_at(self, path: Sequence[str | int], *, key: bool = False) -> yaml.Node | None:
         """The node at ``path`` (or the key node naming its last step); None if absent."""
@@ -53,7 +62,7 @@ class Document:
                 return None
             last = depth == len(path) - 1
             if isinstance(node, yaml.MappingNode):
-                pair = next(_pairs_named(node, str(step)), None)
+                pair = self._pairs(node).get(str(step))
                 if pair is None:
                     return None
                 node = pair[0] if key and last else pair[1]
@@ -79,17 +88,26 @@ class Document:
         quote = {"'": "'", '"': '"'}.get(node.style or "", "")
         return f"{quote}{node.value}{quote}"
 
+    def _pairs(self, node: yaml.MappingNode) -> dict[str, _Pair]:
+        """``node``'s key and value nodes by key; its own keys first, then merged ones."""
+        found = self._keys.get(id(node))
+        if found is None:
+            found = {}
+            merged: list[yaml.Node] = []
+            for k, v in node.value:
+                if k.tag == f"{_TAG}merge":
+                    merged.extend(v.value if isinstance(v, yaml.SequenceNode) else [v])
+                elif isinstance(k, yaml.ScalarNode):
+                    found.setdefault(k.value, (k, v))
+            for source in merged:
+                if isinstance(source, yaml.MappingNode):
+                    for name, pair in self._pairs(source).items():
+                        found.setdefault(name, pair)
+            self._keys[id(node)] = found
+        return found
 
-def _pairs_named(node: yaml.MappingNode, name: str) -> Iterator[tuple[yaml.Node, yaml.Node]]:
-    merged: list[yaml.Node] = []
-    for k, v in node.value:
-        if k.tag == f"{_TAG}merge":
-            merged.extend(v.value if isinstance(v, yaml.SequenceNode) else [v])
-        elif isinstance(k, yaml.ScalarNode) and k.value == name:
-            yield k, v
-    for source in merged:
-        if isinstance(source, yaml.MappingNode):
-            yield from _pairs_named(source, name)
+
+_Pair = tuple[yaml.Node, yaml.Node]
 
 
 def read_document(text: str, file: str) -> Document:
@@ -108,6 +126,8 @@ def read_document(text: str, file: str) -> Document:
         raise ManifestError([Issue(file, line, column, "", message)]) from None
     if root is None:
         raise ManifestError([Issue(file, 1, 1, "", "the manifest is empty")])
+    if not isinstance(root, yaml.MappingNode):
+        raise ManifestError([not_a_manifest(file, root, _kind(root))])
     builder = _Builder(file)
     if "&" in text:  # no anchor, no alias: skip a walk over every node of a big manifest
         builder.check_alias_budget(root)
@@ -115,6 +135,24 @@ def read_document(text: str, file: str) -> Document:
     if builder.issues:
         raise ManifestError(builder.issues)
     return Document(file, data, root)
+
+
+def not_a_manifest(file: str, root: yaml.Node, kind: str) -> Issue:
+    """The one problem of a document that is not a manifest, quoting nothing of it.
+
+    Such a file is likely not YAML at all (``-f /etc/shadow`` reads as one long string, or
+    as a mapping of its lines): its content has no place in an error message or a log.
+    """
+    line, column = _position(root.start_mark)
+    message = f"expected a yamlcron manifest (a mapping with version and jobs), got {kind}"
+    return Issue(file, line, column, "", message)
+
+
+def _kind(node: yaml.Node) -> str:
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    kinds = {"str": "text", "int": "a number", "float": "a number", "bool": "true or false"}
+    return kinds.get(node.tag.removeprefix(_TAG), "a single value")
 
 
 def _depth_bound(text: str) -> int:
@@ -158,7 +196,7 @@ def _position(mark: Any) -> tuple[int, int]:
 def _syntax_issue(exc: yaml.MarkedYAMLError, file: str) -> Issue:
     mark = exc.problem_mark or exc.context_mark
     line, column = _position(mark)
-    problem = (exc.problem or "invalid YAML").removeprefix("but ")
+    problem = _QUOTED.sub("", (exc.problem or "invalid YAML").removeprefix("but "))
     context = f" ({exc.context})" if exc.context and exc.problem else ""
     return Issue(file, line, column, "", f"YAML syntax error: {problem}{context}")
 

@@ -6,6 +6,8 @@ The JSON shapes and the rule for times live in ``yamlcron.shapes``, shared with 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,28 @@ HISTORY_HEADERS = (
     "MANIFEST",
     "DETAIL",
 )
+
+
+#: What a terminal would act on rather than show: C0 and C1 controls but tab and newline
+#: (ESC starts colour, cursor and title sequences), DEL, and the bidirectional overrides
+#: that reorder what is shown.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def for_terminal(text: str) -> str:
+    """``text`` with what a terminal would act on written as Python escapes (``\\x1b``).
+
+    A job's output and errors are the job's words, not ours: printed raw to a terminal, an
+    escape sequence could recolour the screen, move the cursor, retitle the window or hide
+    lines. Only text for people goes through here; JSON keeps every character as recorded.
+    """
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
+
+
+def _shown(text: str) -> str:
+    """``text`` escaped when standard output is a terminal, else as it is (a pipe, a file)."""
+    terminal = sys.stdout.isatty()
+    return for_terminal(text) if terminal else text
 
 
 def echo_json(value: Any) -> None:
@@ -216,7 +240,7 @@ def history(runs: Sequence[Run], zones: dict[str, tzinfo], times: Times, output:
         echo_json([run_json(r, times.of(zones.get(r.job_id, UTC))) for r in runs])
         return
     rows = [_run_row(r, times.of(zones.get(r.job_id, UTC))) for r in runs]
-    click.echo(table(HISTORY_HEADERS, rows))
+    click.echo(_shown(table(HISTORY_HEADERS, rows)))
     if rows:
         click.echo("('yamlcron history --run RUN' shows one run's output and traceback)")
 
@@ -227,7 +251,7 @@ def one_run(run: Run, zones: dict[str, tzinfo], times: Times, output: str) -> No
     if output == "json":
         echo_json(run_json(run, shown))
     else:
-        click.echo(_run_text(run, shown))
+        click.echo(_shown(_run_text(run, shown)))
 
 
 def outcome(run: Run, shown: Callable[[datetime], str], output: str) -> None:
@@ -235,9 +259,9 @@ def outcome(run: Run, shown: Callable[[datetime], str], output: str) -> None:
     if output == "json":
         echo_json(run_json(run, shown))
         return
-    click.echo(describe(run))
+    click.echo(_shown(describe(run)))
     if run.output:
-        click.echo(run.output.rstrip("\n"))
+        click.echo(_shown(run.output.rstrip("\n")))
 
 
 def queued(job_id: str, scheduled: str, output: str) -> None:

@@ -22,7 +22,7 @@ from functools import partial
 from pathlib import Path
 
 from yamlcron import firing
-from yamlcron.errors import LeaseLostError, StoreError
+from yamlcron.errors import LeaseLostError, StoreError, StoreGoneError
 from yamlcron.events import RunEvent, run_event
 from yamlcron.interfaces import Store
 from yamlcron.model import AppliedManifest, JobSpec
@@ -183,6 +183,8 @@ class Scheduler:
                 self.pulse.passing()
                 try:
                     delay = self.tick(self.clock())
+                except StoreGoneError:
+                    raise  # the store was deleted under us: going on would fire twice
                 except StoreError as exc:
                     self.store_errors += 1
                     log.error("the store failed a pass, trying again in %s s: %s", STORE_RETRY, exc)

@@ -12,6 +12,7 @@ database.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,15 @@ from typing import IO
 
 from yamlcron.errors import StoreError
 from yamlcron.store.filewatch import watch_file
+from yamlcron.store.private import describe_os_error, open_private
+
+log = logging.getLogger("yamlcron.store")
+
+
+def _private(path: Path, mode: str) -> IO[str]:
+    """The store file ``path`` opened private (``private.open_private``) as a text file."""
+    flags = os.O_RDWR if "+" in mode else os.O_RDONLY
+    return open(open_private(path, flags), mode, encoding="utf-8")
 
 
 class FileSignals:
@@ -34,7 +44,7 @@ class FileSignals:
 
     def lock_daemon(self) -> None:
         """Take the daemon lock; StoreError naming the holder if another process has it."""
-        handle = self._lock_file.open("a+")
+        handle = _private(self._lock_file, "r+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -44,16 +54,20 @@ class FileSignals:
             raise StoreError(
                 f"the store {self.db} is in use by another 'yamlcron run' ({holder})"
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()}")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()}")
+            handle.flush()
+        except OSError as exc:  # a full disk: the lock is not worth a traceback
+            handle.close()
+            raise StoreError(f"cannot write {self._lock_file}: {describe_os_error(exc)}") from None
         self._held = handle
 
     @contextmanager
     def applying(self) -> Iterator[None]:
         """Hold the apply lock, waiting for another process's apply to end."""
-        with self.db.with_name(self.db.name + ".apply").open("a") as handle:
+        with _private(self.db.with_name(self.db.name + ".apply"), "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield  # closing the file releases the lock
 
@@ -66,7 +80,8 @@ class FileSignals:
         """Whether some process holds the daemon lock now."""
         if not self._lock_file.exists():
             return False
-        with self._lock_file.open("a+") as handle:
+        # Read-only: a reader (``replicas``, ``trigger``) may stand on a read-only disk.
+        with _private(self._lock_file, "r") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -75,11 +90,22 @@ class FileSignals:
 
     def ring(self) -> None:
         """Tell a watching daemon that the store changed."""
-        self._doorbell.write_text(str(time.time_ns()))
+        try:
+            with _private(self._doorbell, "r+") as handle:
+                handle.truncate()
+                handle.write(str(time.time_ns()))
+        except OSError as exc:  # the write it announces is done: say so, do not fail it
+            log.warning(
+                "could not ring %s (%s); a running daemon sees the change at its next pass",
+                self._doorbell,
+                describe_os_error(exc),
+            )
 
     def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call ``callback`` on every ring; returns the function that stops watching."""
-        return watch_file(self._doorbell, callback)
+        # The database's own name too: deleted (``rm -rf .yamlcron``), the daemon must
+        # notice at once and stop, not sleep until its next fire time.
+        return watch_file(self._doorbell, callback, gone=self.db)
 
     def close(self) -> None:
         """Release the daemon lock if this process holds it."""

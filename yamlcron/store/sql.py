@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
 from yamlcron.errors import StoreError
@@ -103,7 +103,7 @@ class SQLBase:
             try:
                 yield
             except BaseException:
-                self._execute("ROLLBACK")
+                self._rollback()
                 raise
             self._execute("COMMIT")
 
@@ -118,8 +118,20 @@ class SQLBase:
         try:
             yield
         except self.errors as exc:
-            detail = " ".join(str(exc).split())
-            raise StoreError(f"the store {self.name}: {detail}") from None
+            raise StoreError(f"the store {self.name}: {self._detail(exc)}") from None
+
+    def _rollback(self) -> None:
+        """End a failed transaction, keeping its error: the one the user must see.
+
+        SQLite has already rolled back after some errors (a full disk): a ROLLBACK then
+        fails with "no transaction is active", which would hide why the write failed.
+        """
+        with suppress(*self.errors):
+            self._execute("ROLLBACK")
+
+    def _detail(self, exc: Exception) -> str:
+        """The driver's error in one line, as a message may show it."""
+        return " ".join(str(exc).split())
 
     def _migrate(self, *, writable: bool) -> None:
         """Bring the schema to ``SCHEMA_VERSION``, or refuse a store too new for us."""

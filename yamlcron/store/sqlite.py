@@ -11,6 +11,7 @@ beside the database (``filesignals``): the daemon lock, the apply lock and the d
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -18,12 +19,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from yamlcron.errors import StoreError
+from yamlcron.errors import StoreError, StoreGoneError
 from yamlcron.runs import Lease, Replica
 from yamlcron.store import schema
 from yamlcron.store.filesignals import FileSignals
+from yamlcron.store.private import guard_store
 from yamlcron.store.sqlstore import SQLStore
 
+#: SQLite's errors that a user can act on, said plainly (its own words follow).
+_PLAIN = {
+    sqlite3.SQLITE_FULL: "the disk is full",
+    sqlite3.SQLITE_READONLY: "the store is read-only",
+}
 #: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
 #: the id of a deleted row (a pruned run's id stays unique).
 WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
@@ -58,16 +65,21 @@ class SQLiteStore(SQLStore):
         self._signals = None if path is None else FileSignals(path)
         self._applying = threading.Lock()  # in memory: the one process is all there is
         exists = path is not None and path.exists()
+        if path is not None:
+            guard_store(path, create=create)
+        target = str(path) if path is not None and (create or exists) else ":memory:"
+        # Reading needs no write access: on a read-only filesystem a reader opens the file
+        # read-only, and immutable if SQLite cannot share its WAL index there.
+        read_only = path is not None and exists and not create and not _writable(path.parent)
         try:
-            if path is not None and create and not exists:
-                _make_folder(path.parent)
-            target = str(path) if path is not None and (create or exists) else ":memory:"
-            self._db = _connect(target)
-            if target != ":memory:":
+            self._db = _connect(target, read_only=read_only)
+            if target != ":memory:" and not read_only:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = FULL")
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open the store {path}: {exc}") from None
+            raise StoreError(f"cannot open the store {path}: {self._detail(exc)}") from None
+        #: The file this store opened: deleted or replaced under a daemon, it must stop.
+        self._identity = None if target == ":memory:" else _identity(Path(target))
         self._local = _ThreadState()
         self._read_lock = threading.RLock()
         self._reader: sqlite3.Connection | None = None
@@ -79,7 +91,7 @@ class SQLiteStore(SQLStore):
             raise
         with self._errors_as_store_errors():
             # In memory there is one database per connection: one connection does both.
-            self._reader = None if target == ":memory:" else _connect(target)
+            self._reader = None if target == ":memory:" else _connect(target, read_only=read_only)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -92,6 +104,7 @@ class SQLiteStore(SQLStore):
 
     @contextmanager
     def _reading(self) -> Iterator[None]:
+        self._ensure_connected()
         # Inside its own transaction a thread reads what it wrote: the writer connection.
         if self._reader is None or self._local.writing:
             with super()._reading():
@@ -104,6 +117,43 @@ class SQLiteStore(SQLStore):
                 yield
             finally:
                 self._local.reader = outer
+
+    def _ensure_connected(self) -> None:
+        """Before each transaction and read: the file opened is still the store's file.
+
+        ``rm -rf .yamlcron`` under a daemon left it writing history into a deleted file
+        while a second daemon started on a new store, and every fire ran twice.
+        """
+        if self._identity is None or self.path is None:
+            return
+        try:
+            now = _identity(self.path)
+        except FileNotFoundError:
+            now = None
+        if now != self._identity:
+            what = "deleted" if now is None else "replaced by another file"
+            raise StoreGoneError(
+                f"the store {self.path} was {what} while this process had it open; "
+                "stopping, so that a new store beside it cannot run every job a second time"
+            )
+
+    def _detail(self, exc: Exception) -> str:
+        detail = super()._detail(exc)
+        code = getattr(exc, "sqlite_errorcode", None) or 0
+        said = _PLAIN.get(code)
+        # A full disk also shows as an I/O error (the WAL index cannot be mapped): SQLite
+        # does not say why, the filesystem does.
+        if said is None and code & 0xFF == sqlite3.SQLITE_IOERR and self._disk_full():
+            said = _PLAIN[sqlite3.SQLITE_FULL]
+        return f"{said} ({detail})" if said else detail
+
+    def _disk_full(self) -> bool:
+        if self.path is None:
+            return False
+        try:
+            return os.statvfs(self.path.parent).f_bavail == 0
+        except OSError:
+            return False
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
         return (self._local.reader or self._db).execute(sql, params)
@@ -185,16 +235,40 @@ class _ThreadState(threading.local):
     reader: sqlite3.Connection | None = None  # inside ``_reading`` outside a transaction
 
 
-def _connect(target: str) -> sqlite3.Connection:
+def _connect(target: str, *, read_only: bool = False) -> sqlite3.Connection:
     """A connection in autocommit mode (transactions are explicit), shared by threads."""
-    db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+    if read_only:
+        db = _connect_read_only(target)
+    else:
+        db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA busy_timeout = 10000")
     return db
 
 
-def _make_folder(folder: Path) -> None:
-    """Create the store's folder; a ``.yamlcron`` folder gets a ``.gitignore`` of ``*``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ignore = folder / ".gitignore"
-    if folder.name == ".yamlcron" and not ignore.exists():
-        ignore.write_text("# yamlcron's state: never commit it\n*\n", encoding="utf-8")
+def _connect_read_only(target: str) -> sqlite3.Connection:
+    """Read-only; immutable when the WAL index cannot be made (a read-only filesystem).
+
+    Immutable reads what the last checkpoint wrote to the database file: a daemon that
+    stopped cleanly checkpointed everything.
+    """
+    uri = Path(target).absolute().as_uri()
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        db = sqlite3.connect(
+            f"{uri}?{options}", uri=True, isolation_level=None, check_same_thread=False
+        )
+        try:
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        except sqlite3.OperationalError:
+            db.close()
+            continue
+        return db
+    raise sqlite3.OperationalError("unable to open the database file read-only")
+
+
+def _writable(folder: Path) -> bool:
+    return os.access(folder, os.W_OK)
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_dev, info.st_ino
