@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,11 @@ THREADS = 6
 CONNECTIONS = 1024
 #: An idle keep-alive connection is closed after this many seconds.
 IDLE_TIMEOUT = 60
+#: The interpreter's switch interval while serving in a process that is yamlcron's own.
+#: A thread that releases the GIL (the loop, at every store call) waits up to this long to
+#: get it back from a busy one (a scrape, a JSON answer): at the default 5 ms, a scrape of a
+#: thousand jobs delayed fires by its whole length (bench/http.py, bench/README.md).
+SWITCH_INTERVAL = 0.0005
 #: Bodies past this are refused by waitress before the application sees them; between
 #: ``MAX_BODY`` and this, the application refuses them as JSON.
 HARD_BODY_LIMIT = 1024 * 1024
@@ -71,6 +77,8 @@ class HttpServer:
             ) from None
         answer_errors_as_json(self._map)
         self._thread: threading.Thread | None = None
+        self._own_process = app.config.freeze_gc  # set by `yamlcron run`: the process is ours
+        self._switch_interval: float | None = None
 
     @property
     def url(self) -> str:
@@ -86,6 +94,9 @@ class HttpServer:
     def start(self) -> None:
         """Serve on a thread of its own, and count the service's events."""
         self.metrics.attach()
+        if self._own_process:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._server.run, name="yamlcron-http", daemon=True)
         self._thread.start()
         log.info("serving HTTP on %s", self.url)
@@ -105,6 +116,9 @@ class HttpServer:
             wasyncore.close_all(self._map, ignore_all=True)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
         self.reads.close()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
 
 def answer_errors_as_json(sockets: dict[int, Any]) -> None:
