@@ -53,7 +53,9 @@ class HttpServer:
         from yamlcron.metrics import Metrics
 
         self.options = options
-        self.reads = app.reader()  # requests never wait for the loop's store connection
+        reader = app.reader()  # requests never wait for the loop's store connection
+        self.reads = reader or app
+        self._close_reads = reader.close if reader is not None else lambda: None
         self.metrics: Metrics = Metrics(app, self.reads)
         self._map: dict[int, Any] = {}
         try:
@@ -71,7 +73,7 @@ class HttpServer:
                 ident="yamlcron",
             )
         except OSError as exc:
-            self.reads.close()
+            self._close_reads()
             raise YamlcronError(
                 f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
             ) from None
@@ -115,7 +117,7 @@ class HttpServer:
         else:
             wasyncore.close_all(self._map, ignore_all=True)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        self.reads.close()
+        self._close_reads()
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None
