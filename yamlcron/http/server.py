@@ -43,8 +43,9 @@ HARD_BODY_LIMIT = 1024 * 1024
 class HttpServer:
     """Binds ``options``'s address at once (a port in use is a one-line error), then serves.
 
-    ``start`` serves on a thread of its own and feeds ``metrics`` from the service's events;
-    ``stop`` closes every connection and joins every thread it started.
+    ``start`` serves on a thread of its own and has ``metrics`` hear the manifest's events
+    (the service's scheduler counts runs into them: ``Metrics.counting``); ``stop`` closes
+    every connection and joins every thread it started.
     """
 
     def __init__(self, app: Yamlcron, options: HttpOptions) -> None:
@@ -94,7 +95,7 @@ class HttpServer:
         return f"http://{host}:{port}"
 
     def start(self) -> None:
-        """Serve on a thread of its own, and count the service's events."""
+        """Serve on a thread of its own, and count reloads."""
         self.metrics.attach()
         if self._own_process:
             self._switch_interval = sys.getswitchinterval()
