@@ -7,8 +7,9 @@ The lateness workload of bench/run.py (N interval jobs every second, staggered, 
 calls, SQLite store) runs three ways per repetition, interleaved: without ``--http``;
 with the server on and idle; and with the server under a load loop of 200 requests a
 second from another process: four keep-alive clients reading the API and health, and one
-scraping ``/metrics`` every second (bounded: paced, never more than one request in flight
-on each connection, so a slow server slows the load instead of piling it up). Prints
+scraping ``/metrics``, every 15 s (Prometheus's default) in one run and every second in
+another (bounded: paced, never more than one request in flight on each connection, so a
+slow server slows the load instead of piling it up). Prints
 lateness p50 / p99 / max and missed fires for each, the ratio to the run without HTTP,
 and what the load loop achieved. See bench/README.md.
 """
@@ -63,8 +64,9 @@ PATHS = (
 )
 #: API clients, each on a keep-alive connection, paced; one more client scrapes /metrics.
 CONNECTIONS = 4
-#: Scrapes a second: a Prometheus scraping every second, fifteen times its default rate.
-SCRAPES = 1.0
+#: The runs, by how often /metrics is scraped: never (no server), never (server idle),
+#: every 15 s (Prometheus's default interval) and every second, with the API load.
+MODES = {"off": 0.0, "idle": 0.0, "load, scrape 15 s": 1 / 15, "load, scrape 1 s": 1.0}
 
 
 def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]:
@@ -91,11 +93,12 @@ def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]
         end = warm + timedelta(seconds=window)
         load = None
         done = multiprocessing.get_context("spawn").Queue()
-        if mode == "load":
+        if mode.startswith("load"):
             assert cron.http is not None
+            seconds = (end - datetime.now(UTC)).total_seconds()
             load = multiprocessing.get_context("spawn").Process(
                 target=load_loop,
-                args=(cron.http.url, rate, (end - datetime.now(UTC)).total_seconds(), jobs, done),
+                args=(cron.http.url, rate, MODES[mode], seconds, jobs, done),
             )
             load.start()
         time.sleep(max((warm - datetime.now(UTC)).total_seconds(), 0))
@@ -126,19 +129,20 @@ def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]
     }
 
 
-def load_loop(url: str, rate: int, seconds: float, jobs: int, done: Any) -> None:
-    """``rate`` requests a second for ``seconds``, paced, over ``CONNECTIONS`` keep-alives."""
+def load_loop(url: str, rate: int, scrapes: float, seconds: float, jobs: int, done: Any) -> None:
+    """``rate`` requests a second for ``seconds``, paced, over ``CONNECTIONS`` keep-alives;
+    ``scrapes`` of them a second are of /metrics, on a connection of their own."""
     parts = urlsplit(url)
     took: list[float] = []
     errors = [0]
     lock = threading.Lock()
     begin = time.monotonic()
-    per_connection = (rate - SCRAPES) / CONNECTIONS
+    per_connection = (rate - scrapes) / CONNECTIONS
 
     def client(index: int) -> None:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
         scraper = index == CONNECTIONS
-        pace = SCRAPES if scraper else per_connection
+        pace = scrapes if scraper else per_connection
         sent = 0
         while True:
             due = begin + (sent + index / (CONNECTIONS + 1)) / pace
@@ -183,7 +187,7 @@ def main() -> None:
     options = parser.parse_args()
     window = 10.0 if options.quick else 20.0
     repeat = 1 if options.quick else options.repeat
-    modes = ("off", "idle", "load")
+    modes = tuple(MODES)
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for rep in range(repeat):
         for mode in modes:

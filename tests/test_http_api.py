@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import socket
@@ -285,3 +286,15 @@ def test_bad_http_settings_are_one_line(tmp_path: Path, args: list[str], message
     assert message in done.stderr
     assert "Traceback" not in done.stderr
     assert not (tmp_path / ".yamlcron" / "state.db").exists()
+
+
+def test_the_status_page_paths_go_to_the_pages_module(served: Served) -> None:
+    """``/``, ``/jobs/...``: the status page's (yamlcron.http.pages); a 404 where it is absent."""
+    reply = call(served.url + "/")
+    if importlib.util.find_spec("yamlcron.http.pages") is None:
+        assert reply.status == 404
+        assert reply.json() == {"error": "no such path: /"}
+    else:
+        assert reply.status == 200
+    assert call(served.url + "/", "POST").status == 405
+    assert call(served.url + "/jobsx").status == 404  # not a page path

@@ -156,6 +156,7 @@ def test_a_thousand_concurrent_connections_are_all_answered(
 ) -> None:
     """A thousand clients at once, each asking /livez: each gets its 200, and no thread each."""
     host, port = _address(served.url)
+    threads = _threads(served.daemon)
     selector = selectors.DefaultSelector()
     clients = []
     try:
@@ -174,8 +175,7 @@ def test_a_thousand_concurrent_connections_are_all_answered(
             sock.close()
     assert len(answers) == 1000
     assert all(a.startswith(b"HTTP/1.1 200 ") and a.endswith(b'{"alive": true}') for a in answers)
-    threads = _threads(served.daemon)
-    assert threads < 40, f"{threads} threads in the daemon"
+    assert _threads(served.daemon) < threads + 10  # a fixed pool, not a thread each
 
 
 def _read_all(selector: selectors.BaseSelector, count: int) -> list[bytes]:
@@ -207,6 +207,10 @@ def _address(url: str) -> tuple[str, int]:
 
 
 def _raw(url: str, data: bytes) -> bytes:
+    """What the server answers to ``data``, read until it closes the connection."""
+    answer = b""
     with socket.create_connection(_address(url), timeout=60) as sock:
         sock.sendall(data)
-        return sock.recv(65536)
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer

@@ -51,6 +51,23 @@ def test_the_server_starts_and_stops_with_the_service(tmp_path: Path) -> None:
     # and the autouse fixture finds no thread of the server left behind
 
 
+def test_a_store_in_memory_is_read_through_the_service_itself(tmp_path: Path) -> None:
+    (tmp_path / "jobs.yaml").write_text(MANIFEST)
+    cron = Yamlcron(
+        tmp_path / "jobs.yaml",
+        store="sqlite://:memory:",
+        registry=build_registry(autoload=False),
+        http=HttpOptions("127.0.0.1", 0, None),
+    )
+    cron.start()
+    try:
+        assert cron.http is not None
+        jobs = call(cron.http.url + "/api/v1/jobs").json()
+    finally:
+        cron.stop()
+    assert [job["id"] for job in jobs] == ["hello"]
+
+
 def test_livez_is_503_while_a_pass_is_stuck_and_200_once_it_rests(tmp_path: Path) -> None:
     now = [0.0]
     cron = service(tmp_path)

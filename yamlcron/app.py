@@ -364,12 +364,15 @@ class Yamlcron:
         """The stored jobs, by id."""
         return self._stores.jobs()
 
-    def reader(self) -> Yamlcron:
+    def reader(self) -> Yamlcron | None:
         """Another service on this store, for reading; close it when done.
 
         Its connections are its own, so that its readers (the HTTP API) and this object's
-        loop never wait for each other.
+        loop never wait for each other. None for a store in memory, which no other
+        connection can see.
         """
+        if self._stores.url.endswith("://:memory:"):
+            return None
         return Yamlcron(
             self.path,
             store=self._stores.url,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +30,11 @@ THREADS = 6
 CONNECTIONS = 1024
 #: An idle keep-alive connection is closed after this many seconds.
 IDLE_TIMEOUT = 60
+#: The interpreter's switch interval while serving in a process that is yamlcron's own.
+#: A thread that releases the GIL (the loop, at every store call) waits up to this long to
+#: get it back from a busy one (a scrape, a JSON answer): at the default 5 ms, a scrape of a
+#: thousand jobs delayed fires by its whole length (bench/http.py, bench/README.md).
+SWITCH_INTERVAL = 0.0005
 #: Bodies past this are refused by waitress before the application sees them; between
 #: ``MAX_BODY`` and this, the application refuses them as JSON.
 HARD_BODY_LIMIT = 1024 * 1024
@@ -37,8 +43,9 @@ HARD_BODY_LIMIT = 1024 * 1024
 class HttpServer:
     """Binds ``options``'s address at once (a port in use is a one-line error), then serves.
 
-    ``start`` serves on a thread of its own and feeds ``metrics`` from the service's events;
-    ``stop`` closes every connection and joins every thread it started.
+    ``start`` serves on a thread of its own and has ``metrics`` hear the manifest's events
+    (the service's scheduler counts runs into them: ``Metrics.counting``); ``stop`` closes
+    every connection and joins every thread it started.
     """
 
     def __init__(self, app: Yamlcron, options: HttpOptions) -> None:
@@ -47,7 +54,9 @@ class HttpServer:
         from yamlcron.metrics import Metrics
 
         self.options = options
-        self.reads = app.reader()  # requests never wait for the loop's store connection
+        reader = app.reader()  # requests never wait for the loop's store connection
+        self.reads = reader or app
+        self._close_reads = reader.close if reader is not None else lambda: None
         self.metrics: Metrics = Metrics(app, self.reads)
         self._map: dict[int, Any] = {}
         try:
@@ -65,12 +74,14 @@ class HttpServer:
                 ident="yamlcron",
             )
         except OSError as exc:
-            self.reads.close()
+            self._close_reads()
             raise YamlcronError(
                 f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
             ) from None
         answer_errors_as_json(self._map)
         self._thread: threading.Thread | None = None
+        self._own_process = app.config.freeze_gc  # set by `yamlcron run`: the process is ours
+        self._switch_interval: float | None = None
 
     @property
     def url(self) -> str:
@@ -84,8 +95,11 @@ class HttpServer:
         return f"http://{host}:{port}"
 
     def start(self) -> None:
-        """Serve on a thread of its own, and count the service's events."""
+        """Serve on a thread of its own, and count reloads."""
         self.metrics.attach()
+        if self._own_process:
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL)
         self._thread = threading.Thread(target=self._server.run, name="yamlcron-http", daemon=True)
         self._thread.start()
         log.info("serving HTTP on %s", self.url)
@@ -104,7 +118,10 @@ class HttpServer:
         else:
             wasyncore.close_all(self._map, ignore_all=True)
         self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        self.reads.close()
+        self._close_reads()
+        if self._switch_interval is not None:
+            sys.setswitchinterval(self._switch_interval)
+            self._switch_interval = None
 
 
 def answer_errors_as_json(sockets: dict[int, Any]) -> None:
