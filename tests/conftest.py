@@ -194,12 +194,12 @@ def _leaves_nothing_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator
     base = tmp_path_factory.getbasetemp()
     threads = set(threading.enumerate())
     handlers = _handlers()
-    processes = _processes(base)
+    processes = set(_processes(base))
     yield
     deadline = time.monotonic() + SETTLE_SECONDS
     while True:
         extra_threads = [t for t in threading.enumerate() if t not in threads and t.is_alive()]
-        extra_processes = _processes(base) - processes
+        extra_processes = _new_processes(_processes(base), processes)
         if not (extra_threads or extra_processes) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
@@ -237,13 +237,29 @@ def _handlers() -> dict[str, list[logging.Handler]]:
 _INTERPRETER_HELPERS = ("multiprocessing.resource_tracker", "multiprocessing.forkserver")
 
 
-def _processes(base: Path) -> set[int]:
-    """Live processes of this test session: this process's descendants, and any process
-    (a re-parented grandchild too) whose working directory is in the session's temp folder."""
+def _new_processes(now: dict[int, int], before: set[int]) -> set[int]:
+    """The processes of ``now`` (pid: parent) that are new, leaving out the children of a
+    process that was already there (a daemon a module-wide fixture keeps, and its warden):
+    their owner answers for them when it ends."""
+    new = set(now) - before
+    owned = set()
+    for pid in new:
+        ancestor = now.get(pid)
+        while ancestor in now and ancestor not in before:
+            ancestor = now.get(ancestor)
+        if ancestor in before:
+            owned.add(pid)
+    return new - owned
+
+
+def _processes(base: Path) -> dict[int, int]:
+    """Live processes of this test session, with their parents: this process's descendants,
+    and any process (a re-parented grandchild too) whose working directory is in the
+    session's temp folder."""
     parents: dict[int, int] = {}
     inside: set[int] = set()
     if not Path("/proc").is_dir():  # not Linux: nothing to look at
-        return set()
+        return {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -267,7 +283,11 @@ def _processes(base: Path) -> set[int]:
         if ancestor == me:
             descendants.add(pid)
     found = (descendants | inside) - {me}
-    return {pid for pid in found if not any(h in _cmdline(pid) for h in _INTERPRETER_HELPERS)}
+    return {
+        pid: parents[pid]
+        for pid in found
+        if not any(h in _cmdline(pid) for h in _INTERPRETER_HELPERS)
+    }
 
 
 def _cmdline(pid: int) -> str:
