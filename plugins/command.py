@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import logging
 import subprocess
 from collections.abc import Mapping
 from typing import Any
 
 from yamlcron.durations import parse_duration
+from yamlcron.errors import DeliveryError
 from yamlcron.events import ManifestEvent, RunEvent
 from yamlcron.hookspecs import hookimpl
 from yamlcron.interfaces import Notifier
-
-log = logging.getLogger("yamlcron.notify.command")
 
 
 class CommandNotifier:
@@ -55,15 +53,10 @@ class CommandNotifier:
                 check=False,
             )
         except (OSError, subprocess.TimeoutExpired) as exc:
-            log.warning("notify command %s failed: %s", argv[0], exc)
-            return
+            raise DeliveryError(f"notify command {argv[0]} failed: {exc}") from None
         if done.returncode:
-            log.warning(
-                "notify command %s exited %s: %s",
-                argv[0],
-                done.returncode,
-                done.stderr.strip()[-200:],
-            )
+            detail = done.stderr.strip()[-200:]
+            raise DeliveryError(f"notify command {argv[0]} exited {done.returncode}: {detail}")
 
 
 @hookimpl

@@ -128,15 +128,28 @@ def test_two_services_in_one_process_keep_their_own_metrics(tmp_path: Path) -> N
     assert key not in got_second
 
 
-def test_notifications_are_counted_by_notifier_and_result(tmp_path: Path) -> None:
-    with service(tmp_path) as cron:
-        metrics = Metrics(cron)
-        metrics.count_notification("webhook", "ok")
-        metrics.count_notification("webhook", "ok")
-        metrics.count_notification("slack", "error")
-        got = samples(metrics)
-    assert got["yamlcron_notifications_total", (("result", "ok"), ("via", "webhook"))] == 2
-    assert got["yamlcron_notifications_total", (("result", "error"), ("via", "slack"))] == 1
+def test_deliveries_of_the_manifests_notifiers_are_counted_by_result(tmp_path: Path) -> None:
+    (tmp_path / "jobs.yaml").write_text(
+        MANIFEST
+        + "notify:\n"
+        + "  - {via: command, command: [sh, -c, 'cat >/dev/null'], on: [failure]}\n"
+        + "  - {via: command, command: [sh, -c, 'cat >/dev/null; exit 1'], on: [failure]}\n"
+    )
+    cron = Yamlcron(
+        tmp_path / "jobs.yaml",
+        registry=build_registry(),
+        http=HttpOptions("127.0.0.1", 0),
+    )
+    cron.start()
+    try:
+        assert cron.http is not None
+        run(cron, "bad")
+        run(cron, "bad")
+        got = samples(cron.http.metrics)
+    finally:
+        cron.stop()
+    assert got["yamlcron_notifications_total", (("result", "ok"), ("via", "command"))] == 2
+    assert got["yamlcron_notifications_total", (("result", "error"), ("via", "command"))] == 2
 
 
 def test_ten_thousand_jobs_are_one_sample_each(tmp_path: Path) -> None:

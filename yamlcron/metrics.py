@@ -17,7 +17,7 @@ once per job: with several replicas, ``max by (job_id)`` over them is the truth.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +62,7 @@ class Metrics:
         """The metrics of ``app``'s loop; the store is read through ``reads`` (default app)."""
         self.app = app
         self.reads = reads or app
+        self._forget_deliveries: Callable[[], None] = lambda: None
         self.registry = CollectorRegistry(auto_describe=False)
         self.runs = Counter(
             "yamlcron_runs", "Runs that ended, by job and status.", ["job_id", "status"],
@@ -100,13 +101,15 @@ class Metrics:
         return generate_latest(self.registry), CONTENT_TYPE
 
     def attach(self) -> None:
-        """Hear the service's events from now on."""
+        """Hear the service's events, and count its notifiers' deliveries, from now on."""
         self.app.registry.manager.register(self.listener, name=f"yamlcron-metrics-{id(self)}")
+        self._forget_deliveries = self.app.events.observe_deliveries(self.count_notification)
 
     def detach(self) -> None:
         """Stop hearing them."""
         if self.app.registry.manager.is_registered(self.listener):
             self.app.registry.manager.unregister(self.listener)
+        self._forget_deliveries()
 
     def counting(self, listener: RunListener) -> RunCounter:
         """A scheduler's run listener that counts every run here, then tells ``listener``."""
