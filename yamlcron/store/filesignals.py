@@ -14,6 +14,7 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,9 @@ from typing import IO
 
 from yamlcron.errors import StoreError
 from yamlcron.store.filewatch import watch_file
+
+#: The locks this process holds: a forked child closes its copies (``_forget_locks``).
+_holders: weakref.WeakSet[FileSignals] = weakref.WeakSet()
 
 
 class FileSignals:
@@ -49,6 +53,7 @@ class FileSignals:
         handle.write(f"pid {os.getpid()}")
         handle.flush()
         self._held = handle
+        _holders.add(self)
 
     @contextmanager
     def applying(self) -> Iterator[None]:
@@ -86,3 +91,18 @@ class FileSignals:
         if self._held is not None:
             self._held.close()
             self._held = None
+
+
+def _forget_locks() -> None:
+    """In a forked child: the lock is its parent's, so the child's copy must not keep it.
+
+    An ``flock`` lasts while any copy of its descriptor is open: a child that kept one
+    would hold the lock after its parent died, with no scheduler behind it.
+    """
+    for signals in list(_holders):
+        if signals._held is not None:
+            signals._held.close()
+            signals._held = None
+
+
+os.register_at_fork(after_in_child=_forget_locks)
