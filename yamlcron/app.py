@@ -293,6 +293,8 @@ class Yamlcron:
         SIGINT stops firing, a second one stops runs now; SIGHUP reloads. With
         ``shutdown_timeout`` the loop's end stops the service, waiting that long for runs.
         """
+        from yamlcron.sdnotify import service_manager  # systemd's, when it started us
+
         plan = self.prepare(force=force)
         jobs = plan.unchanged + len(plan.add) + len(plan.change)
         running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
@@ -303,12 +305,16 @@ class Yamlcron:
             stop_watching = watch_manifest(
                 self.path, self.reload, self.scheduler.source, watch_interval
             )
+        systemd = service_manager(self.scheduler.pulse)
         if handle_signals:
             scheduler = self.scheduler
-            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, self.reload, self.path)
+            reload = systemd.reloading(self.reload)
+            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, reload, self.path)
+        systemd.ready(f"running {jobs} jobs")
         try:
             self.scheduler.run_forever()
         finally:
+            systemd.stopping()
             if stop_watching is not None:
                 stop_watching()
             if shutdown_timeout is not None:
