@@ -86,6 +86,9 @@ def run(
       yamlcron run -f examples/jobs.yaml
       yamlcron run -f jobs.yaml --store postgresql://cron@db/cron
     """
+    from yamlcron.pid1 import init_if_pid1
+
+    init_if_pid1()  # a container's entrypoint: PID 1 stays an init that reaps orphans
     cron = app.service(
         manifest_path,
         store_url,
