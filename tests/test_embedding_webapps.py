@@ -132,6 +132,13 @@ def test_flask_under_gunicorn_with_four_workers(serve: Callable[..., Site]) -> N
     once_each_and_taken_over(site, workers=4)
 
 
+def test_flask_preloaded_by_gunicorn_starts_in_each_worker(serve: Callable[..., Site]) -> None:
+    require_modules("flask", "gunicorn")
+    site = serve("gunicorn", "-c", "gunicorn_preload.py", "flask_app:app")
+    once_each_and_taken_over(site, workers=4)
+    assert active_worker(site) != site.proc.pid  # a worker, not the master
+
+
 def test_fastapi_under_uvicorn_with_four_workers(serve: Callable[..., Site]) -> None:
     require_modules("fastapi", "uvicorn")
     site = serve("uvicorn", "--workers", "4", "--port", "0", "fastapi_app:app")

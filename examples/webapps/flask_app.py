@@ -3,7 +3,7 @@
 Every worker starts the scheduler; on a SQLite store one of them runs it and the others stand
 by, on PostgreSQL all of them share the work. Each fire runs once either way. With gunicorn's
 ``--preload`` the app is built in the master before the workers fork: start the scheduler in
-each worker instead, from a ``post_fork`` hook (see docs/deploying.md).
+each worker instead, from a ``post_fork`` hook (gunicorn_preload.py, docs/deploying.md).
 """
 
 from __future__ import annotations
@@ -51,6 +51,8 @@ def create_app() -> Flask:
     here = os.path.dirname(os.path.abspath(__file__))
     app.config["YAMLCRON_FILE"] = os.environ.get("YAMLCRON_FILE", os.path.join(here, "jobs.yaml"))
     app.config["YAMLCRON_STORE"] = os.environ.get("YAMLCRON_STORE")
+    # "0" under gunicorn --preload: each worker starts it after the fork (gunicorn_preload.py).
+    app.config["YAMLCRON_START"] = os.environ.get("YAMLCRON_START", "1") != "0"
     cron = FlaskYamlcron(app)
 
     @app.get("/yamlcron")
