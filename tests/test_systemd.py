@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -54,10 +55,9 @@ class Listener:
 
 
 @pytest.fixture
-def listener(tmp_path: Path) -> Iterator[Listener]:
-    # A short path: a unix socket's address has room for 107 bytes.
-    folder = Path(f"/tmp/yc-notify-{os.getpid()}-{tmp_path.name[-20:]}")
-    folder.mkdir()
+def listener() -> Iterator[Listener]:
+    # A short path: a unix socket's address has room for 107 bytes, pytest's folders may not.
+    folder = Path(tempfile.mkdtemp(prefix="yc-notify-"))
     heard = Listener(folder / "notify")
     yield heard
     heard.sock.close()
