@@ -4,6 +4,7 @@ others standing by and taking over; every process a replica on PostgreSQL; safe 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -92,6 +93,16 @@ def test_a_standby_refuses_an_invalid_manifest_at_start(manifest: Path, tmp_path
         with pytest.raises(ManifestError, match=r"broken\.yaml:4"):
             second.start()
         second.close()
+
+
+def test_a_worker_starting_while_another_makes_the_store_makes_it_too(
+    manifest: Path, tmp_path: Path
+) -> None:
+    # What a worker meets when another one has created the file but not its tables yet.
+    (tmp_path / ".yamlcron").mkdir()
+    sqlite3.connect(tmp_path / ".yamlcron" / "state.db").close()
+    with worker(manifest) as cron:
+        assert [s.id for s in cron.start().add] == ["answer"]
 
 
 def test_leaving_with_stops_the_started_scheduler(manifest: Path) -> None:

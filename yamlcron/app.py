@@ -335,10 +335,13 @@ class Yamlcron:
         over within a second (``yamlcron.standby``). On PostgreSQL every process is a
         replica. ``stop`` (or leaving ``with``) ends either, in the worker's shutdown.
         """
+        # Made first: the workers of a web app start at once, and a store read while
+        # another process makes it would look like one that needs an upgrade.
+        store = self._writing_store()
         with self._reload_lock:
             source = self._applier.source()
         self._standby = Standby(
-            self._writing_store().lock_daemon,
+            store.lock_daemon,
             partial(self._begin, source, force),
             lambda: self.scheduler.run_forever(),
         )
