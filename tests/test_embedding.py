@@ -84,6 +84,13 @@ def test_a_stopped_standby_never_takes_over(manifest: Path) -> None:
         assert not third.standing_by
 
 
+def test_starting_twice_is_a_mistake(manifest: Path) -> None:
+    with worker(manifest) as cron:
+        cron.start()
+        with pytest.raises(RuntimeError, match="started already"):
+            cron.start()
+
+
 def test_a_standby_refuses_an_invalid_manifest_at_start(manifest: Path, tmp_path: Path) -> None:
     with worker(manifest) as first:
         first.start()

@@ -335,19 +335,27 @@ class Yamlcron:
         over within a second (``yamlcron.standby``). On PostgreSQL every process is a
         replica. ``stop`` (or leaving ``with``) ends either, in the worker's shutdown.
         """
+        if self._standby is not None:
+            raise RuntimeError("this Yamlcron was started already")
         # Made first: the workers of a web app start at once, and a store read while
         # another process makes it would look like one that needs an upgrade.
         store = self._writing_store()
         with self._reload_lock:
             source = self._applier.source()
-        self._standby = Standby(
+        self._standby = standby = Standby(
             store.lock_daemon,
             partial(self._begin, source, force),
-            lambda: self.scheduler.run_forever(),
+            lambda: self.scheduler.run_forever(),  # the scheduler is built by ``_begin``
         )
-        plan = self._standby.start()
-        self._thread = self._standby.thread
-        return plan if plan is not None else self.plan(force=force)
+        plan = standby.start()
+        self._thread = standby.thread
+        if plan is not None:
+            return plan
+        try:
+            return self.plan(force=force)
+        except YamlcronError:  # refused: this worker will not take over with it either
+            standby.cancel()
+            raise
 
     @property
     def standing_by(self) -> bool:
