@@ -28,6 +28,7 @@ def import_crontab(crontab: Path, timezone: str) -> None:
 
     \b
     Example:
+      yamlcron import-crontab old.crontab --timezone Europe/Berlin > jobs.yaml
       crontab -l | yamlcron import-crontab - > jobs.yaml && yamlcron plan
     """
     from yamlcron.crontab import import_crontab as convert
