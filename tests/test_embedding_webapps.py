@@ -32,6 +32,10 @@ class Site:
     def __init__(self, folder: Path, args: list[str], env: dict[str, str], log: str) -> None:
         self.folder = folder
         self.log = folder / log
+        # A home of its own: gunicorn 24+ puts its control socket there.
+        home = folder / f"home-{log}"
+        home.mkdir()
+        env = env | {"HOME": str(home)}
         with self.log.open("w") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", *args],
