@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from functools import partial
 from pathlib import Path
@@ -32,7 +32,8 @@ from yamlcron.interrupts import handle_daemon_signals, stoppable
 from yamlcron.model import AppliedManifest, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run
-from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig
+from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig, default_node
+from yamlcron.standby import Standby, after_fork, inherit
 from yamlcron.storeaccess import StoreAccess
 
 # The manifest's reader (YAML, the schema check) is loaded by what reads a manifest:
@@ -124,6 +125,10 @@ class Yamlcron:
         self.reload_error: ReloadError | None = None
         self.http_options = http
         self.http: HttpServer | None = None
+        self._standby: Standby[Plan] | None = None
+        self._own_node = node is None
+        # A worker forked from this process (gunicorn's --preload) starts afresh: ``_forked``.
+        after_fork(self, Yamlcron._forked)
 
     @classmethod
     def from_text(cls, text: str, folder: str | Path = ".", **options: object) -> Yamlcron:
@@ -136,7 +141,11 @@ class Yamlcron:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        """Stop what ``start`` started (waiting for runs, as ``stop``), else just close."""
+        if self._standby is not None:
+            self.stop()
+        else:
+            self.close()
 
     @property
     def store(self) -> Store:
@@ -267,12 +276,17 @@ class Yamlcron:
         with self._reload_lock:
             source = manifest or self._applier.source()
             self._bind_http()  # a port in use stops the start before the store is touched
-            store = self._writing_store()
-            store.lock_daemon()
+            self._writing_store().lock_daemon()
+        return self._begin(source, force)
+
+    def _begin(self, source: Source, force: bool) -> Plan:
+        """Under the daemon lock: recover, apply, hear other processes' writes, serve HTTP."""
+        with self._reload_lock:
             self.scheduler.recover()
             plan = self._apply(source, force=force, show=None)
             self._looping = True
-        self._unwatch_store = store.watch(self.scheduler.store_changed)
+        self._unwatch_store = self._writing_store().watch(self.scheduler.store_changed)
+        self._bind_http()  # a standby that took over binds its port now
         if self.http is not None:
             self.http.start()
         return plan
@@ -301,6 +315,8 @@ class Yamlcron:
         ``shutdown_timeout`` the loop's end stops the service, waiting that long for runs.
         ``heartbeat``: a URL pinged while the loop is alive (``yamlcron.heartbeat``).
         """
+        from yamlcron.sdnotify import service_manager  # systemd's, when it started us
+
         plan = self.prepare(force=force)
         jobs = plan.unchanged + len(plan.add) + len(plan.change)
         running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
@@ -311,17 +327,21 @@ class Yamlcron:
             stop_watching = watch_manifest(
                 self.path, self.reload, self.scheduler.source, watch_interval
             )
+        systemd = service_manager(self.scheduler.pulse)
         if handle_signals:
             scheduler = self.scheduler
-            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, self.reload, self.path)
+            reload = systemd.reloading(self.reload)
+            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, reload, self.path)
         beating = None
         if heartbeat is not None:
             from yamlcron.heartbeat import Heartbeat
 
             beating = Heartbeat(heartbeat, self.scheduler.pulse).start()
+        systemd.ready(f"running {jobs} jobs")
         try:
             self.scheduler.run_forever()
         finally:
+            systemd.stopping()
             if beating is not None:
                 beating.stop()
             if stop_watching is not None:
@@ -334,16 +354,64 @@ class Yamlcron:
                 running_log.info("stopped")
 
     def start(self, *, force: bool = False) -> Plan:
-        """Prepare, then run the loop in a background thread (for a web app's process)."""
-        plan = self.prepare(force=force)
-        self._thread = threading.Thread(
-            target=self.scheduler.run_forever, name="yamlcron-loop", daemon=True
+        """Prepare, then run the loop in a background thread: call it in every web worker.
+
+        The manifest is validated first: an invalid one raises ManifestError here, in
+        every worker. Then, on a store that holds one scheduler at a time (SQLite), the
+        first process becomes the active scheduler and returns the plan it applied; any
+        other one stands by (one log line, ``standing_by`` is True) and returns the plan
+        it would apply, writing nothing, until the active one exits or dies: then it takes
+        over within a second (``yamlcron.standby``). On PostgreSQL every process is a
+        replica. ``stop`` (or leaving ``with``) ends either, in the worker's shutdown.
+        """
+        if self._standby is not None:
+            raise RuntimeError("this Yamlcron was started already")
+        # Made first: the workers of a web app start at once, and a store read while
+        # another process makes it would look like one that needs an upgrade.
+        store = self._writing_store()
+        with self._reload_lock:
+            source = self._applier.source()
+        self._standby = standby = Standby(
+            store.lock_daemon,
+            partial(self._begin, source, force),
+            lambda: self.scheduler.run_forever(),  # the scheduler is built by ``_begin``
         )
-        self._thread.start()
-        return plan
+        plan = standby.start()
+        self._thread = standby.thread
+        if plan is not None:
+            return plan
+        try:
+            return self.plan(force=force)
+        except YamlcronError:  # refused: this worker will not take over with it either
+            standby.cancel()
+            raise
+
+    @property
+    def standing_by(self) -> bool:
+        """Started, and waiting for the active scheduler of its store to stop (``start``)."""
+        return self._standby is not None and not self._standby.active
+
+    def _forked(self) -> None:
+        """In a forked child: what the parent opened or started stays the parent's.
+
+        This object starts afresh, as if just built, on a node named after the child's
+        pid. The parent's store connections are kept open and unused here: closing them
+        in the child could act on the database under the parent.
+        """
+        inherit(self._stores, self._events, self._scheduler, self._standby, self._thread)
+        self._stores = StoreAccess(self.registry, self.path, self._stores.given)
+        self._events = self._manifest = self._scheduler = None
+        self._standby = self._thread = None
+        self._looping = False
+        self._reload_lock = threading.Lock()
+        self._unwatch_store = lambda: None
+        if self._own_node:
+            self.config = replace(self.config, node=default_node())
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop firing, wait up to ``timeout`` for runs, stop the rest; True if none was cut."""
+        if self._standby is not None:
+            self._standby.cancel()
         finished = self.scheduler.stop(timeout) if self._scheduler is not None else True
         if self._thread is not None:
             self._thread.join(timeout=5)

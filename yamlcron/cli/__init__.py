@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from yamlcron.cli import manifests, runtime
+from yamlcron.cli import crontabs, manifests, runtime
 from yamlcron.cli.logs import configure_logging
 from yamlcron.cli.options import App
 from yamlcron.errors import ManifestError, YamlcronError
@@ -44,6 +44,7 @@ COMMANDS = (
     runtime.replicas,
     runtime.pause,
     runtime.resume,
+    crontabs.import_crontab,
 )
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from yamlcron.cli import render
+from yamlcron.cli.complete import job_ids
 from yamlcron.cli.options import App, file_option, manifest_options, output_option
 from yamlcron.errors import YamlcronError
 
@@ -104,7 +105,7 @@ def apply(app: App, manifest_path: Path, store_url: str | None, output: str, for
 
 
 @click.command("next")
-@click.argument("job_id", metavar="JOB")
+@click.argument("job_id", metavar="JOB", shell_complete=job_ids)
 @manifest_options
 @output_option
 @click.option("-n", "--count", default=5, show_default=True, type=click.IntRange(1, 10_000))

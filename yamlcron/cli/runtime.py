@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 
 from yamlcron.cli import render
+from yamlcron.cli.complete import job_ids
 from yamlcron.cli.options import App, manifest_options, output_option
 from yamlcron.durations import parse_duration
 from yamlcron.runs import RunStatus
@@ -130,6 +131,9 @@ def run(
       yamlcron run --heartbeat https://hc-ping.com/$CHECK_UUID
     """
     from yamlcron.heartbeat import HeartbeatSpec
+    from yamlcron.pid1 import init_if_pid1
+
+    init_if_pid1()  # a container's entrypoint: PID 1 stays an init that reaps orphans
 
     http = None
     if http_address is not None:
@@ -176,7 +180,7 @@ def jobs(app: App, manifest_path: Path, store_url: str | None, output: str) -> N
 
 
 @click.command("history")
-@click.argument("job_id", metavar="[JOB]", required=False)
+@click.argument("job_id", metavar="[JOB]", required=False, shell_complete=job_ids)
 @manifest_options
 @output_option
 @click.option("-n", "--limit", default=20, show_default=True, type=click.IntRange(1))
@@ -247,7 +251,7 @@ def _since(text: str, app: App) -> datetime:
 
 
 @click.command("trigger")
-@click.argument("job_id", metavar="JOB")
+@click.argument("job_id", metavar="JOB", shell_complete=job_ids)
 @manifest_options
 @output_option
 @click.option("--wait", is_flag=True, help="Wait for the outcome; exit 0 only on success.")
@@ -335,7 +339,7 @@ def replicas(app: App, manifest_path: Path, store_url: str | None, output: str) 
 
 
 @click.command("pause")
-@click.argument("job_id", metavar="JOB")
+@click.argument("job_id", metavar="JOB", shell_complete=job_ids)
 @manifest_options
 @click.pass_obj
 def pause(app: App, job_id: str, manifest_path: Path, store_url: str | None) -> None:
@@ -351,7 +355,7 @@ def pause(app: App, job_id: str, manifest_path: Path, store_url: str | None) -> 
 
 
 @click.command("resume")
-@click.argument("job_id", metavar="JOB")
+@click.argument("job_id", metavar="JOB", shell_complete=job_ids)
 @manifest_options
 @click.pass_obj
 def resume(app: App, job_id: str, manifest_path: Path, store_url: str | None) -> None:

@@ -15,6 +15,7 @@ import fcntl
 import logging
 import os
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,10 @@ def _private(path: Path, mode: str) -> IO[str]:
     """The store file ``path`` opened private (``private.open_private``) as a text file."""
     flags = os.O_RDWR if "+" in mode else os.O_RDONLY
     return open(open_private(path, flags), mode, encoding="utf-8")
+
+
+#: The locks this process holds: a forked child closes its copies (``_forget_locks``).
+_holders: weakref.WeakSet[FileSignals] = weakref.WeakSet()
 
 
 class FileSignals:
@@ -63,6 +68,7 @@ class FileSignals:
             handle.close()
             raise StoreError(f"cannot write {self._lock_file}: {describe_os_error(exc)}") from None
         self._held = handle
+        _holders.add(self)
 
     @contextmanager
     def applying(self) -> Iterator[None]:
@@ -112,3 +118,18 @@ class FileSignals:
         if self._held is not None:
             self._held.close()
             self._held = None
+
+
+def _forget_locks() -> None:
+    """In a forked child: the lock is its parent's, so the child's copy must not keep it.
+
+    An ``flock`` lasts while any copy of its descriptor is open: a child that kept one
+    would hold the lock after its parent died, with no scheduler behind it.
+    """
+    for signals in list(_holders):
+        if signals._held is not None:
+            signals._held.close()
+            signals._held = None
+
+
+os.register_at_fork(after_in_child=_forget_locks)

@@ -1,0 +1,1 @@
+"""A Django project that embeds yamlcron: ``gunicorn -w 4 djangosite.wsgi``."""
