@@ -16,8 +16,7 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[postgres]"
 FROM python:${PYTHON}-slim
 LABEL org.opencontainers.image.title="yamlcron" \
       org.opencontainers.image.description="Declarative YAML cron and workflow runner" \
-      org.opencontainers.image.licenses="MIT" \
-      org.opencontainers.image.documentation="https://github.com/yamlcron/yamlcron/blob/main/docs/deploying.md"
+      org.opencontainers.image.licenses="MIT"
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links /wheels "yamlcron[postgres]" \
  && useradd --system --uid 10001 --user-group --home-dir /data --no-create-home yamlcron \
