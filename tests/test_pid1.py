@@ -89,6 +89,13 @@ def _init_of(unshare: subprocess.Popen[str]) -> int:
     pytest.fail("unshare started no process")
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # ended meanwhile
+        return b""
+
+
 def test_as_pid1_orphans_are_reaped_and_sigterm_stops_cleanly(
     namespace: subprocess.Popen[str], tmp_path: Path
 ) -> None:
@@ -101,12 +108,16 @@ def test_as_pid1_orphans_are_reaped_and_sigterm_stops_cleanly(
     for _ in range(3):
         done = cli(tmp_path, "trigger", "orphans", "--wait")
         assert done.returncode == 0, done.stderr
-    # Init, the scheduler, and (while they live) the sleeps: once the sleeps are over,
-    # nothing else is left, a zombie least of all.
+    # Init, the scheduler, its warden (yamlcron.warden) and (while they live) the sleeps:
+    # once the sleeps are over, nothing else is left, a zombie least of all.
     deadline = time.monotonic() + 30
     while True:
         left = _descendants(init)
-        sleeping = [pid for pid, state in left.items() if state != "Z" and pid != init]
+        sleeping = [
+            pid
+            for pid, state in left.items()
+            if state != "Z" and pid != init and b"yamlcron.warden" not in _cmdline(pid)
+        ]
         if "Z" not in left.values() and len(sleeping) == 1:
             break
         assert time.monotonic() < deadline, f"left in the namespace: {left}"

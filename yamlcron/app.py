@@ -281,12 +281,14 @@ class Yamlcron:
 
     def _begin(self, source: Source, force: bool) -> Plan:
         """Under the daemon lock: recover, apply, hear other processes' writes, serve HTTP."""
+        # Bound before the scheduler is built, which counts its runs for /metrics then; a
+        # standby that took over binds its port only now.
+        self._bind_http()
         with self._reload_lock:
             self.scheduler.recover()
             plan = self._apply(source, force=force, show=None)
             self._looping = True
         self._unwatch_store = self._writing_store().watch(self.scheduler.store_changed)
-        self._bind_http()  # a standby that took over binds its port now
         if self.http is not None:
             self.http.start()
         return plan
