@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -117,7 +118,10 @@ def _outcome(
     kind, value = message
     if kind == "ok":
         return Outcome(status=RunStatus.SUCCESS, exit_code=0, result=value, output=output)
-    return Outcome(status=RunStatus.FAILURE, exit_code=1, output=output, error=value)
+    ended: Outcome = value  # callables.ended_by's: sys.exit(n) is exit code n, else 1
+    return replace(
+        ended, exit_code=1 if ended.exit_code is None else ended.exit_code, output=output
+    )
 
 
 def _child(
@@ -136,14 +140,14 @@ def _child(
     os.dup2(sink, 1)
     os.dup2(sink, 2)
     os.environ.update(env)
-    from yamlcron.callables import arguments, jsonable, resolve
+    from yamlcron.callables import arguments, ended_by, jsonable, resolve
 
     try:
         func = resolve(target, Path(folder))
         value = func(*args, **arguments(func, kwargs, offered))
         send.send(("ok", jsonable(value)))
     except BaseException as exc:  # the job's own failure, reported to the parent as data
-        send.send(("error", RunError.of(exc)))
+        send.send(("ended", ended_by(exc)))  # sys.exit() reads as the thread executor's
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
