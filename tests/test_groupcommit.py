@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from yamlcron.errors import StoreError
 from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit
 from yamlcron.scheduler.pool import WorkerPool
 
@@ -89,7 +90,7 @@ def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on(
     def write(items: list[int]) -> list[int]:
         if failing.is_set():
             failing.clear()
-            raise OSError("disk gone")
+            raise StoreError("disk gone")
         return list(items)
 
     commit: GroupCommit[int, int] = group_commit(

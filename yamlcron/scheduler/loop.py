@@ -140,6 +140,7 @@ class Scheduler:
 
     def _tick(self, now: datetime) -> float:
         self._reread()
+        self.runner.read_steps()  # here, where a store error only delays the pass
         self.runner.record_again()
         due = self.store.due(now + LEAD, BATCH)
         queued = self.store.due_queued(now, BATCH)
@@ -148,17 +149,21 @@ class Scheduler:
             specs.update((spec.id, spec) for _, spec in queued if spec is not None)
             fires = [self._fires(job, now) for job in due]
             # Runs under way anywhere count against max_instances. A held lease (a SQLite
-            # daemon's) has the store to itself: every run under way is the runner's.
+            # daemon's) has the store to itself: every run under way is the runner's. The
+            # ends it holds unrecorded are over, whatever the store still shows.
             alone = self.lease.current().ttl is None
-            everywhere = Counter() if alone else Counter(self.store.running())
+            held = self.runner.unrecorded.jobs()
+            everywhere = Counter() if alone else Counter(self.store.running()) - held
             claims, starts = self._decide(fires, queued, now, everywhere)
             self._dispatch(claims, starts, specs, self._pool)
         if len(due) == BATCH or len(queued) == BATCH:
             return 0.0
         wake = self.store.next_wakeup()
+        retry = self.runner.unrecorded.due_in(self.clock())  # held ends to write again
+        delay = MAX_SLEEP if retry is None else min(retry, MAX_SLEEP)
         if wake is None:
-            return MAX_SLEEP
-        return min(max((wake - LEAD - self.clock()).total_seconds(), 0.0), MAX_SLEEP)
+            return delay
+        return min(max((wake - LEAD - self.clock()).total_seconds(), 0.0), delay)
 
     def run_forever(self) -> None:
         """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``.
@@ -276,6 +281,7 @@ class Scheduler:
                 claims, starts = self._decide((), [(queued, spec)], now, Counter())
                 self._dispatch(claims, starts, specs, InlinePool())
                 self.flush()
+            self.runner.record_again()  # an end the store refused: the answer waits for it
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final

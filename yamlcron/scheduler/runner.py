@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from yamlcron import firing
-from yamlcron.errors import LeaseLostError
+from yamlcron.callables import ended_by
+from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
 from yamlcron.interfaces import Outcome, RunContext, Store
 from yamlcron.model import AppliedManifest, JobSpec
@@ -25,6 +27,7 @@ from yamlcron.registry import Registry
 from yamlcron.runs import Finish, Lease, Queued, Run, RunError, RunStatus
 from yamlcron.scheduler.groupcommit import write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
+from yamlcron.scheduler.unrecorded import RETRY_FIRST, Unrecorded
 
 log = logging.getLogger("yamlcron.scheduler")
 
@@ -70,9 +73,11 @@ class Executors:
         )
         try:
             return self.registry.executor(spec.executor).execute(context)
-        except Exception as exc:  # the executor boundary: a job's failure is data
+        # The executor boundary: a job's failure is data. BaseException too, as an executor
+        # that lets a job's sys.exit() out must not end the worker with the run unrecorded.
+        except BaseException as exc:
             log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
-            return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc))
+            return ended_by(exc)
 
 
 class Runner:
@@ -93,21 +98,36 @@ class Runner:
         self.under_way: Counter[str] = Counter()
         self._finished: Counter[str] = Counter()
         self._wakeup = wakeup
-        # Ends that could not be written: tried again at each pass, so the store does not
-        # hold them running (and count them against max_instances) for as long as we live.
-        self._unrecorded: list[Record] = []
-        self._unrecorded_lock = threading.Lock()
+        #: Ends the store refused: written again by the loop, with backoff, until it takes them.
+        self.unrecorded = Unrecorded(self.clock)
         # The ``after`` steps of each job, as of ``source``: only an apply changes them.
         self._steps: tuple[object, dict[str, list[JobSpec]]] = (_UNREAD, {})
         # Runs that end together are recorded in one transaction: one disk flush for all.
         self._recorder = parts.commit(self._write, self._recorded, settled=self._settle)
 
-    def steps(self, job_id: str) -> list[JobSpec]:
-        """The jobs that run after ``job_id``: read once per applied manifest, not per run."""
+    def read_steps(self) -> dict[str, list[JobSpec]]:
+        """The ``after`` steps of every job: read once per applied manifest, not per run.
+
+        The loop reads them at each pass, so that a worker reads the store here only when
+        an apply landed while its run was under way.
+        """
         source, steps = self._steps
         # By identity: comparing the two records field by field, once per run, cost more.
         if source is not self.source:
             source, steps = self._steps = (self.source, self.store.steps())
+        return steps
+
+    def steps(self, job_id: str) -> list[JobSpec]:
+        """The jobs that run after ``job_id``.
+
+        When the store cannot say (an apply landed since the loop's read, and the store
+        fails now), the steps as last read: the run's end and its retries are not lost.
+        """
+        try:
+            steps = self.read_steps()
+        except StoreError as exc:
+            log.error("cannot read the steps after %s, using those read before: %s", job_id, exc)
+            steps = self._steps[1]
         return steps.get(job_id, [])
 
     def followups(self, spec: JobSpec, run: Run) -> tuple[Queued, ...]:
@@ -139,16 +159,41 @@ class Runner:
         """Wait until every run that ended so far is recorded; False on timeout."""
         return self._recorder.flush(timeout)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Record what ended, then end the recorder's thread."""
-        self._recorder.close(timeout)
+    def close(self, timeout: float = 5.0) -> None:
+        """Record what ended, then end the recorder's thread.
 
-    def record_again(self) -> None:
-        """Write the ends that could not be written before; any that fails again waits."""
-        with self._unrecorded_lock:
-            items, self._unrecorded = self._unrecorded, []
-        if items:  # already released: no run of them counts as running here
-            write_batch(items, self._write, self._recorded, None)
+        Ends the store refused are tried again meanwhile, for up to ``timeout`` seconds;
+        any still refused then is logged, run by run, before the process exits.
+        """
+        deadline = time.monotonic() + timeout
+        self._recorder.close(timeout)
+        pause = RETRY_FIRST / 4
+        while len(self.unrecorded) and not self.record_again(force=True):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(pause, left))  # the daemon is exiting: nothing else waits on us
+            pause = min(pause * 2, RETRY_FIRST * 4)
+        self.unrecorded.give_up()
+
+    def record_again(self, *, force: bool = False) -> bool:
+        """Write the held ends whose try is due (all with ``force``); True if none is left."""
+        items = self.unrecorded.take(now=None if force else self.clock())
+        if not items:  # already released: no run of them counts as running here
+            return not len(self.unrecorded)
+        refused: list[Record] = []
+        failure: list[BaseException] = []
+
+        def done(item: Record, previous: Recorded, error: BaseException | None) -> None:
+            if error is None:
+                self._report(item, previous)
+            else:
+                refused.append(item)
+                failure[:] = [error]
+
+        write_batch(items, self._write, done, None)
+        self.unrecorded.tried(refused, failure[0] if failure else None, len(items) - len(refused))
+        return not refused and not len(self.unrecorded)
 
     def announce(self, event: RunEvent) -> None:
         """Hand a run event to the listener."""
@@ -197,13 +242,16 @@ class Runner:
 
     def _recorded(self, item: Record, previous: Recorded, error: BaseException | None) -> None:
         """On the recorder's thread, once a run's end is written (or could not be)."""
+        if error is not None:  # the loop tries again (``record_again``), with backoff
+            self.unrecorded.hold(item, error)
+        else:
+            self._report(item, previous)
+
+    def _report(self, item: Record, previous: Recorded) -> None:
+        """A run's end was written (or refused for a lost lease): log and announce it."""
         finish, spec, heard = item
         run = finish.run
-        if error is not None:  # the loop tries again at its next pass (``record_again``)
-            log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
-            with self._unrecorded_lock:
-                self._unrecorded.append(item)
-        elif isinstance(previous, LeaseLostError):
+        if isinstance(previous, LeaseLostError):
             log.warning("the %s result of run %s was discarded: %s", run.status, run.id, previous)
         else:
             _log_finished(run)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, Protocol
 
 from yamlcron.errors import StoreError
@@ -87,7 +87,9 @@ class SQLBase:
             try:
                 yield
             except BaseException:
-                self._execute("ROLLBACK")
+                # A connection the server ended cannot roll back: the first error says why.
+                with suppress(*self.errors):
+                    self._execute("ROLLBACK")
                 raise
             self._execute("COMMIT")
 
