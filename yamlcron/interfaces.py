@@ -146,6 +146,10 @@ class JobStore(Protocol):
         """How many jobs are stored, and the runtime pauses that contradict their manifest."""
         ...
 
+    def unreadable(self) -> list[str]:
+        """The ids of jobs whose stored spec is no longer what was written (damaged rows)."""
+        ...
+
     def set_paused(self, job_id: str, paused: bool | None, next_run_at: datetime | None) -> None:
         """Set the runtime pause override (None: as the manifest says) and next fire time."""
         ...

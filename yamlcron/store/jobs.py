@@ -13,6 +13,7 @@ from yamlcron.store.codec import (
     JOB_COLUMNS,
     applied_from_row,
     applied_row,
+    intact,
     micros,
     stored_job_from_row,
     to_micros,
@@ -69,6 +70,11 @@ class JobsSQL(SQLBase):
                 f"INSERT INTO applies ({APPLIED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 applied_row(record),
             )
+
+    def unreadable(self) -> list[str]:
+        with self._reading():
+            rows = self._execute("SELECT id, digest, spec FROM jobs").fetchall()
+        return sorted(job_id for job_id, digest, text in rows if not intact(text, digest))
 
     def last_applied(self) -> AppliedManifest | None:
         with self._reading():
