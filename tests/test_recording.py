@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -27,9 +28,9 @@ from yamlcron import reconcile
 from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
-from yamlcron.scheduler.groupcommit import InlineCommit
+from yamlcron.scheduler.groupcommit import Done, InlineCommit, Write, write_batch
 from yamlcron.scheduler.loop import Scheduler
-from yamlcron.scheduler.parts import Parts
+from yamlcron.scheduler.parts import CommitFactory, Parts
 from yamlcron.scheduler.pool import InlinePool
 from yamlcron.schedulerconfig import SchedulerConfig
 
@@ -94,7 +95,7 @@ class Rig:
 def _rigs(open_store: Callable[[], Store], tmp_path: Path) -> Iterator[Callable[..., Rig]]:
     made: list[Rig] = []
 
-    def make(jobs: str) -> Rig:
+    def make(jobs: str, commit: CommitFactory = InlineCommit) -> Rig:
         (tmp_path / "recording_tasks.py").write_text(TASKS)
         store = open_store()
         url = getattr(store, "url", None) or f"sqlite://{getattr(store, 'path', '')}"
@@ -103,7 +104,7 @@ def _rigs(open_store: Callable[[], Store], tmp_path: Path) -> Iterator[Callable[
         stored = store.load_jobs()
         reconcile.apply(reconcile.plan(manifest, stored, T0), manifest, store, stored, T0)
         clock = Clock()
-        parts = Parts(clock=clock, pool=InlinePool(), commit=InlineCommit)
+        parts = Parts(clock=clock, pool=InlinePool(), commit=commit)
         config = SchedulerConfig(lease_ttl=60)
         scheduler = Scheduler(store, build_registry(autoload=False), tmp_path, config, parts)
         made.append(Rig(str(url), store, scheduler, clock))
@@ -175,6 +176,47 @@ def test_a_replica_does_not_count_its_own_refused_end_against_max_instances(
     r.refuse(False)
     r.tick(30)
     assert r.statuses() == ["success", "success", "success"]
+
+
+class HeldCommit:
+    """A recorder that writes what it was handed only when the test says: a slow disk."""
+
+    def __init__(self, write: Write[Any, Any], done: Done[Any, Any], *, settled: Any) -> None:
+        self.write, self.done, self.settled = write, done, settled
+        self.items: list[Any] = []
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+
+    def release(self) -> None:
+        items, self.items = self.items, []
+        write_batch(items, self.write, self.done, self.settled)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        return not self.items
+
+    def close(self, timeout: float | None = None) -> None:
+        self.release()
+
+
+def test_a_run_whose_end_is_being_written_does_not_count_against_max_instances(
+    rig: Callable[..., Rig],
+) -> None:
+    made: list[HeldCommit] = []
+
+    def held(*args: Any, **kwargs: Any) -> HeldCommit:
+        made.append(HeldCommit(*args, **kwargs))
+        return made[-1]
+
+    r = rig(job("a", max_instances=1), commit=held)
+    r.tick(10)
+    assert r.statuses() == ["running"]  # over, its end not written yet
+    assert r.scheduler.running("a") == 0
+    r.tick(20)
+    assert r.statuses() == ["running", "running"]  # not skipped
+    made[0].release()
+    assert r.statuses() == ["success", "success"]
+    assert r.scheduler.wait_idle(0)
 
 
 def test_a_clean_shutdown_writes_the_ends_it_holds(rig: Callable[..., Rig]) -> None:

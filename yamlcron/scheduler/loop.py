@@ -149,11 +149,9 @@ class Scheduler:
             specs.update((spec.id, spec) for _, spec in queued if spec is not None)
             fires = [self._fires(job, now) for job in due]
             # Runs under way anywhere count against max_instances. A held lease (a SQLite
-            # daemon's) has the store to itself: every run under way is the runner's. The
-            # ends it holds unrecorded are over, whatever the store still shows.
+            # daemon's) has the store to itself: every run under way is the runner's.
             alone = self.lease.current().ttl is None
-            held = self.runner.unrecorded.jobs()
-            everywhere = Counter() if alone else Counter(self.store.running()) - held
+            everywhere = Counter() if alone else Counter(self.store.running())
             claims, starts = self._decide(fires, queued, now, everywhere)
             self._dispatch(claims, starts, specs, self._pool)
         if len(due) == BATCH or len(queued) == BATCH:
@@ -237,8 +235,7 @@ class Scheduler:
 
     def running(self, job_id: str) -> int:
         """How many runs of ``job_id`` this scheduler has under way."""
-        with self.runner.lock:
-            return self.runner.under_way[job_id]
+        return self.runner.running(job_id)
 
     def trigger(self, job_id: str) -> Queued:
         """Queue a run of ``job_id`` now and wake the loop; the run's ``scheduled_at`` names it."""
@@ -325,7 +322,7 @@ class Scheduler:
         under way, and the runs of others (``everywhere``) that are not its own.
         """
         with self.runner.lock:
-            running = everywhere | self.runner.under_way
+            running = self.runner.counted(everywhere)
             claims = firing.decide(fires, queued, now, running, self._uniform)
             starts = firing.starts(claims)
             self.runner.count(starts)

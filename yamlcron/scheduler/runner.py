@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -94,8 +94,14 @@ class Runner:
         self.listener = parts.listener
         #: Recorded with every run: which manifest fired it.
         self.source: AppliedManifest | None = None
-        self.lock = threading.Condition()  # guards ``under_way``; the loop decides under it
+        self.lock = threading.Condition()  # guards the counts; the loop decides under it
+        #: Runs claimed here and not ended, by job.
         self.under_way: Counter[str] = Counter()
+        #: Runs ended here whose ends are being written: over, though the store says running.
+        self.in_flight: Counter[str] = Counter()
+        # Jobs of runs that just ended, moved from under_way to in_flight under the lock by
+        # whoever takes it next: a worker appends without waiting for the loop's decisions.
+        self._ended: deque[str] = deque()
         self._finished: Counter[str] = Counter()
         self._wakeup = wakeup
         #: Ends the store refused: written again by the loop, with backoff, until it takes them.
@@ -139,21 +145,39 @@ class Runner:
         self.under_way.update(starts)
 
     def release(self, job_ids: Iterable[str]) -> None:
-        """Runs of ``job_ids`` are over (or never started): they no longer count as running.
-
-        Once per recorded batch, not per run: the loop holds the lock while it decides.
-        """
+        """Runs of ``job_ids`` never started (or never reached the recorder): uncount them."""
         with self.lock:
-            for job_id in job_ids:
-                self.under_way[job_id] -= 1
-                if self.under_way[job_id] <= 0:
-                    del self.under_way[job_id]
+            _uncount(self.under_way, job_ids)
             self.lock.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no run is under way; False on timeout."""
+    def counted(self, elsewhere: Counter[str]) -> Counter[str]:
+        """Runs under way by job, for ``max_instances``; under ``lock``.
+
+        ``elsewhere``: what the store shows running (every replica's, ours too). The runs
+        that ended here are over whatever the store still says, being written or held
+        after the store refused them: a replica does not count its own as others'.
+        """
+        self._drain()
+        ended = self.in_flight | self.unrecorded.jobs()
+        return (elsewhere - ended) | self.under_way
+
+    def running(self, job_id: str) -> int:
+        """How many runs of ``job_id`` are under way here."""
         with self.lock:
-            return self.lock.wait_for(lambda: not self.under_way, timeout)
+            self._drain()
+            return self.under_way[job_id]
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is under way or being recorded; False on timeout."""
+        with self.lock:
+            return self.lock.wait_for(lambda: not self.under_way and not self.in_flight, timeout)
+
+    def _drain(self) -> None:
+        """Under ``lock``: the runs that ended count as being recorded, not as running."""
+        while self._ended:
+            job_id = self._ended.popleft()
+            _uncount(self.under_way, [job_id])
+            self.in_flight[job_id] += 1
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every run that ended so far is recorded; False on timeout."""
@@ -231,8 +255,9 @@ class Runner:
             trim = self._finished[spec.id] % max(spec.history // 10, 1) == 0
             keep = spec.history if trim else None
             finish = Finish(run=final, lease=lease, followups=followups, keep=keep)
-            self._recorder.put((finish, spec, heard))
+            self._ended.append(spec.id)  # before the recorder can settle it
             handed = True
+            self._recorder.put((finish, spec, heard))
         finally:
             if not handed:
                 self.release([run.job_id])
@@ -265,7 +290,18 @@ class Runner:
                 self._wakeup()
 
     def _settle(self, items: list[Record]) -> None:
-        self.release(finish.run.job_id for finish, _, _ in items)
+        """A batch of ends was written (or held): no longer being recorded. Once a batch."""
+        with self.lock:
+            self._drain()
+            _uncount(self.in_flight, (finish.run.job_id for finish, _, _ in items))
+            self.lock.notify_all()
+
+
+def _uncount(counts: Counter[str], job_ids: Iterable[str]) -> None:
+    for job_id in job_ids:
+        counts[job_id] -= 1
+        if counts[job_id] <= 0:
+            del counts[job_id]
 
 
 def _log_finished(run: Run) -> None:
