@@ -10,15 +10,17 @@ all firing. They are recorded as a command line's exit would read (docs/running.
 from __future__ import annotations
 
 import logging
+import signal
 import textwrap
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.processes import Daemon
 from yamlcron import reconcile
 from yamlcron.interfaces import Outcome, RunContext
 from yamlcron.manifest import parse_manifest
@@ -211,3 +213,38 @@ def test_a_pool_that_loses_a_thread_replaces_it_and_says_why(
     died = [r for r in caplog.records if "died; starting another" in r.getMessage()]
     assert len(died) == 2
     assert all(r.exc_info and r.exc_info[0] is SystemExit for r in died)
+
+
+LEAVER = """
+import os
+from pathlib import Path
+
+def leave_once():
+    marker = Path(__file__).with_name("left")
+    if not marker.exists():
+        marker.write_text("")
+        os._exit(7)
+    return "stayed"
+"""
+
+
+@pytest.mark.process
+def test_os_exit_on_thread_ends_the_daemon_and_the_next_start_marks_the_run_interrupted(
+    daemon: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    (tmp_path / "leaver.py").write_text(LEAVER)
+    jobs = "j:\n  trigger: {interval: 1s}\n  run: {call: 'leaver:leave_once'}\n"
+    first = daemon(jobs, "--no-watch")
+    assert first.exit_code() == 7  # os._exit ends the process it runs in: the daemon
+    second = daemon(jobs, "--no-watch")
+    second.wait_for(lambda: "success" in second.statuses("j"), "a run after the restart")
+    assert second.statuses("j")[0] == "interrupted"  # crash recovery
+    second.signal(signal.SIGTERM)
+    assert second.exit_code() == 0
+
+
+def test_os_exit_on_process_ends_only_the_run(registry: Registry, tmp_path: Path) -> None:
+    (tmp_path / "leaver.py").write_text(LEAVER)
+    outcome = execute(registry, tmp_path, "process", "leaver:leave_once", "{}")
+    assert (outcome.status, outcome.exit_code) == (RunStatus.FAILURE, 7)
+    assert execute(registry, tmp_path, "process", "leaver:leave_once", "{}").result == "stayed"
