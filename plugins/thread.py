@@ -46,10 +46,10 @@ class ThreadExecutor:
             return ended_by(exc)
         tail = OutputTail(context.output_limit)
         if run.timeout is None:
-            return _call(func, run.args, kwargs, tail)
+            return _call(func, run.args, kwargs, tail, context.cancel)
         box: list[Outcome] = []
         worker = threading.Thread(
-            target=lambda: box.append(_call(func, run.args, kwargs, tail)),
+            target=lambda: box.append(_call(func, run.args, kwargs, tail, context.cancel)),
             name=f"yamlcron-call-{context.run_id}",
             daemon=True,
         )
@@ -66,15 +66,19 @@ class ThreadExecutor:
 
 
 def _call(
-    func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], tail: OutputTail
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    tail: OutputTail,
+    cancel: threading.Event,
 ) -> Outcome:
-    """Call ``func`` on this thread, what it prints going to ``tail``."""
+    """Call ``func`` on this thread, what it prints going to ``tail``; ``cancel``: stopping."""
     _capture(tail)
     try:
         value = func(*args, **kwargs)
     # The executor boundary: whatever the job raised (sys.exit() too) is its end, as data.
     except BaseException as exc:
-        return ended_by(exc, tail.text())
+        return ended_by(exc, tail.text(), stopping=cancel.is_set())
     finally:
         _release()
     return Outcome(status=RunStatus.SUCCESS, result=jsonable(value), output=tail.text())

@@ -66,7 +66,14 @@ def module(tmp_path: Path) -> Path:
     return path
 
 
-def execute(registry: Registry, folder: Path, executor: str, call: str, kwargs: str) -> Outcome:
+def execute(
+    registry: Registry, folder: Path, executor: str, call: str, kwargs: str = "{}"
+) -> Outcome:
+    """Run ``call`` once on ``executor``; a ``call`` ending in ``!`` runs as yamlcron stops it."""
+    stopping = threading.Event()
+    if call.endswith("!"):
+        call = call[:-1]
+        stopping.set()
     text = textwrap.dedent(f"""\
         version: 1
         jobs:
@@ -82,7 +89,7 @@ def execute(registry: Registry, folder: Path, executor: str, call: str, kwargs: 
         scheduled_at=T0,
         attempt=1,
         folder=folder,
-        cancel=threading.Event(),
+        cancel=stopping,
         env={},
     )
     return registry.executor(executor).execute(context)
@@ -248,3 +255,12 @@ def test_os_exit_on_process_ends_only_the_run(registry: Registry, tmp_path: Path
     outcome = execute(registry, tmp_path, "process", "leaver:leave_once", "{}")
     assert (outcome.status, outcome.exit_code) == (RunStatus.FAILURE, 7)
     assert execute(registry, tmp_path, "process", "leaver:leave_once", "{}").result == "stayed"
+
+
+def test_a_keyboard_interrupt_while_yamlcron_stops_the_run_is_an_interruption(
+    registry: Registry, module: Path
+) -> None:
+    # A second Ctrl-C on a run made in the calling thread ('trigger' without a daemon)
+    # reaches the call as KeyboardInterrupt, while the first one has set cancel.
+    outcome = execute(registry, module.parent, "thread", f"{module.stem}:interrupt!")
+    assert outcome.status == RunStatus.INTERRUPTED

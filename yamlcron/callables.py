@@ -89,7 +89,7 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def ended_by(exc: BaseException, output: str = "") -> Outcome:
+def ended_by(exc: BaseException, output: str = "", *, stopping: bool = False) -> Outcome:
     """The outcome of a call that raised ``exc`` (``output``: what it printed).
 
     ``SystemExit`` reads as the process's exit would: ``sys.exit()`` and ``sys.exit(0)`` are
@@ -97,7 +97,12 @@ def ended_by(exc: BaseException, output: str = "") -> Outcome:
     ``sys.exit("message")`` a ``failure`` with exit code 1 and the message as the error.
     Anything else raised (``KeyboardInterrupt`` and ``GeneratorExit`` too: job code raised
     them, no signal reached the scheduler) is a ``failure`` with the exception as its error.
+    A ``KeyboardInterrupt`` while yamlcron is ``stopping`` the run is the user's second
+    Ctrl-C reaching a call made in the calling thread: the run is ``interrupted``.
     """
+    if stopping and isinstance(exc, KeyboardInterrupt):
+        error = RunError(type="Interrupted", message="stopped by a second interrupt (Ctrl-C)")
+        return Outcome(status=RunStatus.INTERRUPTED, error=error, output=output)
     if not isinstance(exc, SystemExit):
         error = RunError.of(exc)
         if not error.message and not isinstance(exc, Exception):  # a bare KeyboardInterrupt

@@ -25,7 +25,7 @@ from yamlcron.interfaces import Outcome, RunContext, Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
 from yamlcron.runs import Finish, Lease, Queued, Run, RunError, RunStatus
-from yamlcron.scheduler.groupcommit import write_batch
+from yamlcron.scheduler.groupcommit import MAX_BATCH, write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
 from yamlcron.scheduler.unrecorded import RETRY_FIRST, Unrecorded
 
@@ -77,7 +77,7 @@ class Executors:
         # that lets a job's sys.exit() out must not end the worker with the run unrecorded.
         except BaseException as exc:
             log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
-            return ended_by(exc)
+            return ended_by(exc, stopping=self.cancelled.is_set())
 
 
 class Runner:
@@ -215,7 +215,11 @@ class Runner:
                 refused.append(item)
                 failure[:] = [error]
 
-        write_batch(items, self._write, done, None)
+        for start in range(0, len(items), MAX_BATCH):  # transactions of a bounded size
+            if refused:  # the store refuses: the rest waits for the next try with them
+                refused += items[start:]
+                break
+            write_batch(items[start : start + MAX_BATCH], self._write, done, None)
         self.unrecorded.tried(refused, failure[0] if failure else None, len(items) - len(refused))
         return not refused and not len(self.unrecorded)
 
