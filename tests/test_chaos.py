@@ -237,6 +237,18 @@ def _check(db: psycopg.Connection[Any], folder: Path, start: int, end: int) -> d
         + sum(n - 1 for n in executed.values() if n > 1),
         "lost": len(expected - set(first)),
         "unfinished": sum(1 for fire in expected if done.get(fire) != "success"),
+        "unfinished_queued": sum(
+            1
+            for job, at in db.execute("SELECT job_id, scheduled_at FROM queue").fetchall()
+            if (job, at) in expected and done.get((job, at)) != "success"
+        ),
+        "unfinished_as": dict(
+            Counter(
+                f"{last[fire][1]}@{last[fire][0]}"
+                for fire in expected
+                if done.get(fire, "") not in ("success", "") and fire in last
+            )
+        ),
         "skipped": len(skips["justified"]) + len(skips["unjustified"]),
         "skipped_with_the_outcome_known": len(skips["unjustified"]),
         "interrupted_and_retried": len(retried),

@@ -24,10 +24,13 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.test_leases import NOW, _applied, _fire
 from yamlcron import reconcile
+from yamlcron.errors import StoreError
 from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
+from yamlcron.runs import Queued, RunStatus
 from yamlcron.scheduler.groupcommit import Done, InlineCommit, Write, write_batch
 from yamlcron.scheduler.loop import Scheduler
 from yamlcron.scheduler.parts import CommitFactory, Parts
@@ -80,15 +83,11 @@ class Rig:
 
     def refuse(self, refusing: bool) -> None:
         """Make the database refuse (or accept again) every run's end."""
-        if self.url.startswith("postgresql"):
-            with psycopg.connect(self.url, autocommit=True) as db:
-                for statement in POSTGRES_FULL if refusing else ():
-                    db.execute(statement)
-                if not refusing:
-                    db.execute("DROP TRIGGER yc_test_full ON runs")
-            return
-        with sqlite3.connect(self.url.removeprefix("sqlite://"), timeout=10) as db:
-            db.execute(SQLITE_FULL if refusing else "DROP TRIGGER yc_test_full")
+        postgres = self.url.startswith("postgresql")
+        if refusing:
+            _run_sql(self.url, POSTGRES_FULL if postgres else (SQLITE_FULL,))
+        else:
+            _run_sql(self.url, ("DROP TRIGGER yc_test_full" + (" ON runs" if postgres else ""),))
 
 
 @contextmanager
@@ -311,3 +310,52 @@ def test_a_connection_a_cut_left_in_pipeline_mode_is_replaced(
     store._db.pgconn.enter_pipeline_mode()  # type: ignore[attr-defined]  # the driver as left
     assert store.running() == {}
     assert "was lost; connecting again" in caplog.text
+
+
+QUEUE_FULL = {
+    "sqlite": (
+        f"CREATE TRIGGER yc_test_queue_full BEFORE INSERT ON queue "
+        f"BEGIN SELECT RAISE(ABORT, '{FULL}'); END",
+    ),
+    "postgresql": (
+        POSTGRES_FULL[0],
+        "CREATE TRIGGER yc_test_queue_full BEFORE INSERT ON queue FOR EACH ROW "
+        "EXECUTE FUNCTION yc_test_full()",
+    ),
+}
+
+
+def test_a_reap_whose_retries_cannot_be_queued_takes_nothing_over(
+    open_shared: Callable[[], Store], tmp_path: Path
+) -> None:
+    # A reaper cut off between marking runs interrupted and queueing their retries left
+    # them interrupted with no retry ever (seen in the chaos test): now both or neither.
+    store = open_shared()
+    url = getattr(store, "url", None) or f"sqlite://{getattr(store, 'path', '')}"
+    _applied(store)
+    lease = store.join("alpha", 30)
+    [run] = store.claim([_fire("backup")], lease, None)
+    store.leave(lease)  # alpha is gone
+    retry = Queued(job_id="backup", due_at=NOW, scheduled_at=NOW, attempt=2, reason="retry")
+    dialect = "postgresql" if url.startswith("postgresql") else "sqlite"
+    _run_sql(url, QUEUE_FULL[dialect])
+    with pytest.raises(StoreError, match="No space left"):
+        store.reap(NOW, lambda runs: [retry])
+    assert store.runs("backup")[0].status == RunStatus.RUNNING  # nothing taken over
+    _run_sql(
+        url, ("DROP TRIGGER yc_test_queue_full" + (" ON queue" if dialect != "sqlite" else ""),)
+    )
+    [reaped] = store.reap(NOW, lambda runs: [retry])
+    assert (reaped.id, reaped.status) == (run.id, RunStatus.INTERRUPTED)
+    assert store.pending("backup", NOW)
+
+
+def _run_sql(url: str, statements: tuple[str, ...]) -> None:
+    if url.startswith("postgresql"):
+        with psycopg.connect(url, autocommit=True) as db:
+            for statement in statements:
+                db.execute(statement)
+        return
+    with sqlite3.connect(url.removeprefix("sqlite://"), timeout=10) as db:
+        for statement in statements:
+            db.execute(statement)

@@ -241,11 +241,15 @@ class LeaseStore(Protocol):
         """The live leases, oldest first, with the jobs each is running."""
         ...
 
-    def reap(self, now: datetime) -> list[Run]:
+    def reap(
+        self, now: datetime, followups: Callable[[list[Run]], list[Queued]] | None = None
+    ) -> list[Run]:
         """Take over expired leases: mark their ``running`` runs ``interrupted`` (at ``now``).
 
-        Returns the runs it marked, so the caller can apply their retry policy. Two
-        schedulers reaping at once never both take one run.
+        Returns the runs it marked. ``followups(runs)``, called within the same
+        transaction (it may read the store), says what they set off (retries, after-steps):
+        those are queued with them, so a reaper cut off midway leaves both or neither.
+        Two schedulers reaping at once never both take one run.
         """
         ...
 

@@ -112,8 +112,13 @@ class Scheduler:
         the others.
         """
         self.lease.current()  # join first: on SQLite that ends the leases before it
-        runs = self.store.reap(self.clock())
-        jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
+        planned: dict[int, tuple[JobSpec | None, tuple[Queued, ...]]] = {}
+
+        def followups(runs: list[Run]) -> list[Queued]:  # in the reap's transaction
+            planned.update(self.runner.reaped(runs))
+            return [item for _, items in planned.values() for item in items]
+
+        runs = self.store.reap(self.clock(), followups)
         for run in runs:
             log.warning(
                 "run %s of %s on %s was cut short (its scheduler stopped); marked interrupted",
@@ -121,11 +126,8 @@ class Scheduler:
                 run.job_id,
                 run.node,
             )
-            spec = jobs[run.job_id].spec if run.job_id in jobs else None
-            followups = self.runner.followups(spec, run) if spec else ()
-            for item in followups:
-                self.store.enqueue(item)
-            event = run_event(run, spec, retrying=bool(followups), folder=self.folder)
+            spec, items = planned.get(run.id, (None, ()))
+            event = run_event(run, spec, retrying=bool(items), folder=self.folder)
             self.runner.announce(event)
         if runs:
             self.wakeup()

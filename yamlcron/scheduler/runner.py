@@ -19,7 +19,7 @@ from pathlib import Path
 
 from yamlcron import firing
 from yamlcron.callables import ended_by
-from yamlcron.errors import LeaseLostError, StoreError
+from yamlcron.errors import CorruptJobError, LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
 from yamlcron.interfaces import Outcome, RunContext, Store
 from yamlcron.model import AppliedManifest, JobSpec
@@ -139,6 +139,19 @@ class Runner:
     def followups(self, spec: JobSpec, run: Run) -> tuple[Queued, ...]:
         """What a finished run of ``spec`` sets off (``firing.followups``)."""
         return firing.followups(spec, run, self.steps(spec.id), self.clock())
+
+    def reaped(self, runs: list[Run]) -> dict[int, tuple[JobSpec | None, tuple[Queued, ...]]]:
+        """Each reaped run's job (None if gone or unreadable) and what the run sets off."""
+        jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
+        found: dict[int, tuple[JobSpec | None, tuple[Queued, ...]]] = {}
+        for run in runs:
+            spec = None
+            try:
+                spec = jobs[run.job_id].spec if run.job_id in jobs else None
+            except CorruptJobError as exc:  # reaped all the same; it is not retried
+                log.error("%s; run %s is not retried", exc, run.id)
+            found[run.id] = (spec, self.followups(spec, run) if spec else ())
+        return found
 
     def count(self, starts: Mapping[str, int]) -> None:
         """Count runs as under way; under ``lock``, with the decisions that started them."""
