@@ -28,14 +28,10 @@ class JobsSQL(SQLBase):
         with self._reading():
             if ids is None:
                 rows = self._execute(f"SELECT {JOB_COLUMNS} FROM jobs").fetchall()
-            else:
-                rows = [
-                    row
-                    for job_id in dict.fromkeys(ids)
-                    for row in self._execute(
-                        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
-                    ).fetchall()
-                ]
+            else:  # in chunks of ids, not a statement per job: a reap reads them in its transaction
+                rows = self._rows_in(
+                    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({{}})", list(dict.fromkeys(ids))
+                )
         return dict(map(stored_job_from_row, rows))
 
     def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:
