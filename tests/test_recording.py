@@ -29,13 +29,15 @@ from yamlcron import reconcile
 from yamlcron.errors import StoreError
 from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
+from yamlcron.model import AppliedManifest
 from yamlcron.registry import build_registry
-from yamlcron.runs import Queued, RunStatus
+from yamlcron.runs import Claim, Lease, Queued, Run, RunStatus
 from yamlcron.scheduler.groupcommit import Done, InlineCommit, Write, write_batch
 from yamlcron.scheduler.loop import Scheduler
 from yamlcron.scheduler.parts import CommitFactory, Parts
 from yamlcron.scheduler.pool import InlinePool
 from yamlcron.schedulerconfig import SchedulerConfig
+from yamlcron.store.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 FULL = "could not extend file: No space left on device"
@@ -359,3 +361,45 @@ def _run_sql(url: str, statements: tuple[str, ...]) -> None:
     with sqlite3.connect(url.removeprefix("sqlite://"), timeout=10) as db:
         for statement in statements:
             db.execute(statement)
+
+
+class ClaimAnswerLost(SQLiteStore):
+    """A store whose first claim is written but answered with an error, as when the
+    connection is cut during COMMIT after the server committed: what a kill of the
+    connection at that instant does, which no test can time."""
+
+    lost = 1
+
+    def claim(self, claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> list[Run]:
+        written = super().claim(claims, lease, source)
+        if self.lost:
+            self.lost -= 1
+            raise StoreError("server closed the connection unexpectedly")
+        return written
+
+
+def test_runs_a_claim_wrote_though_it_reported_a_failure_are_run_once(tmp_path: Path) -> None:
+    (tmp_path / "recording_tasks.py").write_text(TASKS)
+    text = "version: 1\njobs:\n" + textwrap.indent(job("a", max_instances=1), "  ")
+    manifest = parse_manifest(text, tmp_path / "jobs.yaml")
+    store = ClaimAnswerLost(tmp_path / "state.db")
+    reconcile.apply(reconcile.plan(manifest, {}, T0), manifest, store, {}, T0)
+    clock = Clock()
+    parts = Parts(clock=clock, pool=InlinePool(), commit=InlineCommit)
+    scheduler = Scheduler(
+        store, build_registry(autoload=False), tmp_path, SchedulerConfig(lease_ttl=60), parts
+    )
+    try:
+        clock.now = T0 + timedelta(seconds=10)
+        with pytest.raises(StoreError):
+            scheduler.tick(clock.now)
+        assert [r.status.value for r in store.runs("a")] == ["running"]  # claimed, not run
+        clock.now = T0 + timedelta(seconds=11)
+        scheduler.tick(clock.now)  # finds its own run and runs it
+        assert [r.status.value for r in store.runs("a")] == ["success"]
+        clock.now = T0 + timedelta(seconds=20)
+        scheduler.tick(clock.now)  # and the next fire is not skipped for it
+        assert [r.status.value for r in store.runs("a")] == ["success", "success"]
+    finally:
+        scheduler.stop(5)
+        store.close()

@@ -241,6 +241,10 @@ class LeaseStore(Protocol):
         """The live leases, oldest first, with the jobs each is running."""
         ...
 
+    def claimed(self, lease: Lease) -> list[Run]:
+        """The runs ``running`` under ``lease``, by id."""
+        ...
+
     def reap(
         self, now: datetime, followups: Callable[[list[Run]], list[Queued]] | None = None
     ) -> list[Run]:

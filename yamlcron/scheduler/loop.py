@@ -89,6 +89,7 @@ class Scheduler:
         self._schedules: dict[tuple[str, str, datetime], Schedule] = {}
         self._freeze = Freezer() if config.freeze_gc else None
         self._changed_elsewhere = True  # which manifest is applied: read on the first pass
+        self._unsure = False  # a claim failed: did it commit? Look for its runs next pass
         self.executors = Executors(registry, folder, config.kill_grace)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
@@ -144,6 +145,8 @@ class Scheduler:
         self._reread()
         self.runner.read_steps()  # here, where a store error only delays the pass
         self.runner.record_again()
+        if self._unsure:
+            self._adopt()
         due = self.store.due(now + LEAD, BATCH)
         queued = self.store.due_queued(now, BATCH)
         if due or queued:
@@ -352,11 +355,38 @@ class Scheduler:
         except LeaseLostError:
             self.lease.rejoin(lease)  # nothing was claimed; the next pass tries anew
             self.wakeup()
+        except StoreError:
+            # A connection cut during COMMIT leaves us not knowing whether the claim was
+            # written: if it was, its runs are ours and nobody else will ever run them.
+            self._unsure = True
+            raise
         finally:  # a store error too: what was not written does not run
             starts.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
             if unwritten := list(starts.elements()):
                 self.runner.release(unwritten)
         return [(run, lease) for run in written]
+
+    def _adopt(self) -> None:
+        """Run the runs a claim wrote though it failed to say so: claimed, never handed out."""
+        lease = self.lease.current()
+        known = self.runner.known()  # before the read: a run recorded meanwhile is not read
+        orphans = [run for run in self.store.claimed(lease) if run.id not in known]
+        self._unsure = False
+        if not orphans:
+            return
+        specs = {  # the jobs read as a reap reads them: a removed or damaged one is left
+            spec.id: spec for spec, _ in self.runner.reaped(orphans).values() if spec is not None
+        }
+        orphans = [run for run in orphans if run.job_id in specs]  # reaped once we leave
+        for run in orphans:
+            log.warning(
+                "run %s of %s was claimed as the connection was cut; running it now",
+                run.id,
+                run.job_id,
+            )
+        with self.runner.lock:
+            self.runner.count(Counter(run.job_id for run in orphans))
+        self._hand_out([(run, lease) for run in orphans], specs, self._pool)
 
     def _hand_out(
         self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], pool: Pool
@@ -370,6 +400,7 @@ class Scheduler:
             spec = specs[run.job_id]
             heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
             if run.status == RunStatus.RUNNING:
+                self.runner.handed.add(run.id)
                 if heard:
                     self.runner.announce(
                         RunEvent(kind="submitted", run=run, job=spec, folder=self.folder)

@@ -102,6 +102,8 @@ class Runner:
         # Jobs of runs that just ended, moved from under_way to in_flight under the lock by
         # whoever takes it next: a worker appends without waiting for the loop's decisions.
         self._ended: deque[str] = deque()
+        #: Ids of the runs handed to a worker and not yet recorded (or held).
+        self.handed: set[int] = set()
         self._finished: Counter[str] = Counter()
         self._wakeup = wakeup
         #: Ends the store refused: written again by the loop, with backoff, until it takes them.
@@ -184,6 +186,10 @@ class Runner:
         """Wait until no run is under way or being recorded; False on timeout."""
         with self.lock:
             return self.lock.wait_for(lambda: not self.under_way and not self.in_flight, timeout)
+
+    def known(self) -> set[int]:
+        """The ids of the runs this runner has: handed to a worker, being recorded or held."""
+        return self.handed | {finish.run.id for finish, _, _ in self.unrecorded.items()}
 
     def _drain(self) -> None:
         """Under ``lock``: the runs that ended count as being recorded, not as running."""
@@ -277,6 +283,7 @@ class Runner:
             self._recorder.put((finish, spec, heard))
         finally:
             if not handed:
+                self.handed.discard(run.id)
                 self.release([run.job_id])
 
     def _write(self, items: list[Record]) -> Sequence[Recorded]:
@@ -312,6 +319,7 @@ class Runner:
             self._drain()
             _uncount(self.in_flight, (finish.run.job_id for finish, _, _ in items))
             self.lock.notify_all()
+        self.handed.difference_update(finish.run.id for finish, _, _ in items)
 
 
 def _uncount(counts: Counter[str], job_ids: Iterable[str]) -> None:

@@ -98,6 +98,11 @@ class Unrecorded:
                 return None
             return max((self._due - now).total_seconds(), 0.0)
 
+    def items(self) -> list[Record]:
+        """The ends held now."""
+        with self._lock:
+            return list(self._items)
+
     def jobs(self) -> Counter[str]:
         """How many held ends each job has: runs the store still shows ``running``."""
         with self._lock:

@@ -115,6 +115,15 @@ class LeasesSQL(SQLBase):
             )
         return reaped
 
+    def claimed(self, lease: Lease) -> list[Run]:
+        with self._reading():
+            rows = self._execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE lease = ? AND status = 'running' "
+                "ORDER BY id",
+                (lease.token,),
+            ).fetchall()
+        return [run_from_row(r) for r in rows]
+
     def replicas(self) -> list[Replica]:
         with self._reading():
             rows = self._execute(
