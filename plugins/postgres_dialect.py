@@ -101,9 +101,13 @@ class PostgresStore(SQLStore):
         return scrub(super()._detail(exc), self.url)
 
     def _ensure_connected(self) -> None:
-        if self._db.broken or self._db.closed:  # the server restarted: start a new session
+        if self._db.broken or self._db.closed or not _idle(self._db):
+            # The server restarted, or ended this session (pg_terminate_backend) in the
+            # middle of a batch, which can leave the connection in pipeline mode for good,
+            # refusing every statement: start a new session.
             log.warning("the connection to %s was lost; connecting again", self.name)
-            self._db = self._connect()
+            old, self._db = self._db, self._connect()
+            old.close()
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Cursor:
         return self._db.execute(self._native(sql), params)
@@ -176,3 +180,17 @@ class PostgresStore(SQLStore):
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _idle(conn: psycopg.Connection[Any]) -> bool:
+    """Whether ``conn`` is ready for our next statement: no pipeline left, no query running.
+
+    In a transaction of ours (a read within a write) it is, too.
+    """
+    from psycopg import pq
+
+    status = conn.info.transaction_status
+    return conn.pgconn.pipeline_status == pq.PipelineStatus.OFF and status not in (
+        pq.TransactionStatus.ACTIVE,
+        pq.TransactionStatus.UNKNOWN,
+    )

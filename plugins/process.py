@@ -16,6 +16,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -85,7 +86,11 @@ def _answer(path: Path) -> tuple[str, Any] | None:
         kind, value = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    return (kind, value if kind == "ok" else RunError.from_json(value))
+    if kind == "ok":
+        return (kind, value)
+    error = RunError.from_json(value["error"]) if value["error"] else None
+    status = RunStatus(value["status"])
+    return (kind, Outcome(status=status, exit_code=value["exit_code"], error=error))
 
 
 def _outcome(
@@ -115,7 +120,10 @@ def _outcome(
     kind, value = message
     if kind == "ok":
         return Outcome(status=RunStatus.SUCCESS, exit_code=0, result=value, output=output)
-    return Outcome(status=RunStatus.FAILURE, exit_code=1, output=output, error=value)
+    ended: Outcome = value  # callables.ended_by's: sys.exit(n) is exit code n, else 1
+    return replace(
+        ended, exit_code=1 if ended.exit_code is None else ended.exit_code, output=output
+    )
 
 
 def _child(
@@ -138,14 +146,16 @@ def _child(
     os.dup2(sink.fileno(), 2)
     sink.close()
     os.environ.update(env)
-    from yamlcron.callables import arguments, jsonable, resolve
+    from yamlcron.callables import arguments, ended_by, jsonable, resolve
 
     try:
         func = resolve(target, Path(folder))
         value = func(*args, **arguments(func, kwargs, offered))
         message: tuple[str, Any] = ("ok", limits.bounded_result(jsonable(value)))
     except BaseException as exc:  # the job's own failure, reported to the parent as data
-        message = ("error", RunError.of(exc).to_json())
+        ended = ended_by(exc)  # sys.exit() reads as on the thread executor
+        error = ended.error.to_json() if ended.error else None
+        message = ("ended", {"status": ended.status, "exit_code": ended.exit_code, "error": error})
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

@@ -1,14 +1,16 @@
 """The ``thread`` executor: a ``call:`` target in the scheduler's worker pool.
 
 The return value is the run's result (JSON when it can be, else its repr); an exception is
-the run's error, with its traceback. What the call writes to ``sys.stdout`` and
+the run's error, with its traceback; ``sys.exit()`` ends the run as a process's exit would
+(``callables.ended_by``) and never the worker thread. What the call writes to ``sys.stdout`` and
 ``sys.stderr`` from its own thread is the run's output (the last 64 KiB), as a
 subprocess's is: while thread runs are under way both streams are stand-ins that send a
 run's thread to its output and every other thread to the real stream. A thread cannot be
 killed: on ``timeout`` the run is recorded as ``timeout`` (with the output so far) and the
 call is left to finish in the background. Use the ``process`` executor when a timeout must
-really stop the work, or when the job sets ``env`` (a thread shares the process's
-environment).
+really stop the work, when the job sets ``env`` (a thread shares the process's
+environment), or when it may end the interpreter (``os._exit``, a crash in C code): in a
+thread that ends the scheduler with it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
-from yamlcron.callables import arguments, jsonable, resolve
+from yamlcron.callables import arguments, ended_by, jsonable, resolve
 from yamlcron.hookspecs import hookimpl
 from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.procgroup import OutputTail
@@ -39,14 +41,15 @@ class ThreadExecutor:
         try:
             func = resolve(run.call or "", context.folder)
             kwargs = arguments(func, run.kwargs, context.env)
-        except Exception as exc:  # an import error is the job's failure, recorded as data
-            return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc))
+        # The executor boundary: an import error, or a sys.exit() at import, is the job's end.
+        except BaseException as exc:
+            return ended_by(exc)
         tail = OutputTail(context.output_limit)
         if run.timeout is None:
-            return _call(func, run.args, kwargs, tail)
+            return _call(func, run.args, kwargs, tail, context.cancel)
         box: list[Outcome] = []
         worker = threading.Thread(
-            target=lambda: box.append(_call(func, run.args, kwargs, tail)),
+            target=lambda: box.append(_call(func, run.args, kwargs, tail, context.cancel)),
             name=f"yamlcron-call-{context.run_id}",
             daemon=True,
         )
@@ -63,14 +66,19 @@ class ThreadExecutor:
 
 
 def _call(
-    func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], tail: OutputTail
+    func: Callable[..., Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    tail: OutputTail,
+    cancel: threading.Event,
 ) -> Outcome:
-    """Call ``func`` on this thread, what it prints going to ``tail``."""
+    """Call ``func`` on this thread, what it prints going to ``tail``; ``cancel``: stopping."""
     _capture(tail)
     try:
         value = func(*args, **kwargs)
-    except Exception as exc:  # the job's own failure, recorded as data
-        return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc), output=tail.text())
+    # The executor boundary: whatever the job raised (sys.exit() too) is its end, as data.
+    except BaseException as exc:
+        return ended_by(exc, tail.text(), stopping=cancel.is_set())
     finally:
         _release()
     return Outcome(status=RunStatus.SUCCESS, result=jsonable(value), output=tail.text())

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from yamlcron.errors import StoreError
 from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit
 from yamlcron.scheduler.pool import WorkerPool
 
@@ -89,7 +90,7 @@ def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on(
     def write(items: list[int]) -> list[int]:
         if failing.is_set():
             failing.clear()
-            raise OSError("disk gone")
+            raise StoreError("disk gone")
         return list(items)
 
     commit: GroupCommit[int, int] = group_commit(
@@ -221,3 +222,30 @@ def test_a_failing_report_or_settle_loses_no_item(committer: Callable[..., Any])
         assert commit.flush(5)
     assert reported == [2, 3]
     assert settled == [[1], [2], [3]]
+
+
+def test_a_bug_in_write_is_raised_settled_and_a_new_writer_takes_the_next_batches(
+    group_commit: Callable[..., GroupCommit[Any, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only StoreError is the store saying it failed; anything else is a bug of ours, not
+    # an error to report to every item as if the disk were full.
+    settled: list[list[int]] = []
+    reported: list[tuple[int, int | None]] = []
+
+    def write(items: list[int]) -> list[int]:
+        if items == [1]:
+            raise RuntimeError("a bug in write")
+        return items
+
+    commit: GroupCommit[int, int] = group_commit(
+        write, lambda item, result, error: reported.append((item, result)), settled=settled.append
+    )
+    commit.put(1)
+    assert commit.flush(5)
+    commit.put(2)
+    assert commit.flush(5)
+    assert reported == [(2, 2)]
+    assert settled == [[1], [2]]  # never left counted as running
+    assert "the writer thread yamlcron-recorder died; starting another" in caplog.text
+    with pytest.raises(RuntimeError, match="a bug in write"):
+        InlineCommit(write, lambda *r: None).put(1)

@@ -63,7 +63,9 @@ class Applier:
         if self.text is None:
             rules = rules_digest(self.registry.components)
             record = reconcile.current_record(self.path, store, rules)
-            if record is not None:
+            # A damaged job row is the store's difference from the manifest: a plan
+            # rewrites it, so the shortcut stands only while every row is intact.
+            if record is not None and not store.unreadable():
                 return record
         return self.load()
 

@@ -1,4 +1,12 @@
-"""Python ``call:`` targets: importing them, calling them, and recording what they return."""
+"""Python ``call:`` targets: importing them, calling them, and recording how they ended.
+
+A call ends by returning (its value is the result), by raising an ``Exception`` (the
+run's error), or by raising what is not one: ``SystemExit`` (``sys.exit()``, every click
+or argparse ``main()``), ``KeyboardInterrupt`` or ``GeneratorExit``. Those would pass every
+``except Exception`` of the scheduler and end the worker thread that runs the job, so the
+executors catch them here too and record them as a command line's exit would read
+(``ended_by``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +17,12 @@ import json
 import sys
 import threading
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
+
+from yamlcron.interfaces import Outcome
+from yamlcron.runs import RunError, RunStatus
 
 _path_lock = threading.Lock()
 
@@ -75,3 +87,34 @@ def jsonable(value: Any) -> Any:
     except (TypeError, ValueError):
         return repr(value)
     return value
+
+
+def ended_by(exc: BaseException, output: str = "", *, stopping: bool = False) -> Outcome:
+    """The outcome of a call that raised ``exc`` (``output``: what it printed).
+
+    ``SystemExit`` reads as the process's exit would: ``sys.exit()`` and ``sys.exit(0)`` are
+    a ``success`` with exit code 0; ``sys.exit(n)`` a ``failure`` with exit code ``n``;
+    ``sys.exit("message")`` a ``failure`` with exit code 1 and the message as the error.
+    Anything else raised (``KeyboardInterrupt`` and ``GeneratorExit`` too: job code raised
+    them, no signal reached the scheduler) is a ``failure`` with the exception as its error.
+    A ``KeyboardInterrupt`` while yamlcron is ``stopping`` the run is the user's second
+    Ctrl-C reaching a call made in the calling thread: the run is ``interrupted``.
+    """
+    if stopping and isinstance(exc, KeyboardInterrupt):
+        error = RunError(type="Interrupted", message="stopped by a second interrupt (Ctrl-C)")
+        return Outcome(status=RunStatus.INTERRUPTED, error=error, output=output)
+    if not isinstance(exc, SystemExit):
+        error = RunError.of(exc)
+        if not error.message and not isinstance(exc, Exception):  # a bare KeyboardInterrupt
+            error = replace(error, message=f"the call raised {error.type}")
+        return Outcome(status=RunStatus.FAILURE, error=error, output=output)
+    code = exc.code
+    if code is None or code == 0:
+        return Outcome(status=RunStatus.SUCCESS, exit_code=0, output=output)
+    if isinstance(code, int):
+        message = f"the call exited with code {code} (SystemExit)"
+        exit_code = int(code)  # sys.exit(True) is 1
+    else:
+        message, exit_code = str(code), 1
+    error = RunError(type="SystemExit", message=message, traceback=RunError.of(exc).traceback)
+    return Outcome(status=RunStatus.FAILURE, exit_code=exit_code, error=error, output=output)

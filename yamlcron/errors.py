@@ -68,6 +68,10 @@ class StoreError(YamlcronError):
     """The job store cannot be opened, read or written."""
 
 
+class CorruptJobError(StoreError):
+    """A job's row in the store cannot be read back (a damaged file, a hand edit)."""
+
+
 class PluginError(YamlcronError):
     """A plugin is missing, duplicated or broken."""
 

@@ -151,6 +151,10 @@ class JobStore(Protocol):
         """How many jobs are stored, and the runtime pauses that contradict their manifest."""
         ...
 
+    def unreadable(self) -> list[str]:
+        """The ids of jobs whose stored spec is no longer what was written (damaged rows)."""
+        ...
+
     def set_paused(self, job_id: str, paused: bool | None, next_run_at: datetime | None) -> None:
         """Set the runtime pause override (None: as the manifest says) and next fire time."""
         ...
@@ -242,11 +246,19 @@ class LeaseStore(Protocol):
         """The live leases, oldest first, with the jobs each is running."""
         ...
 
-    def reap(self, now: datetime) -> list[Run]:
+    def claimed(self, lease: Lease) -> list[Run]:
+        """The runs ``running`` under ``lease``, by id."""
+        ...
+
+    def reap(
+        self, now: datetime, followups: Callable[[list[Run]], list[Queued]] | None = None
+    ) -> list[Run]:
         """Take over expired leases: mark their ``running`` runs ``interrupted`` (at ``now``).
 
-        Returns the runs it marked, so the caller can apply their retry policy. Two
-        schedulers reaping at once never both take one run.
+        Returns the runs it marked. ``followups(runs)``, called within the same
+        transaction (it may read the store), says what they set off (retries, after-steps):
+        those are queued with them, so a reaper cut off midway leaves both or neither.
+        Two schedulers reaping at once never both take one run.
         """
         ...
 

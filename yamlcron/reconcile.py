@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from yamlcron.errors import PlanRefusedError
+from yamlcron.errors import CorruptJobError, PlanRefusedError
 from yamlcron.gitsource import source_commit
 from yamlcron.interfaces import JobStore, Store
 from yamlcron.manifest import file_digest
@@ -35,13 +35,17 @@ GUARD_MIN_JOBS = 4
 def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> Plan:
     """What applying ``manifest`` over ``stored`` would change; no I/O."""
     add = tuple(spec for job_id, spec in sorted(manifest.jobs.items()) if job_id not in stored)
-    change = tuple(
-        (spec, diff(stored[job_id].spec.canonical, spec.canonical))
+    changed = [
+        spec
         for job_id, spec in sorted(manifest.jobs.items())
         if job_id in stored and stored[job_id].digest != spec.digest
+    ]
+    before, unreadable = _stored_forms([stored[spec.id] for spec in changed])
+    change = tuple(
+        (spec, diff(old, spec.canonical)) for spec, old in zip(changed, before, strict=True)
     )
     remove = tuple(sorted(job_id for job_id in stored if job_id not in manifest.jobs))
-    warnings = tuple(
+    warnings = unreadable + tuple(
         f"job '{spec.id}': its date {spec.trigger.date.isoformat()} has passed; it will never fire"
         for spec in (*add, *(spec for spec, changes in change if reschedules(changes)))
         if spec.trigger.date is not None and first_fire(spec, now, now) is None
@@ -57,6 +61,22 @@ def plan(manifest: Manifest, stored: Mapping[str, StoredJob], now: datetime) -> 
     return Plan(
         add=add, change=change, remove=remove, unchanged=unchanged, warnings=warnings, drift=drift
     )
+
+
+def _stored_forms(jobs: list[StoredJob]) -> tuple[list[Any], tuple[str, ...]]:
+    """The canonical forms of stored jobs, and why those that cannot be read cannot.
+
+    A row that cannot be read (a damaged file) reads as empty: the plan rewrites all of it.
+    """
+    forms: list[Any] = []
+    unreadable: list[str] = []
+    for job in jobs:
+        try:
+            forms.append(job.spec.canonical)
+        except CorruptJobError as exc:
+            forms.append({})
+            unreadable.append(str(exc))
+    return forms, tuple(unreadable)
 
 
 def drift_note(job_id: str, paused: bool) -> str:

@@ -19,6 +19,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
+from yamlcron.errors import StoreError
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -124,6 +126,18 @@ class GroupCommit(Generic[T, R]):
                 self._thread = None
 
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        except BaseException:
+            # write_batch lets out only a bug of ``write``: log it, and let a new thread
+            # take the next batches, as every later run's end needs one.
+            log.exception("the writer thread %s died; starting another", self._name)
+            with self._idle:
+                if self._thread is threading.current_thread():
+                    self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
+                    self._thread.start()
+
+    def _write_until_closed(self) -> None:
         while (first := self._queue.get()) is not None:
             batch = [first]
             while len(batch) < MAX_BATCH:
@@ -148,28 +162,33 @@ def write_batch(
 ) -> None:
     """Write ``batch``, report each item, then settle the batch: always, whatever failed.
 
-    A ``write`` that raises, or returns a result count other than one per item (a bug),
-    is reported to every item as its error. A ``done`` that raises is logged and the
-    others are still reported. ``settled`` runs in any case, so an item handed in is
-    never left unsettled (a run counted as running forever); this function never raises
-    an ``Exception``, so the writer thread goes on.
+    A ``write`` that raises ``StoreError`` (how a store says it failed: a lost connection,
+    a full disk), or returns a result count other than one per item (a store's bug), is
+    reported to every item as its error. A ``done`` that raises is logged and the others
+    are still reported. ``settled`` runs in any case, so an item handed in is never left
+    unsettled (a run counted as running forever). Anything else ``write`` raises is a bug
+    of ours: it is raised, after settling.
     """
     try:
         try:
             results: Sequence[R | None] = write(batch)
             if len(results) != len(batch):
-                raise ValueError(f"{len(results)} results written for {len(batch)} items")
+                raise StoreError(f"{len(results)} results written for {len(batch)} items")
             error: BaseException | None = None
-        except Exception as exc:  # every item of the batch hears of it
+        except StoreError as exc:  # every item of the batch hears of it
             results, error = [None] * len(batch), exc
         for item, result in zip(batch, results, strict=True):
             try:
                 done(item, result, error)
-            except Exception:  # one report that fails must not lose the others
+            # Listener isolation: ``done`` announces each run's end to the listeners, and
+            # one that fails must not keep the others from hearing of theirs.
+            except Exception:
                 log.exception("reporting a written item failed; carrying on")
     finally:
         if settled is not None:
             try:
                 settled(batch)
-            except Exception:  # the writer must go on
+            # Settling stops counting the batch's runs as running: whatever a bug in one
+            # settle did, the writer goes on for the next batches, which need it too.
+            except Exception:
                 log.exception("settling a written batch failed; carrying on")

@@ -93,6 +93,7 @@ class Scheduler:
         self._freeze = Freezer() if config.freeze_gc else None
         self._changed_elsewhere = True  # which manifest is applied: read on the first pass
         self._latest: datetime | None = None  # the clock at the last pass: was it set back?
+        self._unsure = False  # a claim failed: did it commit? Look for its runs next pass
         self.warden = Warden(config.kill_grace, store)
         self.executors = Executors(registry, folder, config.kill_grace, tracked=self.warden.tracked)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
@@ -117,10 +118,15 @@ class Scheduler:
         the others.
         """
         self.lease.current()  # join first: on SQLite that ends the leases before it
-        runs = self.store.reap(self.clock())
-        if runs:  # before their retries can start: no two copies of a run at once
+        planned: dict[int, tuple[JobSpec | None, tuple[Queued, ...]]] = {}
+
+        def followups(runs: list[Run]) -> list[Queued]:  # in the reap's transaction
+            # Their groups stopped before their retries are queued: never two copies at once.
             self.warden.stop_left([r.id for r in runs])
-        jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
+            planned.update(self.runner.reaped(runs))
+            return [item for _, items in planned.values() for item in items]
+
+        runs = self.store.reap(self.clock(), followups)
         for run in runs:
             log.warning(
                 "run %s of %s on %s was cut short (its scheduler stopped); marked interrupted",
@@ -128,11 +134,8 @@ class Scheduler:
                 run.job_id,
                 run.node,
             )
-            spec = jobs[run.job_id].spec if run.job_id in jobs else None
-            followups = self.runner.followups(spec, run) if spec else ()
-            for item in followups:
-                self.store.enqueue(item)
-            event = run_event(run, spec, retrying=bool(followups), folder=self.folder)
+            spec, items = planned.get(run.id, (None, ()))
+            event = run_event(run, spec, retrying=bool(items), folder=self.folder)
             self.runner.announce(event)
         if runs:
             self.wakeup()
@@ -147,10 +150,13 @@ class Scheduler:
 
     def _tick(self, now: datetime) -> float:
         self._reread()
+        self.runner.read_steps()  # here, where a store error only delays the pass
         self.runner.record_again()
         if firing.stepped_back(self._latest, now):
             self._reanchor(now)
         self._latest = now
+        if self._unsure:
+            self._adopt()
         due = self.store.due(now + LEAD, BATCH)
         queued = self.store.due_queued(now, BATCH)
         if due or queued:
@@ -166,9 +172,11 @@ class Scheduler:
         if len(due) == BATCH or len(queued) == BATCH:
             return 0.0
         wake = self.store.next_wakeup()
+        retry = self.runner.unrecorded.due_in(self.clock())  # held ends to write again
+        delay = MAX_SLEEP if retry is None else min(retry, MAX_SLEEP)
         if wake is None:
-            return MAX_SLEEP
-        return min(max((wake - LEAD - self.clock()).total_seconds(), 0.0), MAX_SLEEP)
+            return delay
+        return min(max((wake - LEAD - self.clock()).total_seconds(), 0.0), delay)
 
     def run_forever(self) -> None:
         """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``.
@@ -246,8 +254,7 @@ class Scheduler:
 
     def running(self, job_id: str) -> int:
         """How many runs of ``job_id`` this scheduler has under way."""
-        with self.runner.lock:
-            return self.runner.under_way[job_id]
+        return self.runner.running(job_id)
 
     def trigger(self, job_id: str) -> Queued:
         """Queue a run of ``job_id`` now and wake the loop; the run's ``scheduled_at`` names it."""
@@ -291,6 +298,7 @@ class Scheduler:
                 claims, starts = self._decide((), [(queued, spec)], now, Counter())
                 self._dispatch(claims, starts, specs, InlinePool())
                 self.flush()
+            self.runner.record_again()  # an end the store refused: the answer waits for it
             final = final_run(self.store, job_id, item.scheduled_at)
             if final is not None:
                 return final
@@ -357,7 +365,7 @@ class Scheduler:
         under way, and the runs of others (``everywhere``) that are not its own.
         """
         with self.runner.lock:
-            running = everywhere | self.runner.under_way
+            running = self.runner.counted(everywhere)
             claims = firing.decide(fires, queued, now, running, self._uniform)
             starts = firing.starts(claims)
             self.runner.count(starts)
@@ -385,11 +393,38 @@ class Scheduler:
         except LeaseLostError:
             self.lease.rejoin(lease)  # nothing was claimed; the next pass tries anew
             self.wakeup()
+        except StoreError:
+            # A connection cut during COMMIT leaves us not knowing whether the claim was
+            # written: if it was, its runs are ours and nobody else will ever run them.
+            self._unsure = True
+            raise
         finally:  # a store error too: what was not written does not run
             starts.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
             if unwritten := list(starts.elements()):
                 self.runner.release(unwritten)
         return [(run, lease) for run in written]
+
+    def _adopt(self) -> None:
+        """Run the runs a claim wrote though it failed to say so: claimed, never handed out."""
+        lease = self.lease.current()
+        known = self.runner.known()  # before the read: a run recorded meanwhile is not read
+        orphans = [run for run in self.store.claimed(lease) if run.id not in known]
+        self._unsure = False
+        if not orphans:
+            return
+        specs = {  # the jobs read as a reap reads them: a removed or damaged one is left
+            spec.id: spec for spec, _ in self.runner.reaped(orphans).values() if spec is not None
+        }
+        orphans = [run for run in orphans if run.job_id in specs]  # reaped once we leave
+        for run in orphans:
+            log.warning(
+                "run %s of %s was claimed as the connection was cut; running it now",
+                run.id,
+                run.job_id,
+            )
+        with self.runner.lock:
+            self.runner.count(Counter(run.job_id for run in orphans))
+        self._hand_out([(run, lease) for run in orphans], specs, self._pool)
 
     def _hand_out(
         self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], pool: Pool
@@ -403,6 +438,7 @@ class Scheduler:
             spec = specs[run.job_id]
             heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
             if run.status == RunStatus.RUNNING:
+                self.runner.handed.add(run.id)
                 if heard:
                     self.runner.announce(
                         RunEvent(kind="submitted", run=run, job=spec, folder=self.folder)

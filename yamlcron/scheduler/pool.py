@@ -78,8 +78,21 @@ class WorkerPool:
                 thread.start()
 
     def _work(self) -> None:
-        while (work := self._queue.get()) is not None:
-            try:
+        try:
+            while (work := self._queue.get()) is not None:
                 work()
-            except Exception:  # a bug in one unit of work must not shrink the pool
-                log.exception("a worker's task failed; carrying on")
+        except BaseException:
+            # Work catches its own errors (the runner's executor boundary catches a job's,
+            # sys.exit() included): what escapes is a bug, which must not shrink the pool.
+            lost = threading.current_thread()
+            log.exception("worker thread %s died; starting another in its place", lost.name)
+            self._replace(lost)
+
+    def _replace(self, lost: threading.Thread) -> None:
+        """Start a thread in the place of ``lost`` (unless the pool was shut down since)."""
+        with self._lock:
+            if lost not in self._threads:
+                return
+            thread = threading.Thread(target=self._work, name=lost.name, daemon=True)
+            self._threads[self._threads.index(lost)] = thread
+            thread.start()

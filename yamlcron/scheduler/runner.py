@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import Counter
+import time
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
@@ -19,14 +20,16 @@ from functools import partial
 from pathlib import Path
 
 from yamlcron import firing
-from yamlcron.errors import LeaseLostError
+from yamlcron.callables import ended_by
+from yamlcron.errors import CorruptJobError, LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
 from yamlcron.interfaces import Outcome, RunContext, Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
 from yamlcron.runs import Finish, Lease, Queued, Run, RunError, RunStatus
-from yamlcron.scheduler.groupcommit import write_batch
+from yamlcron.scheduler.groupcommit import MAX_BATCH, write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
+from yamlcron.scheduler.unrecorded import RETRY_FIRST, Unrecorded
 
 log = logging.getLogger("yamlcron.scheduler")
 
@@ -75,9 +78,11 @@ class Executors:
         )
         try:
             return self.registry.executor(spec.executor).execute(context)
-        except Exception as exc:  # the executor boundary: a job's failure is data
+        # The executor boundary: a job's failure is data. BaseException too, as an executor
+        # that lets a job's sys.exit() out must not end the worker with the run unrecorded.
+        except BaseException as exc:
             log.exception("executor %s failed on run %s of %s", spec.executor, run.id, spec.id)
-            return Outcome(status=RunStatus.FAILURE, error=RunError.of(exc))
+            return ended_by(exc, stopping=self.cancelled.is_set())
 
 
 class Runner:
@@ -94,66 +99,153 @@ class Runner:
         self.listener = parts.listener
         #: Recorded with every run: which manifest fired it.
         self.source: AppliedManifest | None = None
-        self.lock = threading.Condition()  # guards ``under_way``; the loop decides under it
+        self.lock = threading.Condition()  # guards the counts; the loop decides under it
+        #: Runs claimed here and not ended, by job.
         self.under_way: Counter[str] = Counter()
+        #: Runs ended here whose ends are being written: over, though the store says running.
+        self.in_flight: Counter[str] = Counter()
+        # Jobs of runs that just ended, moved from under_way to in_flight under the lock by
+        # whoever takes it next: a worker appends without waiting for the loop's decisions.
+        self._ended: deque[str] = deque()
+        #: Ids of the runs handed to a worker and not yet recorded (or held).
+        self.handed: set[int] = set()
         self._finished: Counter[str] = Counter()
         self._wakeup = wakeup
-        # Ends that could not be written: tried again at each pass, so the store does not
-        # hold them running (and count them against max_instances) for as long as we live.
-        self._unrecorded: list[Record] = []
-        self._unrecorded_lock = threading.Lock()
+        #: Ends the store refused: written again by the loop, with backoff, until it takes them.
+        self.unrecorded = Unrecorded(self.clock)
         # The ``after`` steps of each job, as of ``source``: only an apply changes them.
         self._steps: tuple[object, dict[str, list[JobSpec]]] = (_UNREAD, {})
         # Runs that end together are recorded in one transaction: one disk flush for all.
         self._recorder = parts.commit(self._write, self._recorded, settled=self._settle)
 
-    def steps(self, job_id: str) -> list[JobSpec]:
-        """The jobs that run after ``job_id``: read once per applied manifest, not per run."""
+    def read_steps(self) -> dict[str, list[JobSpec]]:
+        """The ``after`` steps of every job: read once per applied manifest, not per run.
+
+        The loop reads them at each pass, so that a worker reads the store here only when
+        an apply landed while its run was under way.
+        """
         source, steps = self._steps
         # By identity: comparing the two records field by field, once per run, cost more.
         if source is not self.source:
             source, steps = self._steps = (self.source, self.store.steps())
+        return steps
+
+    def steps(self, job_id: str) -> list[JobSpec]:
+        """The jobs that run after ``job_id``.
+
+        When the store cannot say (an apply landed since the loop's read, and the store
+        fails now), the steps as last read: the run's end and its retries are not lost.
+        """
+        try:
+            steps = self.read_steps()
+        except StoreError as exc:
+            log.error("cannot read the steps after %s, using those read before: %s", job_id, exc)
+            steps = self._steps[1]
         return steps.get(job_id, [])
 
     def followups(self, spec: JobSpec, run: Run) -> tuple[Queued, ...]:
         """What a finished run of ``spec`` sets off (``firing.followups``)."""
         return firing.followups(spec, run, self.steps(spec.id), self.clock())
 
+    def reaped(self, runs: list[Run]) -> dict[int, tuple[JobSpec | None, tuple[Queued, ...]]]:
+        """Each reaped run's job (None if gone or unreadable) and what the run sets off."""
+        jobs = self.store.load_jobs([r.job_id for r in runs]) if runs else {}
+        found: dict[int, tuple[JobSpec | None, tuple[Queued, ...]]] = {}
+        for run in runs:
+            spec = None
+            try:
+                spec = jobs[run.job_id].spec if run.job_id in jobs else None
+            except CorruptJobError as exc:  # reaped all the same; it is not retried
+                log.error("%s; run %s is not retried", exc, run.id)
+            found[run.id] = (spec, self.followups(spec, run) if spec else ())
+        return found
+
     def count(self, starts: Mapping[str, int]) -> None:
         """Count runs as under way; under ``lock``, with the decisions that started them."""
         self.under_way.update(starts)
 
     def release(self, job_ids: Iterable[str]) -> None:
-        """Runs of ``job_ids`` are over (or never started): they no longer count as running.
-
-        Once per recorded batch, not per run: the loop holds the lock while it decides.
-        """
+        """Runs of ``job_ids`` never started (or never reached the recorder): uncount them."""
         with self.lock:
-            for job_id in job_ids:
-                self.under_way[job_id] -= 1
-                if self.under_way[job_id] <= 0:
-                    del self.under_way[job_id]
+            _uncount(self.under_way, job_ids)
             self.lock.notify_all()
 
-    def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no run is under way; False on timeout."""
+    def counted(self, elsewhere: Counter[str]) -> Counter[str]:
+        """Runs under way by job, for ``max_instances``; under ``lock``.
+
+        ``elsewhere``: what the store shows running (every replica's, ours too). The runs
+        that ended here are over whatever the store still says, being written or held
+        after the store refused them: a replica does not count its own as others'.
+        """
+        self._drain()
+        ended = self.in_flight | self.unrecorded.jobs()
+        return (elsewhere - ended) | self.under_way
+
+    def running(self, job_id: str) -> int:
+        """How many runs of ``job_id`` are under way here."""
         with self.lock:
-            return self.lock.wait_for(lambda: not self.under_way, timeout)
+            self._drain()
+            return self.under_way[job_id]
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Wait until no run is under way or being recorded; False on timeout."""
+        with self.lock:
+            return self.lock.wait_for(lambda: not self.under_way and not self.in_flight, timeout)
+
+    def known(self) -> set[int]:
+        """The ids of the runs this runner has: handed to a worker, being recorded or held."""
+        return self.handed | {finish.run.id for finish, _, _ in self.unrecorded.items()}
+
+    def _drain(self) -> None:
+        """Under ``lock``: the runs that ended count as being recorded, not as running."""
+        while self._ended:
+            job_id = self._ended.popleft()
+            _uncount(self.under_way, [job_id])
+            self.in_flight[job_id] += 1
 
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every run that ended so far is recorded; False on timeout."""
         return self._recorder.flush(timeout)
 
-    def close(self, timeout: float | None = None) -> None:
-        """Record what ended, then end the recorder's thread."""
-        self._recorder.close(timeout)
+    def close(self, timeout: float = 5.0) -> None:
+        """Record what ended, then end the recorder's thread.
 
-    def record_again(self) -> None:
-        """Write the ends that could not be written before; any that fails again waits."""
-        with self._unrecorded_lock:
-            items, self._unrecorded = self._unrecorded, []
-        if items:  # already released: no run of them counts as running here
-            write_batch(items, self._write, self._recorded, None)
+        Ends the store refused are tried again meanwhile, for up to ``timeout`` seconds;
+        any still refused then is logged, run by run, before the process exits.
+        """
+        deadline = time.monotonic() + timeout
+        self._recorder.close(timeout)
+        pause = RETRY_FIRST / 4
+        while len(self.unrecorded) and not self.record_again(force=True):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            time.sleep(min(pause, left))  # the daemon is exiting: nothing else waits on us
+            pause = min(pause * 2, RETRY_FIRST * 4)
+        self.unrecorded.give_up()
+
+    def record_again(self, *, force: bool = False) -> bool:
+        """Write the held ends whose try is due (all with ``force``); True if none is left."""
+        items = self.unrecorded.take(now=None if force else self.clock())
+        if not items:  # already released: no run of them counts as running here
+            return not len(self.unrecorded)
+        refused: list[Record] = []
+        failure: list[BaseException] = []
+
+        def done(item: Record, previous: Recorded, error: BaseException | None) -> None:
+            if error is None:
+                self._report(item, previous)
+            else:
+                refused.append(item)
+                failure[:] = [error]
+
+        for start in range(0, len(items), MAX_BATCH):  # transactions of a bounded size
+            if refused:  # the store refuses: the rest waits for the next try with them
+                refused += items[start:]
+                break
+            write_batch(items[start : start + MAX_BATCH], self._write, done, None)
+        self.unrecorded.tried(refused, failure[0] if failure else None, len(items) - len(refused))
+        return not refused and not len(self.unrecorded)
 
     def announce(self, event: RunEvent) -> None:
         """Hand a run event to the listener."""
@@ -191,10 +283,12 @@ class Runner:
             trim = self._finished[spec.id] % max(spec.history // 10, 1) == 0
             keep = spec.history if trim else None
             finish = Finish(run=final, lease=lease, followups=followups, keep=keep)
-            self._recorder.put((finish, spec, heard))
+            self._ended.append(spec.id)  # before the recorder can settle it
             handed = True
+            self._recorder.put((finish, spec, heard))
         finally:
             if not handed:
+                self.handed.discard(run.id)
                 self.release([run.job_id])
 
     def _write(self, items: list[Record]) -> Sequence[Recorded]:
@@ -202,13 +296,16 @@ class Runner:
 
     def _recorded(self, item: Record, previous: Recorded, error: BaseException | None) -> None:
         """On the recorder's thread, once a run's end is written (or could not be)."""
+        if error is not None:  # the loop tries again (``record_again``), with backoff
+            self.unrecorded.hold(item, error)
+        else:
+            self._report(item, previous)
+
+    def _report(self, item: Record, previous: Recorded) -> None:
+        """A run's end was written (or refused for a lost lease): log and announce it."""
         finish, spec, heard = item
         run = finish.run
-        if error is not None:  # the loop tries again at its next pass (``record_again``)
-            log.error("cannot record the end of run %s of %s: %s", run.id, run.job_id, error)
-            with self._unrecorded_lock:
-                self._unrecorded.append(item)
-        elif isinstance(previous, LeaseLostError):
+        if isinstance(previous, LeaseLostError):
             log.warning("the %s result of run %s was discarded: %s", run.status, run.id, previous)
         else:
             _log_finished(run)
@@ -222,7 +319,19 @@ class Runner:
                 self._wakeup()
 
     def _settle(self, items: list[Record]) -> None:
-        self.release(finish.run.job_id for finish, _, _ in items)
+        """A batch of ends was written (or held): no longer being recorded. Once a batch."""
+        with self.lock:
+            self._drain()
+            _uncount(self.in_flight, (finish.run.job_id for finish, _, _ in items))
+            self.lock.notify_all()
+        self.handed.difference_update(finish.run.id for finish, _, _ in items)
+
+
+def _uncount(counts: Counter[str], job_ids: Iterable[str]) -> None:
+    for job_id in job_ids:
+        counts[job_id] -= 1
+        if counts[job_id] <= 0:
+            del counts[job_id]
 
 
 def _log_finished(run: Run) -> None:

@@ -7,12 +7,14 @@ fire once), indexable and the same in every dialect.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
 from yamlcron.canonical import job_from_json, notify_from_json, notify_to_json
+from yamlcron.errors import CorruptJobError
 from yamlcron.model import AppliedManifest, JobSpec, StoredJob
 from yamlcron.runs import Queued, Run, RunError, RunStatus
 
@@ -63,16 +65,38 @@ def error_text(error: RunError | None) -> str | None:
     return None if error is None else json_text(error.to_json())
 
 
+#: What reading a spec that is not what we wrote raises: not JSON (ValueError), not an
+#: object, a field missing or of another type, a kind we do not know (StopIteration).
+_UNREADABLE = (ValueError, KeyError, TypeError, AttributeError, StopIteration)
+
+
 def parse_spec(job_id: str, text: str, digest: str) -> JobSpec:
-    """A job row's spec column as the ``JobSpec`` it was written from."""
-    return job_from_json(job_id, json.loads(text), digest)
+    """A job row's spec column as the ``JobSpec`` it was written from.
+
+    Raises ``CorruptJobError``, naming the job and what is wrong, for a spec that cannot
+    be read back (a damaged file, a hand edit).
+    """
+    try:
+        return job_from_json(job_id, json.loads(text), digest)
+    except _UNREADABLE as exc:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split()).rstrip(":")
+        raise CorruptJobError(
+            f"job {job_id!r} in the store cannot be read ({detail[:200]}); "
+            "'yamlcron apply' writes it again"
+        ) from None
+
+
+def intact(text: str, digest: str) -> bool:
+    """Whether a job row's spec is the text its digest was taken of, as written."""
+    return hashlib.sha256(text.encode()).hexdigest() == digest
 
 
 def stored_job_from_row(row: tuple[Any, ...]) -> tuple[str, StoredJob]:
     """A row of ``JOB_COLUMNS`` as its id and ``StoredJob`` (its spec parsed when read)."""
     job_id, digest, spec, next_at, anchor, paused, last_status = row
     return job_id, StoredJob(
-        digest=digest,
+        # A damaged row matches no manifest's digest: a plan rewrites it.
+        digest=digest if intact(spec, digest) else "",
         # Not through the store's cache: listing every job must not keep every job in memory.
         read_spec=partial(parse_spec, job_id, spec, digest),
         next_run_at=moment(next_at),

@@ -81,7 +81,8 @@ class FiringSQL(SQLBase):
             ).fetchall()
             found: dict[str, list[JobSpec]] = {}
             for upstream, job_id, digest, text in rows:
-                found.setdefault(upstream, []).append(self._spec(job_id, digest, text))
+                if (spec := self._spec(job_id, digest, text)) is not None:  # None: unreadable
+                    found.setdefault(upstream, []).append(spec)
             return found
 
     def next_wakeup(self) -> datetime | None:

@@ -13,6 +13,7 @@ from yamlcron.store.codec import (
     JOB_COLUMNS,
     applied_from_row,
     applied_row,
+    intact,
     micros,
     stored_job_from_row,
     to_micros,
@@ -27,14 +28,10 @@ class JobsSQL(SQLBase):
         with self._reading():
             if ids is None:
                 rows = self._execute(f"SELECT {JOB_COLUMNS} FROM jobs").fetchall()
-            else:
-                rows = [
-                    row
-                    for job_id in dict.fromkeys(ids)
-                    for row in self._execute(
-                        f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)
-                    ).fetchall()
-                ]
+            else:  # in chunks of ids, not a statement per job: a reap reads them in its transaction
+                rows = self._rows_in(
+                    f"SELECT {JOB_COLUMNS} FROM jobs WHERE id IN ({{}})", list(dict.fromkeys(ids))
+                )
         return dict(map(stored_job_from_row, rows))
 
     def apply(self, writes: list[JobWrite], removals: list[str], record: AppliedManifest) -> None:
@@ -69,6 +66,11 @@ class JobsSQL(SQLBase):
                 f"INSERT INTO applies ({APPLIED_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
                 applied_row(record),
             )
+
+    def unreadable(self) -> list[str]:
+        with self._reading():
+            rows = self._execute("SELECT id, digest, spec FROM jobs").fetchall()
+        return sorted(job_id for job_id, digest, text in rows if not intact(text, digest))
 
     def last_applied(self) -> AppliedManifest | None:
         with self._reading():

@@ -6,14 +6,17 @@ for update while its owner holds it with a share lock, so the two can never both
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from yamlcron.runs import Lease, Replica, Run, RunError
+from yamlcron.runs import Lease, Queued, Replica, Run, RunError
 from yamlcron.store.codec import (
+    QUEUE_COLUMNS,
     RUN_COLUMNS,
     error_text,
     from_micros,
+    queue_row,
     run_from_row,
     to_micros,
 )
@@ -69,7 +72,9 @@ class LeasesSQL(SQLBase):
                 (lease.token,),
             )
 
-    def reap(self, now: datetime) -> list[Run]:
+    def reap(
+        self, now: datetime, followups: Callable[[list[Run]], list[Queued]] | None = None
+    ) -> list[Run]:
         error = error_text(
             RunError(
                 type="Interrupted", message="the scheduler running it stopped or lost its lease"
@@ -100,7 +105,24 @@ class LeasesSQL(SQLBase):
                 ).fetchall()
             for row in rows:
                 self._execute("UPDATE jobs SET last_status = 'interrupted' WHERE id = ?", (row[1],))
-        return sorted((run_from_row(r) for r in rows), key=lambda r: r.id)
+            reaped = sorted((run_from_row(r) for r in rows), key=lambda r: r.id)
+            # Their retries with them: a reaper cut off between the two would leave runs
+            # interrupted that nobody ever retries.
+            queued = followups(reaped) if followups is not None and reaped else []
+            self._executemany(
+                f"INSERT INTO queue ({QUEUE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+                [queue_row(q) for q in queued],
+            )
+        return reaped
+
+    def claimed(self, lease: Lease) -> list[Run]:
+        with self._reading():
+            rows = self._execute(
+                f"SELECT {RUN_COLUMNS} FROM runs WHERE lease = ? AND status = 'running' "
+                "ORDER BY id",
+                (lease.token,),
+            ).fetchall()
+        return [run_from_row(r) for r in rows]
 
     def replicas(self) -> list[Replica]:
         with self._reading():

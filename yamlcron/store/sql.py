@@ -8,17 +8,19 @@ SQLite, whose write transactions are serial anyway).
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, Protocol, TypeVar
 
-from yamlcron.errors import StoreError
+from yamlcron.errors import CorruptJobError, StoreError
 from yamlcron.model import JobSpec
 from yamlcron.store.codec import parse_spec
 from yamlcron.store.schema import SCHEMA_VERSION
 
 T = TypeVar("T")
+log = logging.getLogger("yamlcron.store")
 
 #: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
 _SPEC_CACHE = 50_000
@@ -68,7 +70,7 @@ class SQLBase:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._specs: dict[tuple[str, str], JobSpec] = {}
+        self._specs: dict[tuple[str, str], JobSpec | None] = {}
 
     # -- what a dialect provides ---------------------------------------------------------
 
@@ -124,7 +126,8 @@ class SQLBase:
         """End a failed transaction, keeping its error: the one the user must see.
 
         SQLite has already rolled back after some errors (a full disk): a ROLLBACK then
-        fails with "no transaction is active", which would hide why the write failed.
+        fails with "no transaction is active", which would hide why the write failed; a
+        connection the server ended cannot roll back either.
         """
         with suppress(*self.errors):
             self._execute("ROLLBACK")
@@ -161,15 +164,22 @@ class SQLBase:
         row = self._execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         return int(row[0]) if row else 0
 
-    def _spec(self, job_id: str, digest: str, text: str) -> JobSpec:
-        """Parse a stored spec once per content: the hot loop reads the same jobs again."""
+    def _spec(self, job_id: str, digest: str, text: str) -> JobSpec | None:
+        """Parse a stored spec once per content: the hot loop reads the same jobs again.
+
+        None for a row that cannot be read: reported once, and the other jobs go on.
+        """
         key = (job_id, digest)
-        spec = self._specs.get(key)
-        if spec is None:
-            spec = parse_spec(job_id, text, digest)
-            if len(self._specs) >= _SPEC_CACHE:
-                self._specs.pop(next(iter(self._specs)))
-            self._specs[key] = spec
+        if key in self._specs:
+            return self._specs[key]
+        try:
+            spec: JobSpec | None = parse_spec(job_id, text, digest)
+        except CorruptJobError as exc:
+            log.error("%s; it does not fire until then", exc)
+            spec = None
+        if len(self._specs) >= _SPEC_CACHE:
+            self._specs.pop(next(iter(self._specs)))
+        self._specs[key] = spec
         return spec
 
     def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
