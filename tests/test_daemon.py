@@ -115,7 +115,8 @@ def test_a_paused_sqlite_daemon_keeps_its_runs_and_an_idle_one_writes_nothing(
         "--lease-ttl",
         "1",
     )
-    d.wait_for(lambda: d.rows("SELECT 1 FROM nodes") != [], "the lease")
+    # Started: the lease joined and the manifest applied (its writes are over).
+    d.wait_for(lambda: "running 1 jobs" in d.log.read_text(), "the start")
     files = sorted((d.folder / ".yamlcron").glob("state.db*"))
     before = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
     time.sleep(1.2)  # over three heartbeats of a 1 s lease; not waiting on a schedule
