@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sqlite3
@@ -11,7 +10,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from types import ModuleType
 
 import psycopg
 import pytest
@@ -103,17 +101,6 @@ def dump_store(path: Path) -> dict[str, list[tuple[object, ...]]]:
 
 #: Set (``.ci/run`` does): a test whose tool or library is missing fails instead of skipping.
 STRICT_ENV = "YAMLCRON_TEST_STRICT"
-
-
-def need(module: str, install: str) -> ModuleType:
-    """``module``, imported; if it is missing, skip saying how to get it (fail when strict)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        message = f"{module} is not installed: {install}"
-        if os.environ.get(STRICT_ENV) == "1":
-            pytest.fail(f"{message} ({STRICT_ENV}=1)")
-        pytest.skip(message)
 
 
 #: A PostgreSQL database the tests may create schemas in; without it they are skipped

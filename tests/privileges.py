@@ -14,21 +14,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
+from tests.tools import require
 
 #: Another local user: nobody, on every Linux.
 OTHER_UID = 65534
 #: The system's Python for that user: ours may sit in a folder only its owner can reach.
 PYTHON = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin") or "python3"
-
-
-def require(ok: bool, reason: str) -> None:
-    """Skip with ``reason`` unless ``ok``; under ``YAMLCRON_TEST_STRICT=1`` fail instead."""
-    if ok:
-        return
-    if os.environ.get("YAMLCRON_TEST_STRICT") == "1":
-        pytest.fail(f"YAMLCRON_TEST_STRICT=1 and {reason}")
-    pytest.skip(reason)
 
 
 def require_root() -> None:

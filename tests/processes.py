@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +25,14 @@ def clean_env() -> dict[str, str]:
 
 
 class Daemon:
-    def __init__(self, folder: Path, *args: str) -> None:
+    def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.folder = folder
         self.log = folder / "daemon.log"
         with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "yamlcron", "run", "-f", "jobs.yaml", *args],
                 cwd=folder,
-                env=clean_env(),
+                env=clean_env() if env is None else env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
             )
@@ -102,3 +106,36 @@ def cli(folder: Path, *args: str, timeout: float = 60) -> subprocess.CompletedPr
         timeout=timeout,
         check=False,
     )
+
+
+#: The daemon's log line that says where it serves HTTP.
+SERVING = re.compile(r"serving HTTP on (http://\S+)")
+
+
+@dataclass(frozen=True)
+class Served:
+    """A real ``yamlcron run --http`` and the URL it serves on."""
+
+    daemon: Daemon
+    url: str
+
+
+def url_of(daemon: Daemon) -> str:
+    """Where ``daemon`` serves HTTP, once it says so in its log."""
+    daemon.wait_for(lambda: SERVING.search(daemon.log.read_text()) is not None, "serving")
+    found = SERVING.search(daemon.log.read_text())
+    assert found is not None
+    return found.group(1)
+
+
+@contextmanager
+def serving(folder: Path, *args: str) -> Iterator[Served]:
+    """``yamlcron run --http 127.0.0.1:0 ARGS`` in ``folder`` (its manifest written already),
+    once it serves; SIGTERM after, which it must answer with a clean exit and no traceback."""
+    daemon = Daemon(folder, "--http", "127.0.0.1:0", *args)
+    try:
+        yield Served(daemon, url_of(daemon))
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+        assert "Traceback" not in daemon.log.read_text()

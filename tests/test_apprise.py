@@ -11,9 +11,9 @@ from types import ModuleType
 
 import pytest
 
-from tests.conftest import need
 from tests.recorder import Recorder
 from tests.test_startup import _imported
+from tests.tools import need
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.errors import DeliveryError
 from yamlcron.registry import build_registry

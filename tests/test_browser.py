@@ -10,15 +10,15 @@ saves a screenshot of each page there (``docs/status-page.md`` shows them).
 from __future__ import annotations
 
 import os
-import signal
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.processes import Daemon
-from tests.tools import SERVING, call, missing, tool
+from tests.processes import serving
+from tests.tools import call, missing, tool
 
 # Imported with the module, not in a test: selenium gives its loggers a handler on import
 # (a handler that a test adds is one it left behind).
@@ -92,37 +92,33 @@ def explode():
 """
 
 
-class Served:
-    """The daemon, where it serves, and a failed run of ``raises`` (through the API)."""
+@dataclass(frozen=True)
+class Page:
+    """The daemon's URL, a failed run of ``raises`` and one of ``export`` (through the API)."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        daemon.wait_for(lambda: SERVING.search(daemon.log.read_text()) is not None, "serving")
-        found = SERVING.search(daemon.log.read_text())
-        assert found is not None
-        self.url = found.group(1)
-        reply = call(f"{self.url}/api/v1/jobs/raises/trigger?wait=60", "POST", token=TOKEN)
+    url: str
+    failed_run: int
+    export_run: int
+
+
+def _runs(url: str) -> Page:
+    reply = call(f"{url}/api/v1/jobs/raises/trigger?wait=60", "POST", token=TOKEN)
+    assert reply.status == 200, reply
+    failed_run = int(reply.json()["id"])
+    for job in ("hello", "hello", "export", "hello", "export"):
+        reply = call(f"{url}/api/v1/jobs/{job}/trigger?wait=60", "POST", token=TOKEN)
         assert reply.status == 200, reply
-        self.failed_run = int(reply.json()["id"])
-        for job in ("hello", "hello", "export", "hello", "export"):
-            reply = call(f"{self.url}/api/v1/jobs/{job}/trigger?wait=60", "POST", token=TOKEN)
-            assert reply.status == 200, reply
-        self.export_run = int(reply.json()["id"])
+    return Page(url, failed_run, int(reply.json()["id"]))
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Page]:
     folder = tmp_path_factory.mktemp("browser")
     (folder / "jobs.yaml").write_text(manifest())
     (folder / "tasks.py").write_text(TASKS)
     (folder / "token").write_text(TOKEN + "\n")
-    daemon = Daemon(folder, "--http", "127.0.0.1:0", "--http-token-file", "token")
-    try:
-        yield Served(daemon)
-    finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.exit_code() == 0
-        assert "Traceback" not in daemon.log.read_text()
+    with serving(folder, "--http-token-file", "token") as daemon:
+        yield _runs(daemon.url)
 
 
 @pytest.fixture
@@ -214,7 +210,7 @@ def run_rows(browser: Chrome) -> list[list[str]]:
 
 
 def test_the_front_page_lists_a_thousand_jobs_a_page_at_a_time(
-    browser: Chrome, served: Served, screenshot: Callable[[str], None]
+    browser: Chrome, served: Page, screenshot: Callable[[str], None]
 ) -> None:
     browser.get(f"{served.url}/")
     assert browser.title == "Jobs · yamlcron"
@@ -235,7 +231,7 @@ def test_the_front_page_lists_a_thousand_jobs_a_page_at_a_time(
     assert browser.find_element(By.ID, "f-q").get_attribute("value") == "job-0999"
 
 
-def test_a_job_opens_from_the_front_page_with_its_runs(browser: Chrome, served: Served) -> None:
+def test_a_job_opens_from_the_front_page_with_its_runs(browser: Chrome, served: Page) -> None:
     browser.get(f"{served.url}/?status=failing")
     assert job_rows(browser) == ["export", "raises"]
     # By keyboard: the first Tab reaches "Skip to content", and Enter on a job opens it.
@@ -249,7 +245,7 @@ def test_a_job_opens_from_the_front_page_with_its_runs(browser: Chrome, served: 
 
 
 def test_a_failed_run_shows_its_traceback(
-    browser: Chrome, served: Served, screenshot: Callable[[str], None]
+    browser: Chrome, served: Page, screenshot: Callable[[str], None]
 ) -> None:
     browser.get(f"{served.url}/jobs/raises")
     click(browser, f'a[href="../runs/{served.failed_run}"]')
@@ -264,7 +260,7 @@ def test_a_failed_run_shows_its_traceback(
 
 
 def test_a_failed_command_shows_its_exit_code_and_output(
-    browser: Chrome, served: Served, screenshot: Callable[[str], None]
+    browser: Chrome, served: Page, screenshot: Callable[[str], None]
 ) -> None:
     browser.get(f"{served.url}/runs/{served.export_run}")
     assert text(browser, "h1") == f"Run #{served.export_run} of export: failure"
@@ -277,7 +273,7 @@ def test_a_failed_command_shows_its_exit_code_and_output(
 
 
 def test_with_the_token_a_person_triggers_a_job_and_sees_its_run_appear(
-    browser: Chrome, served: Served, screenshot: Callable[[str], None]
+    browser: Chrome, served: Page, screenshot: Callable[[str], None]
 ) -> None:
     trigger = "button[data-action=trigger]"
     browser.get(f"{served.url}/jobs/hello")

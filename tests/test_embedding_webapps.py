@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import clean_env
-from tests.requires import require_modules
+from tests.tools import require_modules
 
 pytestmark = pytest.mark.process
 

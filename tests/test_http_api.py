@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import Daemon, clean_env
-from tests.tools import SERVING, call
+from tests.processes import Daemon, Served, clean_env, serving, url_of
+from tests.tools import call
 
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 
@@ -38,35 +38,19 @@ def explode():
 """
 
 
-class Served:
-    def __init__(self, daemon: Daemon) -> None:
-        self.daemon = daemon
-        daemon.wait_for(lambda: SERVING.search(daemon.log.read_text()) is not None, "serving")
-        found = SERVING.search(daemon.log.read_text())
-        assert found is not None
-        self.url = found.group(1)
-
-    def __call__(self, path: str, method: str = "GET", **options: object) -> object:
-        return call(self.url + path, method, **options)  # type: ignore[arg-type]
-
-
-def start(folder: Path, *args: str) -> Daemon:
+def write(folder: Path) -> None:
+    """The manifest and its tasks module in ``folder``."""
     (folder / "jobs.yaml").write_text(JOBS)
     (folder / "tasks.py").write_text(TASKS)
-    return Daemon(folder, "--http", "127.0.0.1:0", *args)
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("served")
     (folder / "token").write_text(TOKEN + "\n")
-    daemon = start(folder, "--http-token-file", "token")
-    try:
-        yield Served(daemon)
-    finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.exit_code() == 0
-        assert "Traceback" not in daemon.log.read_text()
+    write(folder)
+    with serving(folder, "--http-token-file", "token") as served:
+        yield served
 
 
 def test_livez_and_readyz_answer_200_while_the_daemon_runs(served: Served) -> None:
@@ -167,12 +151,11 @@ def test_replicas_and_manifest(served: Served) -> None:
 
 
 def test_a_failed_reload_shows_in_the_manifest_and_the_metrics(tmp_path: Path) -> None:
-    daemon = start(tmp_path)
-    try:
-        served = Served(daemon)
+    write(tmp_path)
+    with serving(tmp_path) as served:
         (tmp_path / "jobs.yaml").write_text(JOBS + "  bad: {trigger: {interval: 0s}}\n")
-        daemon.signal(signal.SIGHUP)
-        daemon.wait_for(
+        served.daemon.signal(signal.SIGHUP)
+        served.daemon.wait_for(
             lambda: call(served.url + "/api/v1/manifest").json()["last_reload_error"] is not None,
             "the reload error",
         )
@@ -181,9 +164,6 @@ def test_a_failed_reload_shows_in_the_manifest_and_the_metrics(tmp_path: Path) -
         metrics = call(served.url + "/metrics").body.decode()
         assert 'yamlcron_manifest_reloads_total{result="error"} 1.0' in metrics
         assert call(served.url + "/api/v1/jobs/hello").status == 200  # the last good one runs
-    finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.exit_code() == 0
 
 
 def test_metrics_count_runs_with_the_names_of_the_spec(served: Served) -> None:
@@ -208,37 +188,27 @@ def test_metrics_count_runs_with_the_names_of_the_spec(served: Served) -> None:
 
 
 def test_actions_without_a_configured_token_are_403(tmp_path: Path) -> None:
-    daemon = start(tmp_path)
-    try:
-        served = Served(daemon)
+    write(tmp_path)
+    with serving(tmp_path) as served:
         for action in ("trigger", "pause", "resume"):
             reply = call(served.url + f"/api/v1/jobs/hello/{action}", "POST", token="anything")
             assert reply.status == 403
             assert "--http-token-file" in reply.json()["error"]
-        assert daemon.statuses("hello") == []
+        assert served.daemon.statuses("hello") == []
         assert call(served.url + "/api/v1/jobs/hello").json()["paused"] is False
-    finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.exit_code() == 0
 
 
 def test_address_and_token_come_from_the_environment(tmp_path: Path) -> None:
     (tmp_path / "jobs.yaml").write_text(JOBS)
     env = {**clean_env(), "YAMLCRON_HTTP": "127.0.0.1:0", "YAMLCRON_HTTP_TOKEN": "from-env"}
-    log = tmp_path / "daemon.log"
-    with log.open("w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "yamlcron", "run"], cwd=tmp_path, env=env, stderr=err
-        )
+    daemon = Daemon(tmp_path, env=env)
     try:
-        daemon = Daemon.__new__(Daemon)
-        daemon.folder, daemon.log, daemon.proc = tmp_path, log, proc
-        served = Served(daemon)
-        assert call(served.url + "/api/v1/jobs/hello/pause", "POST", token="wrong").status == 401
-        assert call(served.url + "/api/v1/jobs/hello/pause", "POST", token="from-env").status == 200
+        url = url_of(daemon)
+        assert call(url + "/api/v1/jobs/hello/pause", "POST", token="wrong").status == 401
+        assert call(url + "/api/v1/jobs/hello/pause", "POST", token="from-env").status == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(60) == 0
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
 
 
 def test_a_port_in_use_is_one_line_and_exit_1_before_the_store_is_made(tmp_path: Path) -> None:

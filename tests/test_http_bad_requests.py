@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import selectors
-import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import dump_store
-from tests.processes import Daemon
-from tests.test_http_api import TOKEN, Served, start
+from tests.processes import Daemon, Served, serving
+from tests.test_http_api import TOKEN, write
 from tests.tools import call
 
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
@@ -25,13 +24,9 @@ pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     folder = tmp_path_factory.mktemp("bad")
     (folder / "token").write_text(TOKEN)
-    daemon = start(folder, "--http-token-file", "token")
-    try:
-        yield Served(daemon)
-    finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.exit_code() == 0
-        assert "Traceback" not in daemon.log.read_text()
+    write(folder)
+    with serving(folder, "--http-token-file", "token") as served:
+        yield served
 
 
 @pytest.fixture

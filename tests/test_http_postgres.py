@@ -14,8 +14,7 @@ import psycopg
 import pytest
 
 from tests.conftest import POSTGRES_ENV
-from tests.processes import Daemon
-from tests.test_http_api import Served
+from tests.processes import Daemon, Served, url_of
 from tests.tools import call
 
 pytestmark = [pytest.mark.process, pytest.mark.postgres]
@@ -58,7 +57,7 @@ def test_an_outage_fails_readiness_not_liveness(
     )
     daemon = Daemon(tmp_path, "--store", url, "--http", "127.0.0.1:0", "--lease-ttl", "3")
     try:
-        served = Served(daemon)
+        served = Served(daemon, url_of(daemon))
         daemon.wait_for(lambda: call(served.url + "/readyz").status == 200, "ready")
         allow(False)
         lives = []

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.conftest import CliResult
-from tests.requires import require_modules
+from tests.tools import require_modules
 
 FOLDER = Path(__file__).parent.parent / "deploy" / "kubernetes"
 #: The oldest Kubernetes release the manifests are checked against (PodDisruptionBudget

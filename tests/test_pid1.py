@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import clean_env, cli
-from tests.requires import require, require_program
+from tests.tools import require, tool
 
 pytestmark = pytest.mark.process
 
@@ -56,7 +56,7 @@ def _descendants(root: int) -> dict[int, str]:
 
 @pytest.fixture
 def namespace(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
-    unshare = require_program("unshare")
+    unshare = tool("unshare")
     require(os.geteuid() == 0, "a new PID namespace needs root (unshare --pid)")
     (tmp_path / "jobs.yaml").write_text(JOBS)
     proc = subprocess.Popen(

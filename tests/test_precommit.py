@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from tests.processes import clean_env
-from tests.requires import require_modules
+from tests.tools import require_modules
 
 ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "jobs.yaml"

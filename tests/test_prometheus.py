@@ -7,7 +7,6 @@ a reason, and fail under ``YAMLCRON_TEST_STRICT=1`` (``.ci/run`` installs it).
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,8 +17,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from tests.processes import Daemon
-from tests.test_http_api import Served
+from tests.processes import Served, serving
 from tests.tools import call, free_port, tool
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
@@ -50,12 +48,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         "  good: {trigger: {interval: 1s}, run: {shell: 'echo fine'}}\n"
         "  broken: {trigger: {interval: 1s}, run: {shell: 'exit 1'}}\n"
     )
-    daemon = Daemon(tmp_path, "--http", "127.0.0.1:0")
-    try:
-        yield Served(daemon)
-    finally:
-        daemon.signal(signal.SIGTERM)
-        assert daemon.exit_code() == 0
+    with serving(tmp_path) as served:
+        yield served
 
 
 @pytest.fixture

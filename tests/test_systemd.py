@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.processes import clean_env
-from tests.requires import require_program
+from tests.tools import tool
 from yamlcron.scheduler.pulse import Pulse
 from yamlcron.sdnotify import ServiceManager, service_manager
 
@@ -158,7 +158,7 @@ def test_an_abstract_socket_is_reached(tmp_path: Path) -> None:
 
 
 def test_the_unit_file_passes_systemd_analyze_verify(tmp_path: Path) -> None:
-    analyze = require_program("systemd-analyze")
+    analyze = tool("systemd-analyze")
     unit = tmp_path / "yamlcron.service"
     # verify wants ExecStart's program to exist: point it at this yamlcron.
     yamlcron = Path(sys.executable).with_name("yamlcron")

@@ -6,15 +6,17 @@ them under ``YAMLCRON_TEST_STRICT=1`` (``.ci/run`` sets it and installs the tool
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 import os
-import re
 import shutil
 import socket
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -34,6 +36,27 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require(ok: bool, reason: str) -> None:
+    """Skip (or, strict, fail) the calling test with ``reason`` unless ``ok``."""
+    if not ok:
+        missing(reason)
+
+
+def need(module: str, install: str) -> ModuleType:
+    """``module``, imported; if it is missing, skip (or, strict, fail) saying how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        missing(f"{module} is not installed: {install}")
+        raise  # not reached: missing() skips or fails
+
+
+def require_modules(*names: str) -> None:
+    """The test needs these Python packages (the ``test`` extra installs them)."""
+    absent = [n for n in names if importlib.util.find_spec(n) is None]
+    require(not absent, f"needs {', '.join(absent)}: pip install -e '.[test]'")
+
+
 def tool(name: str, package: str | None = None) -> str:
     """The path of the program ``name``; skip, or fail under strict, when it is not installed."""
     found = shutil.which(name)
@@ -48,9 +71,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-SERVING = re.compile(r"serving HTTP on (http://\S+)")
 
 
 @dataclass(frozen=True)
