@@ -30,6 +30,19 @@ def test_runs_records_and_exits_0_on_sigterm(daemon: Callable[..., Daemon]) -> N
     assert "Traceback" not in d.log.read_text()
 
 
+def test_sigterm_while_it_starts_stops_it_cleanly(daemon: Callable[..., Daemon]) -> None:
+    # 20,000 jobs to apply: the store exists long before the loop and its handlers do.
+    many = "".join(
+        f"j{i}: {{trigger: {{cron: '{i % 60} 3 * * *'}}, run: {{command: [echo]}}}}\n"
+        for i in range(20_000)
+    )
+    d = daemon(many)
+    d.wait_for(lambda: (d.folder / ".yamlcron" / "state.db").exists(), "the store")
+    d.signal(signal.SIGTERM)
+    assert d.exit_code() == 0  # not killed by the signal's default action (-15)
+    assert "SIGTERM: stopping" in d.log.read_text()
+
+
 def test_sigterm_waits_for_the_run_under_way(daemon: Callable[..., Daemon]) -> None:
     d = daemon("""\
         slow:

@@ -15,6 +15,7 @@ foreground, with signal handling and a watched manifest); the CLI only parses an
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
@@ -28,7 +29,7 @@ from yamlcron.answers import Fires, Paused, fires, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.handle import RunHandle
 from yamlcron.interfaces import Store
-from yamlcron.interrupts import handle_daemon_signals, stoppable
+from yamlcron.interrupts import defer_daemon_signals, handle_daemon_signals, stoppable
 from yamlcron.model import AppliedManifest, Manifest, NotifySpec, Plan, StoredJob
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import Queued, Replica, Run
@@ -319,6 +320,7 @@ class Yamlcron:
         """
         from yamlcron.sdnotify import service_manager  # systemd's, when it started us
 
+        early = defer_daemon_signals() if handle_signals else list
         plan = self.prepare(force=force)
         jobs = plan.unchanged + len(plan.add) + len(plan.change)
         running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
@@ -334,6 +336,8 @@ class Yamlcron:
             scheduler = self.scheduler
             reload = systemd.reloading(self.reload)
             handle_daemon_signals(scheduler.request_stop, scheduler.cancel, reload, self.path)
+            for signum in early():  # came while starting: handled now, as if just sent
+                signal.raise_signal(signum)
         beating = None
         if heartbeat is not None:
             from yamlcron.heartbeat import Heartbeat

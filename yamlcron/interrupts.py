@@ -72,6 +72,23 @@ def _stopping_on_signals(stop: Callable[[int], None]) -> Iterator[None]:
             signal.signal(each, handler)
 
 
+def defer_daemon_signals() -> Callable[[], list[int]]:
+    """Until ``handle_daemon_signals`` takes over: SIGTERM, SIGINT and SIGHUP are noted.
+
+    A daemon that is still starting (applying, binding its port) must not die of a
+    signal's default action: the signals that came are returned by the function this
+    gives back, to be raised again once the real handlers are in place.
+    """
+    came: list[int] = []
+
+    def note(signum: int, frame: FrameType | None) -> None:
+        came.append(signum)
+
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, note)
+    return lambda: list(came)
+
+
 def handle_daemon_signals(
     request_stop: Callable[[], None],
     cancel: Callable[[], None],
