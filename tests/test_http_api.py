@@ -161,8 +161,11 @@ def test_a_failed_reload_shows_in_the_manifest_and_the_metrics(tmp_path: Path) -
         )
         error = call(served.url + "/api/v1/manifest").json()["last_reload_error"]
         assert "jobs.yaml:" in error["message"]
-        metrics = call(served.url + "/metrics").body.decode()
-        assert 'yamlcron_manifest_reloads_total{result="error"} 1.0' in metrics
+        # Counted by a listener of the reload's event, which the bus delivers a moment later.
+        counted = 'yamlcron_manifest_reloads_total{result="error"} 1.0'
+        served.daemon.wait_for(
+            lambda: counted in call(served.url + "/metrics").body.decode(), "the reload counted"
+        )
         assert call(served.url + "/api/v1/jobs/hello").status == 200  # the last good one runs
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliResult
-from tests.processes import clean_env
+from tests.processes import Daemon, clean_env, cli
 from yamlcron import limits
 from yamlcron.interfaces import Outcome
 from yamlcron.runs import Run, RunError, RunStatus
@@ -142,3 +143,28 @@ def test_memory_does_not_grow_with_a_runs_output(tmp_path: Path, run: str) -> No
     large = _peak_rss(tmp_path, "out40")
     # 40 times the output, not 40 times the memory: the growth is a small part of 39 MB.
     assert (large - small) * 1000 < 39 * MB // 4
+
+
+@pytest.mark.process
+def test_large_values_of_thread_jobs_do_not_stay_with_the_daemon(tmp_path: Path) -> None:
+    # Each run may land on another worker thread, whose arena would keep its 20 MB.
+    (tmp_path / "tasks.py").write_text('def big():\n    return "r" * 20_000_000\n')
+    (tmp_path / "jobs.yaml").write_text(
+        "version: 1\njobs:\n  big: {trigger: {cron: '0 0 1 1 *'}, run: {call: 'tasks:big'}}\n"
+    )
+    daemon = Daemon(tmp_path)
+    try:
+        daemon.wait_for(lambda: "running 1 jobs" in daemon.log.read_text(), "the start")
+        sizes = []
+        for _ in range(8):
+            assert cli(tmp_path, "trigger", "big", "--wait").returncode == 0
+            sizes.append(_rss_mib(daemon.proc.pid))
+        # Each run builds 20 MB (and its JSON text); what stays is far less than one of them.
+        assert sizes[-1] - sizes[0] < 20, sizes
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+
+
+def _rss_mib(pid: int) -> float:
+    return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * 4096 / 2**20

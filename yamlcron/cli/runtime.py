@@ -131,9 +131,11 @@ def run(
       yamlcron run --heartbeat https://hc-ping.com/$CHECK_UUID
     """
     from yamlcron.heartbeat import HeartbeatSpec
+    from yamlcron.memory import return_large_blocks
     from yamlcron.pid1 import init_if_pid1
 
     init_if_pid1()  # a container's entrypoint: PID 1 stays an init that reaps orphans
+    return_large_blocks()  # this process is ours: a job's large values do not stay with it
 
     http = None
     if http_address is not None:
