@@ -15,11 +15,10 @@ foreground, with signal handling and a watched manifest); the CLI only parses an
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import TracebackType
@@ -29,10 +28,11 @@ from yamlcron.answers import Fires, Paused, fires, summary
 from yamlcron.errors import PlanRefusedError, UnknownJobError, YamlcronError
 from yamlcron.handle import RunHandle
 from yamlcron.interfaces import Store
-from yamlcron.interrupts import defer_daemon_signals, handle_daemon_signals, stoppable
-from yamlcron.model import AppliedManifest, Manifest, NotifySpec, Plan, StoredJob
+from yamlcron.interrupts import stoppable
+from yamlcron.model import Manifest, NotifySpec, Plan
+from yamlcron.reads import StoreReads
 from yamlcron.registry import Registry, build_registry
-from yamlcron.runs import Queued, Replica, Run
+from yamlcron.runs import Queued
 from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig, default_node
 from yamlcron.standby import Standby, after_fork, inherit
 from yamlcron.storeaccess import StoreAccess
@@ -53,7 +53,6 @@ if TYPE_CHECKING:
 REAL_CLOCK = partial(datetime.now, UTC)
 
 log = logging.getLogger(__name__)
-running_log = logging.getLogger("yamlcron.run")
 
 
 @dataclass(frozen=True)
@@ -64,7 +63,7 @@ class ReloadError:
     message: str
 
 
-class Yamlcron:
+class Yamlcron(StoreReads):
     """A manifest, a store and a scheduler: everything the command line does. Thread-safe.
 
     The store is opened on first use, and only the scheduler's work takes the daemon lock:
@@ -318,46 +317,17 @@ class Yamlcron:
         ``shutdown_timeout`` the loop's end stops the service, waiting that long for runs.
         ``heartbeat``: a URL pinged while the loop is alive (``yamlcron.heartbeat``).
         """
-        from yamlcron.sdnotify import service_manager  # systemd's, when it started us
+        from yamlcron.daemon import Foreground, run_in_foreground
 
-        early = defer_daemon_signals() if handle_signals else list
-        plan = self.prepare(force=force)
-        jobs = plan.unchanged + len(plan.add) + len(plan.change)
-        running_log.info("running %d jobs from %s (%s)", jobs, self.path, summary(plan))
-        stop_watching = None
-        if watch:
-            from yamlcron.watch import watch_manifest  # watchdog: only for a watched manifest
-
-            stop_watching = watch_manifest(
-                self.path, self.reload, self.scheduler.source, watch_interval
-            )
-        systemd = service_manager(self.scheduler.pulse)
-        if handle_signals:
-            scheduler = self.scheduler
-            reload = systemd.reloading(self.reload)
-            handle_daemon_signals(scheduler.request_stop, scheduler.cancel, reload, self.path)
-            for signum in early():  # came while starting: handled now, as if just sent
-                signal.raise_signal(signum)
-        beating = None
-        if heartbeat is not None:
-            from yamlcron.heartbeat import Heartbeat
-
-            beating = Heartbeat(heartbeat, self.scheduler.pulse).start()
-        systemd.ready(f"running {jobs} jobs")
-        try:
-            self.scheduler.run_forever()
-        finally:
-            systemd.stopping()
-            if beating is not None:
-                beating.stop()
-            if stop_watching is not None:
-                stop_watching()
-            if shutdown_timeout is not None:
-                running_log.info(
-                    "stopping: waiting up to %s s for runs under way", shutdown_timeout
-                )
-                self.stop(shutdown_timeout)
-                running_log.info("stopped")
+        how = Foreground(
+            force=force,
+            watch=watch,
+            watch_interval=watch_interval,
+            handle_signals=handle_signals,
+            shutdown_timeout=shutdown_timeout,
+            heartbeat=heartbeat,
+        )
+        run_in_foreground(self, how)
 
     def start(self, *, force: bool = False) -> Plan:
         """Prepare, then run the loop in a background thread: call it in every web worker.
@@ -434,10 +404,6 @@ class Yamlcron:
             self._events.close()
         self._stores.close()
 
-    def jobs(self) -> list[StoredJob]:
-        """The stored jobs, by id."""
-        return self._stores.jobs()
-
     def reader(self) -> Yamlcron | None:
         """Another service on this store, for reading; close it when done.
 
@@ -455,10 +421,6 @@ class Yamlcron:
             text=self._text,
             create=False,
         )
-
-    def job(self, job_id: str) -> StoredJob:
-        """The stored job ``job_id``; UnknownJobError names the nearest stored id."""
-        return self._stores.stored(job_id)
 
     def next_fires(self, job_id: str, count: int = 5, after: datetime | str | None = None) -> Fires:
         """The coming fire times of ``job_id`` as the manifest declares it; writes nothing.
@@ -478,55 +440,6 @@ class Yamlcron:
         if spec.trigger.kind == "interval" and spec.trigger.start is None:
             stored = self._stores.open(create=False).load_jobs([job_id]).get(job_id)
         return fires(spec, stored, count, after, self.clock())
-
-    def zones(self, job_ids: Collection[str]) -> dict[str, tzinfo]:
-        """The time zone of each of these jobs that is still stored (a removed one has none)."""
-        return self._stores.zones(job_ids)
-
-    def history(
-        self,
-        job_id: str | None = None,
-        limit: int = 50,
-        *,
-        statuses: Collection[str] = (),
-        since: datetime | None = None,
-        run_id: int | None = None,
-    ) -> list[Run]:
-        """Recorded runs, newest first; ``run_id``: that run alone (of ``job_id``, if given).
-
-        Filters: ``job_id`` (default all), ``statuses`` (any), scheduled ``since`` (ever),
-        at most ``limit``. A removed job is known by its history (which is kept);
-        UnknownJobError otherwise.
-        """
-        return self._stores.history(job_id, limit, tuple(statuses), since, run_id)
-
-    def jobs_by_id(self) -> dict[str, StoredJob]:
-        """The stored jobs by id, unordered; a spec is parsed only when read (filter by id)."""
-        return self._stores.applied().load_jobs()
-
-    def recent_runs(
-        self,
-        job_ids: Collection[str],
-        per_job: int,
-        *,
-        before: int | None = None,
-        statuses: Collection[str] = (),
-    ) -> dict[str, list[Run]]:
-        """The newest runs of each of these jobs, without output, result or error: for pages.
-
-        See ``interfaces.HistoryStore.recent_runs``; ``before`` a run id (the next page).
-        """
-        return self._stores.applied().recent_runs(
-            job_ids, per_job, before=before, statuses=statuses
-        )
-
-    def applied(self) -> AppliedManifest | None:
-        """The record of the manifest the store holds: digest, commit, path, when applied."""
-        return self._stores.applied().last_applied()
-
-    def replicas(self) -> list[Replica]:
-        """The live ``yamlcron run`` replicas of the store."""
-        return self._stores.applied().replicas()
 
     def pause(self, job_id: str) -> Paused:
         """Stop firing ``job_id`` until ``resume``, whatever the manifest says."""
