@@ -49,6 +49,8 @@ WORDS = schema.DDLWords(
 class PostgresStore(SQLStore):
     """A ``interfaces.Store`` in a PostgreSQL database, shared by any number of processes."""
 
+    fixed_shapes = True  # statements prepared once each (store.sql.SHAPES)
+
     migrations = schema.migrations(WORDS)
     now_sql = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
     share_lock = " FOR SHARE"

@@ -69,13 +69,16 @@ def test_every_batch_size_reuses_a_few_prepared_statements(postgres_url: str) ->
 
 
 @pytest.mark.parametrize("size", [1, 5, 64, 65, 600])
-def test_a_padded_claim_makes_each_run_once_on_sqlite(tmp_path: object, size: int) -> None:
+def test_a_claim_of_any_size_makes_each_run_once_with_ids_in_a_row(
+    tmp_path: object, size: int
+) -> None:
     store = build_registry().open_store(f"sqlite:///{tmp_path}/state.db", create=True)
     try:
         _applied(store)
         lease = store.join("alpha", 30)
         runs = store.claim(_claims(0, size), lease, None)
         assert len(runs) == size == len({r.id for r in runs})
+        assert sorted(r.id for r in runs) == list(range(1, size + 1))  # no id used up
         assert store.claim(_claims(0, size), lease, None) == []  # claimed before: never twice
     finally:
         store.close()

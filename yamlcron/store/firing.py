@@ -22,7 +22,7 @@ from yamlcron.store.codec import (
     queue_row,
     to_micros,
 )
-from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase, padded
+from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase
 
 
 class FiringSQL(SQLBase):
@@ -158,7 +158,7 @@ class FiringSQL(SQLBase):
         made: list[Run] = []
         for start in range(0, len(runs), ROWS_PER_STATEMENT):
             chunk = runs[start : start + ROWS_PER_STATEMENT]
-            shaped = padded(chunk)  # a repeated last row conflicts with itself: skipped
+            shaped = self._shaped(chunk)  # a repeated last row conflicts with itself: skipped
             values: list[Any] = []
             for new in shaped:
                 final = new.status != RunStatus.RUNNING

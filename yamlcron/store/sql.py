@@ -26,9 +26,10 @@ log = logging.getLogger("yamlcron.store")
 _SPEC_CACHE = 50_000
 #: Rows per multi-row statement: 12 parameters a row stays far below both drivers' limits.
 ROWS_PER_STATEMENT = 512
-#: The row counts a multi-row statement is written for: a batch is padded up to the next
-#: one, so a handful of statement texts serve every batch size, and each is prepared once
-#: (psycopg prepares a text it has seen five times; SQLite caches statements by text).
+#: The row counts a multi-row statement is written for where the dialect asks for fixed
+#: shapes (``SQLBase.fixed_shapes``): a batch is padded up to the next one, so a handful of
+#: statement texts serve every batch size, and each is prepared once (psycopg prepares a
+#: text it has seen five times).
 SHAPES = tuple(2**n for n in range(10))  # 1, 2, 4 ... 512
 
 
@@ -67,6 +68,10 @@ class SQLBase:
     share_lock = ""
     skip_locked = ""
     name = ""
+    #: Pad multi-row statements to ``SHAPES``: where statements are prepared (PostgreSQL).
+    #: Not on SQLite, whose parse is cheap and where a padded row that conflicts with itself
+    #: still uses up an id, leaving gaps in the run ids people read.
+    fixed_shapes = False
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -182,11 +187,15 @@ class SQLBase:
         self._specs[key] = spec
         return spec
 
+    def _shaped(self, rows: list[T]) -> list[T]:
+        """``rows`` padded to a fixed shape where the dialect wants one (``padded``)."""
+        return padded(rows) if self.fixed_shapes else rows
+
     def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
         """The distinct rows of ``sql`` (with ``{}`` for a list of ids), asked in chunks."""
         rows: list[Any] = []
         for start in range(0, len(ids), ROWS_PER_STATEMENT):
-            chunk = padded(ids[start : start + ROWS_PER_STATEMENT])
+            chunk = self._shaped(ids[start : start + ROWS_PER_STATEMENT])
             rows += self._execute(sql.format(", ".join("?" * len(chunk))), chunk).fetchall()
         return rows
 
