@@ -46,7 +46,7 @@ def run_in_foreground(service: Yamlcron, how: Foreground) -> None:
     stops = [_watching(service, how.watch_interval)] if how.watch else []
     systemd = service_manager(service.scheduler.pulse)
     if how.handle_signals:
-        _handle_signals(service, systemd, early())
+        _handle_signals(service, systemd, early)
     if how.heartbeat is not None:
         from yamlcron.heartbeat import Heartbeat
 
@@ -72,10 +72,16 @@ def _watching(service: Yamlcron, interval: float) -> Callable[[], None]:
     return watch_manifest(service.path, service.reload, service.scheduler.source, interval)
 
 
-def _handle_signals(service: Yamlcron, systemd: ServiceManager, early: list[int]) -> None:
-    """The daemon's handlers (main thread only); the ``early`` signals, raised again now."""
+def _handle_signals(
+    service: Yamlcron, systemd: ServiceManager, early: Callable[[], list[int]]
+) -> None:
+    """The daemon's handlers (main thread only); the ``early`` signals, raised again now.
+
+    ``early`` is read once the handlers are in place: a signal that comes in between is
+    then either among them or handled, never lost.
+    """
     scheduler = service.scheduler
     reload = systemd.reloading(service.reload)
     handle_daemon_signals(scheduler.request_stop, scheduler.cancel, reload, service.path)
-    for signum in early:  # came while starting: handled now, as if just sent
+    for signum in early():  # came while starting: handled now, as if just sent
         signal.raise_signal(signum)
