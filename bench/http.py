@@ -74,7 +74,6 @@ def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]
     from yamlcron import Yamlcron
     from yamlcron.http.options import HttpOptions
     from yamlcron.registry import build_registry
-    from yamlcron.store.sqlite import SQLiteStore
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
@@ -111,14 +110,7 @@ def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]
             served = done.get(timeout=60)
             load.join()
         cron.stop(timeout=10)
-        store = SQLiteStore(path / ".yamlcron" / "state.db")
-        runs = [r for r in store.runs(limit=10**8) if warm <= r.scheduled_at < end]
-        store.close()
-    late = [
-        (r.started_at - r.scheduled_at).total_seconds() * 1000
-        for r in runs
-        if r.status.value == "success" and r.started_at
-    ]
+        late = benchrun.recorded_lateness(path, warm, end)
     return {
         "p50": benchrun._pct(late, 0.5),
         "p99": benchrun._pct(late, 0.99),

@@ -97,16 +97,21 @@ def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
         end = warm + timedelta(seconds=window)
         time.sleep(max((end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
         cron.stop(timeout=10)
-        store = SQLiteStore(path / ".yamlcron" / "state.db")
-        runs = [r for r in store.runs(limit=10**8) if warm <= r.scheduled_at < end]
-        store.close()
-    late = [
+        late = recorded_lateness(path, warm, end)
+    expected = jobs * window
+    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected
+
+
+def recorded_lateness(folder: Path, warm: datetime, end: datetime) -> list[float]:
+    """Milliseconds late of each successful run scheduled in [warm, end), as the store has them."""
+    store = SQLiteStore(folder / ".yamlcron" / "state.db")
+    runs = [r for r in store.runs(limit=10**8) if warm <= r.scheduled_at < end]
+    store.close()
+    return [
         (r.started_at - r.scheduled_at).total_seconds() * 1000
         for r in runs
         if r.status.value == "success" and r.started_at
     ]
-    expected = jobs * window
-    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected
 
 
 def aps_lateness(jobs: int, window: float, store: str) -> tuple[float, float, float]:

@@ -9,8 +9,12 @@ import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import pytest
+
+from yamlcron import Run, Yamlcron
+from yamlcron.registry import build_registry
 
 
 @dataclass(frozen=True)
@@ -95,3 +99,25 @@ def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def run_jobs(tmp_path: Path, text: str, *jobs: str) -> tuple[list[Run], list[tuple[str, str]]]:
+    """Trigger ``jobs`` one after the other through a started service (manifest ``text``);
+    their final runs, and each notifier delivery counted as ``(via, result)``."""
+    counted: list[tuple[str, str]] = []
+    lock = threading.Lock()
+
+    def count(via: str, result: str) -> None:
+        with lock:
+            counted.append((via, result))
+
+    cron = Yamlcron.from_text(text, tmp_path, registry=build_registry(autoload=False))
+    cron.events.observe_deliveries(count)
+    cron.start()
+    try:
+        runs = [cron.trigger(job).result(timeout=20) for job in jobs]
+        assert cron.scheduler.flush(30)  # every end recorded and announced...
+        assert cron.events.flush(timeout=30)  # ...and heard by the notifiers
+    finally:
+        cron.stop(timeout=5)
+    return runs, counted

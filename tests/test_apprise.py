@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from tests.recorder import Recorder
+from tests.recorder import Recorder, run_jobs
 from tests.test_startup import _imported
 from tests.tools import need
 from yamlcron import RunStatus, Yamlcron
@@ -47,24 +46,7 @@ jobs:
     trigger: {{cron: "0 3 * * *"}}
     run: {{shell: "echo fine"}}
 """
-    counted: list[tuple[str, str]] = []
-    lock = threading.Lock()
-
-    def count(via: str, result: str) -> None:
-        with lock:
-            counted.append((via, result))
-
-    cron = Yamlcron.from_text(text, tmp_path, registry=build_registry(autoload=False))
-    cron.events.observe_deliveries(count)
-    cron.start()
-    try:
-        for job in jobs:
-            cron.trigger(job).result(timeout=20)
-        assert cron.events.flush(timeout=30)
-        assert cron.events.flush(timeout=30)  # the retry's final failure
-    finally:
-        cron.stop(timeout=5)
-    return counted
+    return run_jobs(tmp_path, text, *jobs)[1]
 
 
 def test_a_failure_reads_well_and_links_the_runs_page(

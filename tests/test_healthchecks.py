@@ -17,7 +17,7 @@ import pytest
 
 from plugins.healthchecks import BODY_LIMIT, HealthchecksNotifier, ping_url, run_uuid
 from tests.conftest import CliResult
-from tests.recorder import Recorder, Request, closed_port
+from tests.recorder import Recorder, Request, closed_port, run_jobs
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.errors import DeliveryError
 from yamlcron.events import ManifestEvent, RunEvent
@@ -50,26 +50,6 @@ jobs:
 def ping_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("HC_PING_KEY", SECRET)
     return SECRET
-
-
-def run_jobs(tmp_path: Path, text: str, *jobs: str) -> tuple[list[Run], list[tuple[str, str]]]:
-    """Trigger ``jobs`` one after the other; their runs and the deliveries counted."""
-    counted: list[tuple[str, str]] = []
-    lock = threading.Lock()
-
-    def count(via: str, result: str) -> None:
-        with lock:
-            counted.append((via, result))
-
-    cron = Yamlcron.from_text(text, tmp_path, registry=build_registry(autoload=False))
-    cron.events.observe_deliveries(count)
-    cron.start()
-    try:
-        runs = [cron.trigger(job).result(timeout=20) for job in jobs]
-        assert cron.events.flush(timeout=30)
-    finally:
-        cron.stop(timeout=5)
-    return runs, counted
 
 
 def of_run(pings: list[Request], run: Run) -> list[Request]:

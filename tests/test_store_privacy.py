@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,21 +12,9 @@ import pytest
 
 from tests.conftest import GOOD
 from tests.privileges import OTHER_UID, PYTHON, as_other_user, require_root, shared_folder
-from tests.processes import clean_env
+from tests.processes import cli
 from yamlcron.errors import StoreError
 from yamlcron.store.sqlite import SQLiteStore
-
-
-def yamlcron(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "yamlcron", *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,  # a hang (an apply waiting on a lock forever) fails the test here
-        check=False,
-    )
 
 
 def modes(folder: Path) -> dict[str, int]:
@@ -53,7 +40,7 @@ def _every_file(store: SQLiteStore) -> None:
 
 
 def test_a_new_store_is_private(project: Path) -> None:
-    assert yamlcron("apply", cwd=project).returncode == 0
+    assert cli(project, "apply").returncode == 0
     store = SQLiteStore(project / ".yamlcron" / "state.db")
     try:
         _every_file(store)
@@ -88,7 +75,7 @@ print("read", sys.stdin.read())  # keeps every lock until the test closes stdin
 
 
 def test_another_user_can_read_nothing_nor_hold_a_lock(project: Path) -> None:
-    assert yamlcron("apply", cwd=project).returncode == 0
+    assert cli(project, "apply").returncode == 0
     folder = project / ".yamlcron"
     names = ["state.db", "state.db.daemon", "state.db.apply", "state.db.changed", ".gitignore"]
     attacker = subprocess.Popen(
@@ -105,7 +92,7 @@ def test_another_user_can_read_nothing_nor_hold_a_lock(project: Path) -> None:
         assert attacker.stdout.readline() == "held []\n"
         # With the attacker still there, the owner's apply and daemon go ahead.
         (project / "jobs.yaml").write_text(GOOD.replace("15m", "20m"))
-        assert yamlcron("apply", cwd=project).returncode == 0
+        assert cli(project, "apply").returncode == 0
         store = SQLiteStore(folder / "state.db")
         try:
             store.lock_daemon()
@@ -126,7 +113,7 @@ def test_a_store_folder_planted_as_a_link_is_refused(project: Path, tmp_path: Pa
     victim.mkdir()
     victim.chmod(0o777)  # somewhere the attacker may point, and root may write
     _plant(project, f"import os; os.symlink({str(victim)!r}, 'PROJECT/.yamlcron')")
-    result = yamlcron("apply", cwd=project)
+    result = cli(project, "apply")
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1
     assert "is a symbolic link, which yamlcron never makes; refusing" in result.stderr
@@ -136,7 +123,7 @@ def test_a_store_folder_planted_as_a_link_is_refused(project: Path, tmp_path: Pa
 def test_a_store_folder_of_another_user_is_refused(project: Path) -> None:
     _plant(project, "import os; os.mkdir('PROJECT/.yamlcron', 0o777)")
     for command in ("apply", "jobs"):
-        result = yamlcron(command, cwd=project)
+        result = cli(project, command)
         assert result.returncode == 1
         assert result.stderr.count("\n") == 1
         assert f"belongs to another user (uid {OTHER_UID})" in result.stderr
@@ -164,12 +151,12 @@ def test_a_store_file_that_is_a_link_is_refused(tmp_path: Path, name: str) -> No
 
 
 def test_an_older_loose_store_is_tightened_and_said_so(project: Path) -> None:
-    assert yamlcron("apply", cwd=project).returncode == 0
+    assert cli(project, "apply").returncode == 0
     folder = project / ".yamlcron"
     folder.chmod(0o755)
     for path in folder.iterdir():
         path.chmod(0o644)
-    result = yamlcron("jobs", cwd=project)
+    result = cli(project, "jobs")
     assert result.returncode == 0, result.stderr
     assert "was readable by other users (mode 0755); made it 0700" in result.stderr
     assert "was readable by other users (mode 0644); made it 0600" in result.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import clean_env
+from tests.processes import clean_env, cli
 
 #: Red text, a window title and a cursor move: what a hostile job could print.
 ESCAPES = r"printf '\033[31mred\033[0m \033]0;owned\007 \033[2Aup\n'"
@@ -57,23 +57,11 @@ def _in_terminal(*args: str, cwd: Path) -> tuple[int, str]:
     return proc.returncode, b"".join(chunks).decode()
 
 
-def _yamlcron(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "yamlcron", *args],
-        cwd=cwd,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.fixture
 def ran(tmp_path: Path) -> Path:
     """A store holding one run of a job whose output is escape codes."""
     (tmp_path / "jobs.yaml").write_text(MANIFEST)
-    assert _yamlcron("apply", cwd=tmp_path).returncode == 0
+    assert cli(tmp_path, "apply").returncode == 0
     return tmp_path
 
 
@@ -82,7 +70,7 @@ def ran(tmp_path: Path) -> Path:
 )
 def test_a_terminal_sees_escape_codes_written_out(ran: Path, args: tuple[str, ...]) -> None:
     if args[0] == "history":
-        assert _yamlcron("trigger", "--wait", "colour", cwd=ran).returncode == 0
+        assert cli(ran, "trigger", "--wait", "colour").returncode == 0
     code, shown = _in_terminal(*args, cwd=ran)
     assert code == 0, shown
     assert "\x1b" not in shown
@@ -91,7 +79,7 @@ def test_a_terminal_sees_escape_codes_written_out(ran: Path, args: tuple[str, ..
 
 
 def test_json_keeps_the_output_exact(ran: Path) -> None:
-    assert _yamlcron("trigger", "--wait", "colour", cwd=ran).returncode == 0
+    assert cli(ran, "trigger", "--wait", "colour").returncode == 0
     raw = "\x1b[31mred\x1b[0m \x1b]0;owned\x07 \x1b[2Aup\n"
-    as_json = _yamlcron("history", "--run", "1", "--output", "json", cwd=ran)
+    as_json = cli(ran, "history", "--run", "1", "--output", "json")
     assert json.loads(as_json.stdout)["output"] == raw
