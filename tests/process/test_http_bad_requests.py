@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import dump_store
 from tests.processes import Daemon, Served, serving
-from tests.test_http_api import TOKEN, write
+from tests.process.test_http_api import TOKEN, write
 from tests.tools import call
 
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
