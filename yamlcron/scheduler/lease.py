@@ -34,6 +34,7 @@ class LeaseKeeper:
         self._lease: Lease | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._starting = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def current(self) -> Lease:
@@ -72,10 +73,12 @@ class LeaseKeeper:
         """
         if self.current().ttl is None:
             return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._beat_forever, name="yamlcron-lease")
-        self._thread.daemon = True
-        self._thread.start()
+        with self._starting:  # a ``stop`` on another thread comes before this or after it
+            if self._stop.is_set():
+                return
+            self._thread = threading.Thread(target=self._beat_forever, name="yamlcron-lease")
+            self._thread.daemon = True
+            self._thread.start()
 
     def _beat_forever(self) -> None:
         while not self._stop.wait(self.ttl / 3):
@@ -86,7 +89,8 @@ class LeaseKeeper:
 
     def stop(self) -> None:
         """Stop beating and end the lease, so nobody waits for it to expire."""
-        self._stop.set()
+        with self._starting:
+            self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
         with self._lock:
