@@ -4,12 +4,14 @@
     python bench/http.py --quick          # 10 s windows, one repetition
 
 The lateness workload of bench/run.py (N interval jobs every second, staggered, no-op
-calls, SQLite store) runs three ways per repetition, interleaved: without ``--http``;
+calls, SQLite store) runs five ways per repetition, interleaved: without ``--http``;
 with the server on and idle; and with the server under a load loop of 200 requests a
 second from another process: four keep-alive clients reading the API and health, and one
 scraping ``/metrics``, every 15 s (Prometheus's default) in one run and every second in
 another (bounded: paced, never more than one request in flight on each connection, so a
-slow server slows the load instead of piling it up). Prints
+slow server slows the load instead of piling it up). The server answers from a process of
+its own; a last run serves the 15 s load on threads of the daemon instead, as before
+(``HttpOptions(threads=True)``). Prints
 lateness p50 / p99 / max and missed fires for each, the ratio to the run without HTTP,
 and what the load loop achieved. See bench/README.md.
 """
@@ -65,8 +67,16 @@ PATHS = (
 #: API clients, each on a keep-alive connection, paced; one more client scrapes /metrics.
 CONNECTIONS = 4
 #: The runs, by how often /metrics is scraped: never (no server), never (server idle),
-#: every 15 s (Prometheus's default interval) and every second, with the API load.
-MODES = {"off": 0.0, "idle": 0.0, "load, scrape 15 s": 1 / 15, "load, scrape 1 s": 1.0}
+#: every 15 s (Prometheus's default interval) and every second, with the API load; then
+#: every 15 s once more, served on threads of the daemon (``HttpOptions(threads=True)``)
+#: rather than from the server's own process, as it was before.
+MODES = {
+    "off": 0.0,
+    "idle": 0.0,
+    "load, scrape 15 s": 1 / 15,
+    "load, scrape 1 s": 1.0,
+    "load, scrape 15 s, threads": 1 / 15,
+}
 
 
 def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]:
@@ -85,7 +95,9 @@ def lateness(jobs: int, window: float, mode: str, rate: int) -> dict[str, float]
             registry=build_registry(autoload=False),
             workers=64,
             freeze_gc=True,  # as `yamlcron run` does
-            http=None if mode == "off" else HttpOptions("127.0.0.1", 0, "bench"),
+            http=None
+            if mode == "off"
+            else HttpOptions("127.0.0.1", 0, "bench", threads=mode.endswith("threads")),
         )
         cron.start()
         warm = start + timedelta(seconds=2)

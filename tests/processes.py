@@ -25,7 +25,11 @@ def clean_env() -> dict[str, str]:
 
 
 class Daemon:
-    def __init__(self, folder: Path, *args: str, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, folder: Path, *args: str, env: dict[str, str] | None = None, session: bool = False
+    ) -> None:
+        """``yamlcron run -f jobs.yaml ARGS`` in ``folder``; ``session``: in a session and
+        process group of its own, as a terminal starts a command."""
         self.folder = folder
         self.log = folder / "daemon.log"
         with self.log.open("w") as log:  # the child keeps its own copy of the descriptor
@@ -35,6 +39,7 @@ class Daemon:
                 env=clean_env() if env is None else env,
                 stdout=subprocess.DEVNULL,
                 stderr=log,
+                start_new_session=session,
             )
 
     def rows(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:

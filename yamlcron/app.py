@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ from yamlcron.actions import JobActions
 from yamlcron.answers import summary
 from yamlcron.errors import PlanRefusedError, YamlcronError
 from yamlcron.interfaces import Store
-from yamlcron.model import Manifest, NotifySpec, Plan
+from yamlcron.model import Manifest, NotifySpec, Plan, ReloadError
 from yamlcron.reads import StoreReads
 from yamlcron.registry import Registry, build_registry
 from yamlcron.schedulerconfig import DEFAULT_TTL, SchedulerConfig, default_node
@@ -51,14 +51,6 @@ if TYPE_CHECKING:
 REAL_CLOCK = partial(datetime.now, UTC)
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ReloadError:
-    """A reload that kept the running manifest: when, and why (every problem, located)."""
-
-    at: datetime
-    message: str
 
 
 class Yamlcron(StoreReads, JobActions):
@@ -146,6 +138,16 @@ class Yamlcron(StoreReads, JobActions):
             self.close()
 
     @property
+    def store_url(self) -> str:
+        """The URL of the store (given, or the default beside the manifest)."""
+        return self._stores.url
+
+    @property
+    def manifest_text(self) -> str | None:
+        """The manifest's content when it was given as text (``from_text``), else None."""
+        return self._text
+
+    @property
     def store(self) -> Store:
         """The store, opened on first use (and, unless ``create`` is False, made)."""
         return self._stores.open(create=self._create)
@@ -193,7 +195,7 @@ class Yamlcron(StoreReads, JobActions):
 
         listener: RunListener = BusListener(self.events, lambda: self.notify)
         if self.http is not None and not inline:  # /metrics counts the loop's runs
-            listener = self.http.metrics.counting(listener)
+            listener = self.http.counting(listener)
         parts = Parts(
             clock=self.clock,
             listener=listener,
@@ -293,9 +295,9 @@ class Yamlcron(StoreReads, JobActions):
 
     def _bind_http(self) -> None:
         if self.http_options is not None and self.http is None:
-            from yamlcron.http.server import HttpServer  # waitress: only with --http
+            from yamlcron.http.server import http_server  # waitress: only with --http
 
-            self.http = HttpServer(self, self.http_options)
+            self.http = http_server(self, self.http_options)
 
     def run(
         self,
@@ -413,6 +415,7 @@ class Yamlcron(StoreReads, JobActions):
             return None
         return Yamlcron(
             self.path,
+            node=self.config.node,
             store=self._stores.url,
             registry=self.registry,
             clock=self.clock,

@@ -1,14 +1,11 @@
 """Prometheus metrics of one service (SPEC §9), on a registry of its own.
 
-Runs are counted as the scheduler reports them (``RunCounter``, its run listener, on the
-thread that reports each), not through the event bus: the bus hands every event to a
-thread of its own, and at a thousand runs a second that handoff alone cost the scheduler
-more CPU than all the rest of the metrics (bench/http.py). Reloads come from the bus
-(a listener registered while the HTTP server runs); notifications from whoever delivers
-them (``count_notification``). Gauges are read at scrape time (``StateCollector``): next
-fire times and pauses from the store, runs under way from the scheduler, the manifest's
-digest, the lease. The label of a job is ``job_id``: Prometheus keeps ``job`` for the
-scrape job.
+Runs, reloads and deliveries are counted as the daemon hears them (``yamlcron.http.loop``:
+its ``RunCounter`` on the scheduler's own thread, not through the event bus, whose handoff
+to a thread of its own cost more than all the rest of the metrics). Gauges are read at
+scrape time (``StateCollector``): next fire times and pauses from the store, runs under way
+and the loop's store errors from the loop's state, the manifest's digest, the lease. The
+label of a job is ``job_id``: Prometheus keeps ``job`` for the scrape job.
 
 Last run and last success are what this process saw, started from the store's history
 once per job: with several replicas, ``max by (job_id)`` over them is the truth.
@@ -17,7 +14,7 @@ once per job: with several replicas, ``max by (job_id)`` over them is the truth.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -26,16 +23,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import generate_latest
 
 from yamlcron.errors import StoreError
-from yamlcron.events import ManifestEvent, RunEvent
-from yamlcron.hookspecs import hookimpl
+from yamlcron.http.loop import RELOAD_RESULT, Loop
 from yamlcron.runs import RunStatus
 
 if TYPE_CHECKING:
     from prometheus_client.metrics import MetricWrapperBase
 
     from yamlcron.app import Yamlcron
-    from yamlcron.model import JobSpec, StoredJob
-    from yamlcron.scheduler.parts import RunListener
+    from yamlcron.model import StoredJob
 
 #: Run durations: from a quick call to a long batch job.
 #: Every bucket is a line per job in each scrape: ten, not the client's default fifteen.
@@ -51,18 +46,19 @@ _STARTED = frozenset(
 )  # fmt: skip
 #: The classic text format, which every Prometheus reads (newer clients announce 1.0.0).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-#: What a manifest event says of a reload.
-_RELOAD_RESULT = {"applied": "ok", "reload_failed": "error", "plan_refused": "refused"}
 
 
 class Metrics:
-    """The metrics of one ``Yamlcron``: ``exposition()`` is the ``/metrics`` body. Thread-safe."""
+    """The metrics of one service's loop: ``exposition()`` is the ``/metrics`` body. Thread-safe.
 
-    def __init__(self, app: Yamlcron, reads: Yamlcron | None = None) -> None:
-        """The metrics of ``app``'s loop; the store is read through ``reads`` (default app)."""
-        self.app = app
-        self.reads = reads or app
-        self._forget_deliveries: Callable[[], None] = lambda: None
+    A ``Sink`` (``yamlcron.http.loop``): runs, reloads and deliveries are counted into it,
+    in the daemon's process or, drained from the daemon's ``Feed``, in the server's.
+    """
+
+    def __init__(self, loop: Loop, reads: Yamlcron) -> None:
+        """The metrics of ``loop``; the store is read through ``reads``, whose node it is."""
+        self.loop = loop
+        self.reads = reads
         self.registry = CollectorRegistry(auto_describe=False)
         self.runs = Counter(
             "yamlcron_runs", "Runs that ended, by job and status.", ["job_id", "status"],
@@ -84,57 +80,38 @@ class Metrics:
             "yamlcron_notifications", "Notifier deliveries, by notifier and result.",
             ["via", "result"], registry=self.registry,
         )  # fmt: skip
-        for result in _RELOAD_RESULT.values():  # a rate() needs the zero before the first
+        for result in RELOAD_RESULT.values():  # a rate() needs the zero before the first
             self.reloads.labels(result=result)
         self._runs, self._durations = Children(self.runs), Children(self.duration)
         self.seen = Seen()
         self.store_errors = 0
         self.registry.register(StateCollector(self))
-        self.listener = Listener(self)
-
-    def count_notification(self, via: str, result: str) -> None:
-        """One delivery by notifier ``via`` ended with ``result``: ``ok`` or ``error``."""
-        self.notifications.labels(via=via, result=result).inc()
 
     def exposition(self) -> tuple[bytes, str]:
-        """The text exposition and its content type."""
+        """The text exposition and its content type, with every run the daemon counted so far."""
+        self.loop.fresh()
         return generate_latest(self.registry), CONTENT_TYPE
 
-    def attach(self) -> None:
-        """Hear the service's events, and count its notifiers' deliveries, from now on."""
-        self.app.registry.manager.register(self.listener, name=f"yamlcron-metrics-{id(self)}")
-        self._forget_deliveries = self.app.events.observe_deliveries(self.count_notification)
+    def run_started(self, job_id: str, late: float | None, at: float) -> None:
+        """A run started: its lateness (first attempts only) and the job's last run."""
+        if late is not None:
+            self.lateness.observe(late)
+        self.seen.started(job_id, at)
 
-    def detach(self) -> None:
-        """Stop hearing them."""
-        if self.app.registry.manager.is_registered(self.listener):
-            self.app.registry.manager.unregister(self.listener)
-        self._forget_deliveries()
+    def run_ended(self, job_id: str, status: str, took: float | None, at: float | None) -> None:
+        """A run ended: by status, its duration, and the job's last success."""
+        self._runs(job_id, status).inc()
+        self.seen.ended(job_id, status, at)
+        if took is not None:
+            self._durations(job_id).observe(took)
 
-    def counting(self, listener: RunListener) -> RunCounter:
-        """A scheduler's run listener that counts every run here, then tells ``listener``."""
-        return RunCounter(self, listener)
-
-    def observe_run(self, event: RunEvent) -> None:
-        """Count a run event: lateness at its start, status and duration at its end."""
-        run = event.run
-        if event.kind == "submitted":
-            return
-        if event.kind == "started":
-            if run.attempt == 1 and run.started_at is not None:
-                late = (run.started_at - run.scheduled_at).total_seconds()
-                self.lateness.observe(max(late, 0.0))
-            self.seen.started(run.job_id, run.started_at)
-            return
-        self._runs(run.job_id, run.status.value).inc()
-        self.seen.ended(run.job_id, run.status, run.finished_at)
-        if run.started_at is not None and run.finished_at is not None:
-            took = (run.finished_at - run.started_at).total_seconds()
-            self._durations(run.job_id).observe(max(took, 0.0))
-
-    def observe_manifest(self, event: ManifestEvent) -> None:
+    def reloaded(self, result: str) -> None:
         """Count an apply (``ok``), a failed reload (``error``) or a refused one (``refused``)."""
-        self.reloads.labels(result=_RELOAD_RESULT[event.kind]).inc()
+        self.reloads.labels(result=result).inc()
+
+    def delivered(self, via: str, result: str) -> None:
+        """One delivery by notifier ``via`` ended with ``result``: ``ok`` or ``error``."""
+        self.notifications.labels(via=via, result=result).inc()
 
 
 class Children:
@@ -154,40 +131,6 @@ class Children:
         return child
 
 
-class RunCounter:
-    """A scheduler's run listener (``scheduler.parts.RunListener``) that counts every run.
-
-    It hears every job, so the scheduler builds every run's events; each is counted on the
-    thread that reports it, then handed to the listener it wraps (the event bus's), which
-    still decides on its own whom to tell.
-    """
-
-    def __init__(self, metrics: Metrics, listener: RunListener) -> None:
-        self.metrics = metrics
-        self.listener = listener
-
-    def hears(self, job: JobSpec) -> bool:
-        """Every run is counted."""
-        return True
-
-    def on_run(self, event: RunEvent) -> None:
-        """Count the event, then pass it on."""
-        self.metrics.observe_run(event)
-        self.listener.on_run(event)
-
-
-class Listener:
-    """The plugin that hands the service's manifest events to its ``Metrics``."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    @hookimpl
-    def yamlcron_manifest_event(self, event: ManifestEvent) -> None:
-        """Count a manifest event."""
-        self.metrics.observe_manifest(event)
-
-
 class Seen:
     """Each job's last start and success. Thread-safe."""
 
@@ -197,15 +140,14 @@ class Seen:
         self.last_success: dict[str, float] = {}
         self.seeded: set[str] = set()
 
-    def started(self, job_id: str, at: datetime | None) -> None:
-        if at is not None:
-            with self._lock:
-                _latest(self.last_run, job_id, at.timestamp())
-
-    def ended(self, job_id: str, status: RunStatus, at: datetime | None) -> None:
+    def started(self, job_id: str, at: float) -> None:
         with self._lock:
-            if status == RunStatus.SUCCESS and at is not None:
-                _latest(self.last_success, job_id, at.timestamp())
+            _latest(self.last_run, job_id, at)
+
+    def ended(self, job_id: str, status: str, at: float | None) -> None:
+        if status == "success" and at is not None:
+            with self._lock:
+                _latest(self.last_success, job_id, at)
 
     def seed(self, job_id: str, last_run: datetime | None, last_success: datetime | None) -> None:
         """What the store knew of ``job_id`` before this process heard of it."""
@@ -231,7 +173,8 @@ class StateCollector:
 
     def collect(self) -> Iterator[Metric]:
         """Every gauge; what the store cannot answer now is left out and counted."""
-        app, reads = self.metrics.app, self.metrics.reads
+        reads = self.metrics.reads
+        state = self.metrics.loop.state()
         try:
             jobs = reads.store.load_jobs()
             record = reads.applied()
@@ -241,7 +184,7 @@ class StateCollector:
             self.metrics.store_errors += 1
             jobs, record, replicas = {}, None, []
         yield from self._jobs(jobs)
-        yield self._running(jobs)
+        yield self._running(jobs, state.under_way)
         info = GaugeMetricFamily(
             "yamlcron_manifest_info", "The applied manifest.", labels=["digest", "commit"]
         )
@@ -253,14 +196,13 @@ class StateCollector:
             "When this replica's lease expires unless renewed (none on SQLite: a lock).",
         )
         for replica in replicas:
-            if replica.node == app.config.node and replica.expires_at is not None:
+            if replica.node == reads.config.node and replica.expires_at is not None:
                 lease.add_metric([], replica.expires_at.timestamp())
         yield lease
-        loop_errors = app.scheduler.store_errors
         yield CounterMetricFamily(
             "yamlcron_store_errors",
             "Store operations that failed: scheduler passes and scrapes.",
-            value=loop_errors + self.metrics.store_errors,
+            value=state.store_errors + self.metrics.store_errors,
         )
 
     def _jobs(self, jobs: dict[str, StoredJob]) -> Iterator[Metric]:
@@ -303,13 +245,10 @@ class StateCollector:
                 last_success.add_metric([job_id], seen.last_success[job_id])
         yield from (last_success, last_run, next_run, paused, period)
 
-    def _running(self, jobs: dict[str, StoredJob]) -> Metric:
+    def _running(self, jobs: dict[str, StoredJob], counts: Mapping[str, int]) -> Metric:
         running = GaugeMetricFamily(
             "yamlcron_runs_running", "Runs under way in this replica, by job.", labels=["job_id"]
         )
-        runner = self.metrics.app.scheduler.runner
-        with runner.lock:
-            counts = dict(runner.under_way)
         for job_id in jobs:
             running.add_metric([job_id], counts.get(job_id, 0))
         return running

@@ -214,6 +214,14 @@ class AppliedManifest:
     notify: tuple[NotifySpec, ...] | None = None
 
 
+@dataclass(frozen=True)
+class ReloadError:
+    """A reload that kept the running manifest: when, and why (every problem, located)."""
+
+    at: datetime
+    message: str
+
+
 def label(digest: str | None, commit: str | None) -> str:
     """``3f9a1c2e`` or ``3f9a1c2e@1a2b3c4``: the manifest a run came from, in short."""
     if digest is None:

@@ -12,6 +12,7 @@ from tests.tools import call
 from yamlcron.app import Yamlcron
 from yamlcron.errors import YamlcronError
 from yamlcron.http import health
+from yamlcron.http.loop import STUCK_AFTER, LocalLoop
 from yamlcron.http.options import HttpOptions, parse_address, read_token
 from yamlcron.registry import build_registry
 from yamlcron.scheduler.pulse import Pulse
@@ -74,22 +75,22 @@ def test_livez_is_503_while_a_pass_is_stuck_and_200_once_it_rests(tmp_path: Path
     with cron:
         cron.scheduler.pulse = Pulse(lambda: now[0])
         cron.scheduler.pulse.passing()
-        assert health.livez(cron).status == 200
-        now[0] += health.STUCK_AFTER + 1
-        stuck = health.livez(cron)
+        assert health.livez(LocalLoop(cron)).status == 200
+        now[0] += STUCK_AFTER + 1
+        stuck = health.livez(LocalLoop(cron))
         assert stuck.status == 503
         assert b"has been in one pass for 61 s" in stuck.body
         cron.scheduler.pulse.resting()
-        assert health.livez(cron).status == 200
+        assert health.livez(LocalLoop(cron)).status == 200
         cron.scheduler.pulse.stopped = True
-        assert b"has stopped" in health.livez(cron).body
+        assert b"has stopped" in health.livez(LocalLoop(cron)).body
 
 
 def test_readyz_says_why_before_the_start(tmp_path: Path) -> None:
     with service(tmp_path) as cron:
         cron.apply()
-        assert health.not_ready(cron, cron) == "no manifest is applied yet"
-        ready = health.readyz(cron, cron)
+        assert health.not_ready(LocalLoop(cron), cron) == "no manifest is applied yet"
+        ready = health.readyz(LocalLoop(cron), cron)
         assert ready.status == 503
 
 

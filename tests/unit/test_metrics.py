@@ -1,4 +1,8 @@
-"""The metrics of a service (``yamlcron.metrics``), fed by its real runs, read as Prometheus would."""
+"""The metrics of a service (``yamlcron.metrics``), fed by its real runs, read as Prometheus would.
+
+Served on the service's threads (``threads=True``), so that a test reads them in place; the
+same metrics served from the server's own process are read over HTTP in test_http_process.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from yamlcron.app import Yamlcron
+from yamlcron.http.loop import LocalLoop
 from yamlcron.http.options import HttpOptions
+from yamlcron.http.server import ThreadedServer
 from yamlcron.metrics import Metrics
 from yamlcron.registry import build_registry
 
@@ -40,10 +46,10 @@ def service(folder: Path, http: HttpOptions | None = None) -> Yamlcron:
 @contextmanager
 def looping(folder: Path) -> Iterator[tuple[Yamlcron, Metrics]]:
     """A service with its loop running and its metrics, as ``yamlcron run --http`` has them."""
-    cron = service(folder, HttpOptions("127.0.0.1", 0))
+    cron = service(folder, HttpOptions("127.0.0.1", 0, threads=True))
     cron.start()
     try:
-        assert cron.http is not None
+        assert isinstance(cron.http, ThreadedServer)
         yield cron, cron.http.metrics
     finally:
         cron.stop()
@@ -85,7 +91,7 @@ def test_runs_are_counted_by_job_and_status(tmp_path: Path) -> None:
 def test_gauges_are_read_from_the_store(tmp_path: Path) -> None:
     with service(tmp_path) as cron:
         cron.pause("bad")
-        got = samples(Metrics(cron))
+        got = samples(Metrics(LocalLoop(cron), cron))
         digest = cron.applied()
     paused = {
         labels[0][1]: value
@@ -114,7 +120,9 @@ def test_last_success_survives_a_restart_through_the_store(tmp_path: Path) -> No
         finished = cron.history("good")[0].finished_at
     assert finished is not None
     with service(tmp_path) as again:
-        got = samples(Metrics(again))  # a new process: it heard no event of that run
+        got = samples(
+            Metrics(LocalLoop(again), again)
+        )  # a new process: it heard no event of that run
     key = ("yamlcron_job_last_success_timestamp_seconds", (("job_id", "good"),))
     assert got[key] == finished.timestamp()
 
@@ -138,11 +146,11 @@ def test_deliveries_of_the_manifests_notifiers_are_counted_by_result(tmp_path: P
     cron = Yamlcron(
         tmp_path / "jobs.yaml",
         registry=build_registry(),
-        http=HttpOptions("127.0.0.1", 0),
+        http=HttpOptions("127.0.0.1", 0, threads=True),
     )
     cron.start()
     try:
-        assert cron.http is not None
+        assert isinstance(cron.http, ThreadedServer)
         run(cron, "bad")
         run(cron, "bad")
         got = samples(cron.http.metrics)
@@ -160,6 +168,6 @@ def test_ten_thousand_jobs_are_one_sample_each(tmp_path: Path) -> None:
     (tmp_path / "jobs.yaml").write_text("version: 1\njobs:\n" + jobs)
     with Yamlcron(tmp_path / "jobs.yaml", registry=build_registry(autoload=False)) as cron:
         cron.apply()
-        got = samples(Metrics(cron))
+        got = samples(Metrics(LocalLoop(cron), cron))
     for name in ("yamlcron_job_paused", "yamlcron_job_next_run_timestamp_seconds"):
         assert sum(1 for n, _ in got if n == name) == 10_000

@@ -16,7 +16,7 @@ import pytest
 
 from yamlcron.app import Yamlcron
 from yamlcron.http.options import HttpOptions
-from yamlcron.http.pages import page
+from yamlcron.http.pages import Seen, page
 from yamlcron.registry import build_registry
 from yamlcron.shapes import Times
 
@@ -143,7 +143,8 @@ def here(moment: datetime) -> str:
 
 
 def get(app: Yamlcron, path: str, **query: str) -> tuple[int, Tables, bytes]:
-    answer = page(app, path, query)
+    times = app.http_options.times if app.http_options is not None else None
+    answer = page(Seen.now(app, app.reload_error, times), path, query)
     assert answer is not None, path
     status, kind, body = answer
     assert kind == "text/html; charset=utf-8"
@@ -296,12 +297,12 @@ def test_a_bad_address_is_a_page_that_says_what_and_where(
 
 def test_only_the_pages_and_their_two_static_files_are_answered(app: Yamlcron) -> None:
     for path in ("/static/status.css", "/static/status.js"):
-        answer = page(app, path, {})
+        answer = page(Seen.now(app, None, None), path, {})
         assert answer is not None
         assert answer[0] == 200
         assert len(answer[2]) > 1000
     for path in ("/nope", "/jobs", "/jobs/", "/jobs/a/b", "/static/../pages.py", "/static/"):
-        assert page(app, path, {}) is None, path
+        assert page(Seen.now(app, None, None), path, {}) is None, path
 
 
 def test_a_store_with_nothing_applied_is_a_503_page(tmp_path: Path) -> None:

@@ -33,6 +33,10 @@ class TextFormatter(logging.Formatter):
         return moment.isoformat(timespec="milliseconds")
 
 
+#: The arguments of the last ``configure_logging``: a helper process logs the same way.
+configured: list[tuple[str, int, bool]] = []
+
+
 def configure_logging(log_format: str, level: int, *, utc: bool = False) -> None:
     """Send yamlcron's logs to stderr, as text or one JSON object a line.
 
@@ -48,3 +52,4 @@ def configure_logging(log_format: str, level: int, *, utc: bool = False) -> None
     root.handlers[:] = [handler]
     root.setLevel(level)
     root.propagate = False
+    configured[:] = [(log_format, level, utc)]

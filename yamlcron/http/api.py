@@ -67,7 +67,7 @@ def replicas(ctx: Context, request: Request) -> Response:
 def manifest(ctx: Context, request: Request) -> Response:
     """``GET /api/v1/manifest``: the applied manifest and the last reload's error, if any."""
     record = ctx.reads.applied()
-    error = ctx.app.reload_error  # the daemon's own: a reload is its business
+    error = ctx.loop.state().reload_error  # the daemon's own: a reload is its business
     times = ctx.options.times
     return json_response(
         200,

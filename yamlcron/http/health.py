@@ -13,39 +13,35 @@ from yamlcron.http.web import Response, json_response
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
-
-#: A pass longer than this means the loop is stuck. Passes take milliseconds; a store that
-#: cannot answer fails a pass within its connect timeout, and the loop rests after it.
-STUCK_AFTER = 60.0
+    from yamlcron.http.loop import Loop
 
 
-def livez(app: Yamlcron) -> Response:
+def livez(loop: Loop) -> Response:
     """200 while the scheduler loop rests or is in a young pass; 503 when stopped or stuck."""
-    pulse = app.scheduler.pulse
-    if pulse.alive(STUCK_AFTER):
+    dead = loop.fresh().dead
+    if not dead:
         return json_response(200, {"alive": True})
-    if pulse.stopped:
-        reason = "the scheduler loop has stopped"
-    else:
-        reason = f"the scheduler loop has been in one pass for {pulse.stuck_for():.0f} s"
-    return json_response(503, {"alive": False, "reason": reason})
+    return json_response(503, {"alive": False, "reason": dead})
 
 
-def readyz(app: Yamlcron, reads: Yamlcron) -> Response:
+def readyz(loop: Loop, reads: Yamlcron) -> Response:
     """200 when the store answers, this replica holds its lease and a manifest is applied.
 
-    The store is asked through ``reads`` (connections of its own), about ``app``'s loop.
+    The store is asked through ``reads`` (connections of its own), about ``loop``.
     """
-    reason = not_ready(app, reads)
+    reason = not_ready(loop, reads)
     if reason is None:
         return json_response(200, {"ready": True})
     return json_response(503, {"ready": False, "reason": reason})
 
 
-def not_ready(app: Yamlcron, reads: Yamlcron) -> str | None:
+def not_ready(loop: Loop, reads: Yamlcron) -> str | None:
     """Why this replica should not get traffic, or None."""
-    if app.scheduler.pulse.stopped:
+    state = loop.fresh()
+    if state.stopping:
         return "the scheduler is stopping"
+    if state.dead:
+        return state.dead
     try:
         record = reads.applied()
         live = reads.replicas()
@@ -53,8 +49,9 @@ def not_ready(app: Yamlcron, reads: Yamlcron) -> str | None:
         return f"the store is unreachable: {exc}"
     except YamlcronError as exc:
         return str(exc)
-    if record is None or app.scheduler.source is None:
+    if record is None or not state.applied:
         return "no manifest is applied yet"
-    if not any(replica.node == app.config.node for replica in live):
-        return f"this replica ({app.config.node}) holds no lease on the store"
+    node = reads.config.node
+    if not any(replica.node == node for replica in live):
+        return f"this replica ({node}) holds no lease on the store"
     return None

@@ -17,6 +17,9 @@ class HttpOptions:
     port: int
     token: str | None = field(default=None, repr=False)
     times: Times = field(default_factory=Times)
+    #: Serve on threads of the service's own process rather than from a process of its
+    #: own: requests then share the interpreter lock with the scheduler (docs/operating.md).
+    threads: bool = False
 
     @property
     def address(self) -> str:

@@ -28,8 +28,8 @@ from yamlcron.runs import Run
 from yamlcron.triggers import zone
 
 if TYPE_CHECKING:
-    from yamlcron.app import ReloadError, Yamlcron
-    from yamlcron.model import StoredJob
+    from yamlcron.app import Yamlcron
+    from yamlcron.model import ReloadError, StoredJob
 
 #: Runs in a job's strip of recent outcomes.
 STRIP_RUNS = 20

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from functools import cache
 from html import escape
 from importlib.resources import files
@@ -30,6 +31,8 @@ from yamlcron.http.web import JSON
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
+    from yamlcron.model import ReloadError
+    from yamlcron.shapes import Times
 
 HTML = "text/html; charset=utf-8"
 #: The static files, by name, with their content types: nothing else is served from there.
@@ -40,16 +43,36 @@ MAX_PER_PAGE = 1000
 Response = tuple[int, str, bytes]
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What every page is drawn from: the store's reads, the last reload, and now."""
+
+    reads: Yamlcron
+    failed: ReloadError | None
+    at: Moments
+
+    @classmethod
+    def now(cls, reads: Yamlcron, failed: ReloadError | None, times: Times | None) -> Seen:
+        """Drawn now, by ``reads``'s clock.
+
+        ``failed``: the daemon's last reload, when it kept the running manifest; ``times``:
+        its rule for times (``yamlcron --utc run --http``).
+        """
+        at = Moments(reads.clock()) if times is None else Moments(reads.clock(), times)
+        return cls(reads, failed, at)
+
+
 class BadQuery(YamlcronError):
     """A query value the page cannot use: the page answers 400 and names it."""
 
 
 def page(
-    app: Yamlcron, path: str, query: Mapping[str, str], *, for_people: bool = True
+    seen: Seen, path: str, query: Mapping[str, str], *, for_people: bool = True
 ) -> Response | None:
     """(status, content type, body) of a page, or None when ``path`` is not a page.
 
-    ``path`` is the request's path (decoded), ``query`` its query string's values.
+    ``seen``: what the page is drawn from; ``path``: the request's path (decoded),
+    ``query`` its query string's values.
     Answers 200 with the page; 404 for a job or run the store does not hold; 400 for a
     query value it cannot use; 503 when the store cannot be read (an outage, or nothing
     applied yet). Each error is a small page that says what went wrong, or, when the
@@ -62,7 +85,7 @@ def page(
     if render is None:
         return None
     try:
-        return 200, HTML, render(app, _reader(app), query)
+        return 200, HTML, render(seen, query)
     except BadQuery as exc:
         return _problem(400, "Bad request", str(exc), path, for_people)
     except UnknownJobError as exc:
@@ -71,8 +94,8 @@ def page(
         return _problem(503, "The store cannot be read", str(exc), path, for_people)
 
 
-#: A page from the daemon's service, the service it reads the store through, and the query.
-Render = Callable[["Yamlcron", "Yamlcron", Mapping[str, str]], bytes]
+#: A page from what it is drawn from and the query.
+Render = Callable[[Seen, Mapping[str, str]], bytes]
 
 
 def _route(path: str) -> Render | None:
@@ -83,13 +106,13 @@ def _route(path: str) -> Render | None:
     if len(parts) != 3 or not parts[2]:
         return None
     if parts[1] == "jobs":
-        return lambda app, reads, query: _job(app, reads, parts[2], query)
+        return lambda seen, query: _job(seen, parts[2], query)
     if parts[1] == "runs":
-        return lambda app, reads, query: _run(app, reads, parts[2])
+        return lambda seen, query: _run(seen, parts[2])
     return None
 
 
-def _index(app: Yamlcron, reads: Yamlcron, query: Mapping[str, str]) -> bytes:
+def _index(seen: Seen, query: Mapping[str, str]) -> bytes:
     states = {s for s, _ in JOB_STATES} | set(STATUSES)
     wanted = JobFilter(
         text=query.get("q", "").strip(),
@@ -98,38 +121,23 @@ def _index(app: Yamlcron, reads: Yamlcron, query: Mapping[str, str]) -> bytes:
         page=_number(query, "page", 1),
         per=min(_number(query, "per", JobFilter.per), MAX_PER_PAGE),
     )
-    return index(reads, app.reload_error, wanted, _moments(app))
+    return index(seen.reads, seen.failed, wanted, seen.at)
 
 
-def _job(app: Yamlcron, reads: Yamlcron, job_id: str, query: Mapping[str, str]) -> bytes:
+def _job(seen: Seen, job_id: str, query: Mapping[str, str]) -> bytes:
     before = _number(query, "before", 0)
     wanted = RunFilter(
         status=_choice(query, "status", {"", *STATUSES}),
         before=before or None,
         per=min(_number(query, "per", RunFilter.per), MAX_PER_PAGE),
     )
-    return job_page(reads, job_id, wanted, _moments(app))
+    return job_page(seen.reads, job_id, wanted, seen.at)
 
 
-def _run(app: Yamlcron, reads: Yamlcron, run_id: str) -> bytes:
+def _run(seen: Seen, run_id: str) -> bytes:
     if not run_id.isdigit() or not run_id.isascii():
         raise UnknownJobError(f"no run {run_id!r}: a run id is a whole number")
-    return run_page(reads, int(run_id), _moments(app))
-
-
-def _reader(app: Yamlcron) -> Yamlcron:
-    """Where pages read the store: the HTTP server's reader when there is one.
-
-    The reader has connections of its own, so that a page never waits for the loop, nor
-    the loop for a page.
-    """
-    return app.http.reads if app.http is not None else app
-
-
-def _moments(app: Yamlcron) -> Moments:
-    """Now, and the daemon's rule for times (``yamlcron --utc run --http``)."""
-    options = app.http_options
-    return Moments(app.clock()) if options is None else Moments(app.clock(), options.times)
+    return run_page(seen.reads, int(run_id), seen.at)
 
 
 def _number(query: Mapping[str, str], key: str, default: int) -> int:

@@ -31,8 +31,8 @@ PAGES = re.compile(r"/(?:(?:jobs|runs|static)(?:/.*)?)?")
 
 Handler = Callable[..., Response]
 ROUTES: tuple[tuple[str, re.Pattern[str], Handler], ...] = (
-    ("GET", re.compile(r"/livez"), lambda ctx, request: health.livez(ctx.app)),
-    ("GET", re.compile(r"/readyz"), lambda ctx, request: health.readyz(ctx.app, ctx.reads)),
+    ("GET", re.compile(r"/livez"), lambda ctx, request: health.livez(ctx.loop)),
+    ("GET", re.compile(r"/readyz"), lambda ctx, request: health.readyz(ctx.loop, ctx.reads)),
     ("GET", re.compile(r"/api/v1/jobs"), api.jobs),
     ("GET", re.compile(r"/api/v1/jobs/([^/]+)"), api.job),
     ("GET", re.compile(r"/api/v1/jobs/([^/]+)/runs"), api.runs),
@@ -116,11 +116,10 @@ class Application:
             from yamlcron.http import pages  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
             raise HttpError(404, f"no such path: {request.path}") from None
+        ctx = self.context
+        seen = pages.Seen.now(ctx.reads, ctx.loop.state().reload_error, ctx.options.times)
         answer = pages.page(
-            self.context.app,
-            request.path,
-            request.query,
-            for_people="text/html" in request.accept,
+            seen, request.path, request.query, for_people="text/html" in request.accept
         )
         if answer is None:
             raise HttpError(404, f"no such path: {request.path}")

@@ -1,26 +1,30 @@
-"""The HTTP server of a running service: bound at start, served on threads, stopped with it.
+"""The HTTP server of a running service: bound at start, served while it runs, stopped with it.
 
 waitress serves the WSGI application (``routes``): pure Python, a fixed pool of worker
-threads behind one event loop, so a thousand idle connections cost sockets, not threads,
-and no request can take more than ``THREADS`` threads from the scheduler.
+threads behind one event loop, so a thousand idle connections cost sockets, not threads.
+It serves from a process of its own (``yamlcron.http.process``), so that no request takes
+the interpreter lock from the scheduler; a store in memory is served on threads of the
+service's process (``ThreadedServer``), as no other process can read it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from yamlcron.errors import YamlcronError
+from yamlcron.http.loop import Attached, LocalLoop, RunCounter
 from yamlcron.http.routes import Application
 from yamlcron.http.web import Context
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
     from yamlcron.http.options import HttpOptions
-    from yamlcron.metrics import Metrics
+    from yamlcron.scheduler.parts import RunListener
 
 log = logging.getLogger("yamlcron.http")
 
@@ -30,7 +34,8 @@ THREADS = 6
 CONNECTIONS = 1024
 #: An idle keep-alive connection is closed after this many seconds.
 IDLE_TIMEOUT = 60
-#: The interpreter's switch interval while serving in a process that is yamlcron's own.
+#: The interpreter's switch interval while serving on threads of a process that is
+#: yamlcron's own.
 #: A thread that releases the GIL (the loop, at every store call) waits up to this long to
 #: get it back from a busy one (a scrape, a JSON answer): at the default 5 ms, a scrape of a
 #: thousand jobs delayed fires by its whole length (bench/http.py, bench/README.md).
@@ -40,63 +45,148 @@ SWITCH_INTERVAL = 0.0005
 HARD_BODY_LIMIT = 1024 * 1024
 
 
-class HttpServer:
-    """Binds ``options``'s address at once (a port in use is a one-line error), then serves.
+def http_server(app: Yamlcron, options: HttpOptions) -> HttpServer:
+    """The server of ``app``: in a process of its own, unless its store is in memory.
 
-    ``start`` serves on a thread of its own and has ``metrics`` hear the manifest's events
-    (the service's scheduler counts runs into them: ``Metrics.counting``); ``stop`` closes
-    every connection and joins every thread it started.
+    The address is bound at once: a port in use is a one-line error before anything starts.
+    """
+    reader = app.reader()  # requests never wait for the loop's store connection
+    if reader is None:  # a store in memory: no other process can read it
+        return ThreadedServer(app, app, options)
+    if options.threads:
+        return ThreadedServer(app, reader, options)
+    reader.close()
+    from yamlcron.http.process import ServerProcess
+
+    return ServerProcess(app, options)
+
+
+class HttpServer(Protocol):
+    """A service's HTTP server: bound when built, serving from ``start`` until ``stop``."""
+
+    @property
+    def url(self) -> str:
+        """Where it listens, with the port the system chose for port 0."""
+        ...
+
+    def counting(self, listener: RunListener) -> RunListener:
+        """A scheduler's run listener: every run counted for ``/metrics``, then told on."""
+        ...
+
+    def start(self) -> None:
+        """Serve, and count reloads and deliveries."""
+        ...
+
+    def stop(self) -> None:
+        """Close the listener and every connection; leave no thread or process behind."""
+        ...
+
+
+def bind(options: HttpOptions) -> socket.socket:
+    """The listening socket of ``options``'s address; a port in use is a one-line error."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            options.host, options.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        listener = socket.socket(family, kind, proto)
+    except OSError as exc:
+        raise YamlcronError(
+            f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
+        ) from None
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(socket.SOMAXCONN)
+    except OSError as exc:
+        listener.close()
+        raise YamlcronError(
+            f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
+        ) from None
+    return listener
+
+
+def url_of(listener: socket.socket) -> str:
+    """``http://HOST:PORT`` of a listening socket."""
+    host, port = listener.getsockname()[:2]
+    host = f"[{host}]" if ":" in str(host) else host
+    return f"http://{host}:{port}"
+
+
+def waitress_server(
+    application: Application, listener: socket.socket
+) -> tuple[Any, dict[int, Any]]:
+    """Waitress serving ``application`` on ``listener``, with its own refusals as JSON.
+
+    Returns the server and its map of sockets, which ``close_server`` closes.
+    """
+    from waitress.server import create_server
+
+    sockets: dict[int, Any] = {}
+    server = create_server(
+        application,
+        map=sockets,
+        sockets=[listener],
+        threads=THREADS,
+        connection_limit=CONNECTIONS,
+        channel_timeout=IDLE_TIMEOUT,
+        max_request_body_size=HARD_BODY_LIMIT,
+        # select() cannot watch more than 1024 descriptors; poll() can.
+        asyncore_use_poll=True,
+        ident="yamlcron",
+    )
+    answer_errors_as_json(sockets)
+    return server, sockets
+
+
+def close_server(server: Any, sockets: dict[int, Any], thread: threading.Thread | None) -> None:
+    """Close waitress's listener and connections from outside its loop, then its threads."""
+    from waitress import trigger, wasyncore
+
+    if thread is not None:
+        # The event loop's sockets are its own: it closes them itself, then ends.
+        bell = trigger.trigger(sockets)
+        bell.pull_trigger(lambda: wasyncore.close_all(sockets, ignore_all=True))
+        thread.join(timeout=5)
+    else:
+        wasyncore.close_all(sockets, ignore_all=True)
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+
+
+class ThreadedServer:
+    """Served on threads of the service's own process, its state read in place.
+
+    For a store in memory, which no other process can read, or where ``threads`` is asked.
     """
 
-    def __init__(self, app: Yamlcron, options: HttpOptions) -> None:
-        from waitress.server import create_server
-
+    def __init__(self, app: Yamlcron, reads: Yamlcron, options: HttpOptions) -> None:
         from yamlcron.metrics import Metrics
 
+        self.app = app
         self.options = options
-        reader = app.reader()  # requests never wait for the loop's store connection
-        self.reads = reader or app
-        self._close_reads = reader.close if reader is not None else lambda: None
-        self.metrics: Metrics = Metrics(app, self.reads)
-        self._map: dict[int, Any] = {}
-        try:
-            self._server: Any = create_server(
-                Application(Context(app, self.reads, options), self.metrics),
-                map=self._map,
-                host=options.host,
-                port=options.port,
-                threads=THREADS,
-                connection_limit=CONNECTIONS,
-                channel_timeout=IDLE_TIMEOUT,
-                max_request_body_size=HARD_BODY_LIMIT,
-                # select() cannot watch more than 1024 descriptors; poll() can.
-                asyncore_use_poll=True,
-                ident="yamlcron",
-            )
-        except OSError as exc:
-            self._close_reads()
-            raise YamlcronError(
-                f"cannot serve HTTP on {options.address}: {exc.strerror or exc}"
-            ) from None
-        answer_errors_as_json(self._map)
+        self.reads = reads
+        loop = LocalLoop(app)
+        self.metrics = Metrics(loop, reads)
+        self._listener = bind(options)
+        self._server, self._sockets = waitress_server(
+            Application(Context(app, reads, loop, options), self.metrics), self._listener
+        )
         self._thread: threading.Thread | None = None
+        self._attached: Attached | None = None
         self._own_process = app.config.freeze_gc  # set by `yamlcron run`: the process is ours
         self._switch_interval: float | None = None
 
     @property
     def url(self) -> str:
-        """Where it listens, with the port the system chose for port 0."""
-        server = self._server  # a host with several addresses gets one socket each
-        listen = getattr(server, "effective_listen", None) or [
-            (server.effective_host, server.effective_port)
-        ]
-        host, port = listen[0]
-        host = f"[{host}]" if ":" in str(host) else host
-        return f"http://{host}:{port}"
+        """Where it listens."""
+        return url_of(self._listener)
+
+    def counting(self, listener: RunListener) -> RunListener:
+        """Runs counted into this server's metrics."""
+        return RunCounter(self.metrics, listener)
 
     def start(self) -> None:
-        """Serve on a thread of its own, and count reloads."""
-        self.metrics.attach()
+        """Serve on a thread of its own."""
+        self._attached = Attached(self.app, self.metrics)
         if self._own_process:
             self._switch_interval = sys.getswitchinterval()
             sys.setswitchinterval(SWITCH_INTERVAL)
@@ -106,19 +196,12 @@ class HttpServer:
 
     def stop(self) -> None:
         """Close the listener and every connection, then join the threads."""
-        from waitress import trigger, wasyncore
-
-        self.metrics.detach()
-        if self._thread is not None:
-            # The event loop's sockets are its own: it closes them itself, then ends.
-            bell = trigger.trigger(self._map)
-            bell.pull_trigger(lambda: wasyncore.close_all(self._map, ignore_all=True))
-            self._thread.join(timeout=5)
-            self._thread = None
-        else:
-            wasyncore.close_all(self._map, ignore_all=True)
-        self._server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-        self._close_reads()
+        if self._attached is not None:
+            self._attached.close()
+        close_server(self._server, self._sockets, self._thread)
+        self._thread = None
+        if self.reads is not self.app:
+            self.reads.close()
         if self._switch_interval is not None:
             sys.setswitchinterval(self._switch_interval)
             self._switch_interval = None

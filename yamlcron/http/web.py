@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
+    from yamlcron.http.loop import Loop
     from yamlcron.http.options import HttpOptions
 
 JSON = "application/json"
@@ -18,13 +19,16 @@ JSON = "application/json"
 class Context:
     """What a handler answers from.
 
-    ``app``: the daemon's service (actions, its loop, its last reload); ``reads``: a reader
-    on the same store for every read, on connections of its own, so that a request never
-    waits for the loop nor the loop for it; ``options``: the server's.
+    ``app``: the service that acts (trigger, pause, resume): the daemon's own, or, in the
+    server's process, one on the daemon's store, which the daemon hears by its doorbell;
+    ``reads``: a service on the same store for every read, on connections of its own, so
+    that a request never waits for the loop nor the loop for it; ``loop``: the daemon's
+    loop (alive, runs under way, last reload); ``options``: the server's.
     """
 
     app: Yamlcron
     reads: Yamlcron
+    loop: Loop
     options: HttpOptions
 
 
