@@ -50,6 +50,7 @@ log = logging.getLogger("yamlcron.celery")
 OPTIONS_SCHEMA: Mapping[str, Any] = {
     "type": "object",
     "required": ["broker", "backend"],
+    "additionalProperties": False,
     "properties": {
         "broker": {
             "type": "string",

@@ -92,7 +92,11 @@ class JobExecutorCheck:
             return []
         settings = self.doc.data.get("executors")
         shared = settings.get(name) if isinstance(settings, dict) else None
-        merged = {**(shared if isinstance(shared, dict) else {}), **options}
+        known = schema.get("properties", {})  # an unknown setting is reported at executors:
+        merged = {
+            **{k: v for k, v in (shared if isinstance(shared, dict) else {}).items() if k in known},
+            **options,
+        }
         return option_issues(self.doc, where, schema, merged)
 
     def fits(self, at: Path_, where: Path_, name: str, kind: str | None) -> bool:

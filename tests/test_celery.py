@@ -1,0 +1,318 @@
+"""Task runs on real Celery workers: outcomes as ``history`` shows them, restarts, redelivery.
+
+A ``celery worker`` subprocess per module (Redis as broker and result backend), on a queue
+of its own; RabbitMQ as the broker where a redelivery is what is tested. The tasks append
+what they do to a ledger file, which says from the worker's side how often each task id
+ran. Set ``YAMLCRON_TEST_REDIS_URL`` (and ``YAMLCRON_TEST_AMQP_URL``) to run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.processes import Daemon, clean_env
+from tests.tools import missing, need
+
+pytestmark = pytest.mark.process
+
+REDIS_ENV = "YAMLCRON_TEST_REDIS_URL"
+AMQP_ENV = "YAMLCRON_TEST_AMQP_URL"
+
+TASKS = """\
+import os, time
+from celery import Celery
+from yamlcron.plugins.celery import guard
+
+app = Celery("tasks", broker=os.environ["BROKER"], backend=os.environ["BACKEND"])
+app.conf.update(task_acks_late=True, worker_prefetch_multiplier=1, broker_connection_retry_on_startup=True)
+guard(app)
+
+
+def note(*words):
+    with open(os.environ["LEDGER"], "a") as ledger:
+        ledger.write(" ".join(str(w) for w in words) + "\\n")
+
+
+@app.task(bind=True)
+def add(self, x, y):
+    note("ran", self.request.id)
+    return {"sum": x + y}
+
+
+@app.task(bind=True)
+def boom(self):
+    note("ran", self.request.id)
+    raise ValueError("boom")
+
+
+@app.task(bind=True)
+def slow(self, seconds):
+    note("start", self.request.id)
+    time.sleep(seconds)
+    note("end", self.request.id)
+    return seconds
+"""
+
+
+def _url(name: str) -> str:
+    url = os.environ.get(name)
+    if not url:
+        missing(f"set {name} to run the Celery tests")
+    assert url
+    return url.rstrip("/")
+
+
+@dataclass
+class Worker:
+    """A ``celery worker`` process group, its queue and its ledger."""
+
+    folder: Path
+    queue: str
+    broker: str
+    backend: str
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def ledger(self) -> Path:
+        return self.folder / "ledger.txt"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **clean_env(),
+            "BROKER": self.broker,
+            "BACKEND": self.backend,
+            "LEDGER": str(self.ledger),
+        }
+
+    def start(self, concurrency: int = 4) -> None:
+        log = (self.folder / "worker.log").open("ab")
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "celery", "-A", "tasks", "worker"),
+                *("-Q", self.queue, "-c", str(concurrency), "-n", f"{self.queue}@%h"),
+                *("-l", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"),
+            ],
+            cwd=self.folder,
+            env=self.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,  # its pool's children die with it (kill -9 of the group)
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while b" ready." not in (self.folder / "worker.log").read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the celery worker did not start:\n" + self.log())
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return (self.folder / "worker.log").read_text(errors="replace")[-4000:]
+
+    def ran(self) -> Counter[str]:
+        """How often each task id started on the workers ("ran" or "start" lines)."""
+        if not self.ledger.exists():
+            return Counter()
+        lines = [line.split() for line in self.ledger.read_text().splitlines()]
+        return Counter(words[1] for words in lines if words[0] in ("ran", "start"))
+
+    def lines(self, word: str) -> list[str]:
+        if not self.ledger.exists():
+            return []
+        return [
+            ln.split()[1] for ln in self.ledger.read_text().splitlines() if ln.split()[0] == word
+        ]
+
+
+def _worker(folder: Path, broker: str, backend: str) -> Worker:
+    need("celery", "pip install -e '.[test]'")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tasks.py").write_text(TASKS)
+    return Worker(folder, f"yc-{uuid.uuid4().hex[:10]}", broker, backend)
+
+
+@pytest.fixture(scope="module")
+def redis_worker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+    redis = _url(REDIS_ENV)
+    worker = _worker(tmp_path_factory.mktemp("celery"), f"{redis}/0", f"{redis}/1")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+def _manifest(folder: Path, worker: Worker, jobs: str, queue: str | None = None) -> None:
+    (folder / "jobs.yaml").write_text(
+        "version: 1\n"
+        "executors:\n"
+        f"  celery: {{broker: {worker.broker!r}, backend: {worker.backend!r}, "
+        f"queue: {queue or worker.queue!r}}}\n"
+        "jobs:\n" + textwrap.indent(textwrap.dedent(jobs), "  ")
+    )
+
+
+def _count(daemon: Daemon, where: str) -> int:
+    """How many of the daemon's runs match ``where`` (0 before its store exists)."""
+    rows = daemon.rows(f"SELECT COUNT(*) FROM runs WHERE {where}")
+    return int(rows[0][0]) if rows else 0
+
+
+def _history(folder: Path) -> dict[str, dict[str, object]]:
+    done = subprocess.run(
+        [sys.executable, "-m", "yamlcron", "history", "--output", "json"],
+        cwd=folder,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return {run["job_id"]: run for run in json.loads(done.stdout)}
+
+
+def _just_past() -> str:
+    """A date trigger's time just past: within its grace, it fires as the daemon starts."""
+    return (datetime.now(UTC) - timedelta(milliseconds=200)).isoformat()
+
+
+def test_outcomes_as_history_shows_them(tmp_path: Path, redis_worker: Worker) -> None:
+    late = f"{redis_worker.queue}-late"  # nobody reads it until its message expired
+    at = _just_past()
+    _manifest(
+        tmp_path,
+        redis_worker,
+        f"""\
+        ok:
+          trigger: {{date: "{at}"}}
+          run: {{task: tasks.add, args: [2], kwargs: {{y: 3}}}}
+          executor: celery
+        raising:
+          trigger: {{date: "{at}"}}
+          run: {{task: tasks.boom}}
+          executor: celery
+        too-long:
+          trigger: {{date: "{at}"}}
+          run: {{task: tasks.slow, args: [30], timeout: 1s}}
+          executor: celery
+        waited:
+          trigger: {{date: "{at}"}}
+          run: {{task: tasks.add, args: [1, 1]}}
+          executor: {{via: celery, queue: {late}}}
+          misfire_grace_time: 2s
+        """,
+    )
+    ran_before = redis_worker.ran()
+    daemon = Daemon(tmp_path)
+    try:
+        daemon.wait_for(
+            lambda: _count(daemon, "remote_sent = 1") == 4,
+            "four task runs sent",
+        )
+        daemon.wait_for(
+            lambda: _count(daemon, "status != 'running'") == 3,
+            "three outcomes",
+        )
+        # The message of "waited" sat in its queue past its grace (2 s after its time):
+        # the worker, told to read that queue now, drops it.
+        scheduled = datetime.fromisoformat(at)
+        while datetime.now(UTC) < scheduled + timedelta(seconds=2.2):
+            time.sleep(0.1)
+        subprocess.run(
+            [
+                *(sys.executable, "-m", "celery", "-A", "tasks", "control", "add_consumer"),
+                *(late, "-d", f"{redis_worker.queue}@{os.uname().nodename}"),
+            ],
+            cwd=redis_worker.folder,
+            env=redis_worker.env,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        daemon.wait_for(lambda: daemon.statuses("waited") == ["missed"], "the expired one missed")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+    runs = _history(tmp_path)
+    assert (runs["ok"]["status"], runs["ok"]["result"]) == ("success", {"sum": 5})
+    error = runs["raising"]["error"]
+    assert runs["raising"]["status"] == "failure"
+    assert isinstance(error, dict) and (error["type"], error["message"]) == ("ValueError", "boom")
+    assert 'raise ValueError("boom")' in str(error["traceback"])
+    assert runs["too-long"]["status"] == "timeout"
+    assert runs["waited"]["status"] == "missed"
+    ran = redis_worker.ran() - ran_before
+    assert sorted(ran.values()) == [1, 1, 1]  # ok, raising, too-long; the expired one never ran
+
+
+def test_a_daemon_killed_with_twenty_runs_under_way_adopts_them_all(
+    tmp_path: Path, redis_worker: Worker
+) -> None:
+    at = _just_past()
+    jobs = "".join(
+        textwrap.dedent(f"""\
+        j{n:02}:
+          trigger: {{date: "{at}"}}
+          run: {{task: tasks.slow, args: [0.4]}}
+          executor: celery
+          misfire_grace_time: 10m
+        """)
+        for n in range(20)
+    )
+    _manifest(tmp_path, redis_worker, jobs)
+    first = Daemon(tmp_path)
+    try:
+        first.wait_for(
+            lambda: _count(first, "remote_sent = 1") >= 20,
+            "twenty task runs sent",
+        )
+        started = len(redis_worker.lines("start"))
+        ended = len(redis_worker.lines("end"))
+        assert ended < 20, "the runs were over before the daemon was killed"
+    finally:
+        first.proc.kill()  # kill -9
+        first.proc.wait()
+    statuses = first.rows("SELECT status FROM runs")
+    assert len(statuses) == 20 and {s for (s,) in statuses} <= {"running", "success"}
+    second = Daemon(tmp_path)
+    try:
+        second.wait_for(
+            lambda: _count(second, "status = 'success'") == 20,
+            "all twenty adopted and recorded",
+            timeout=60,
+        )
+    finally:
+        second.signal(signal.SIGTERM)
+        assert second.exit_code() == 0
+    refs = {r for (r,) in second.rows("SELECT remote FROM runs")}
+    ran = redis_worker.ran()
+    mine = {ref: ran[ref] for ref in refs}
+    assert len(refs) == 20 and set(mine.values()) == {1}  # 0 lost, 0 duplicates
+    assert sorted(set(redis_worker.lines("end")) & refs) == sorted(refs)
+    results = second.rows("SELECT result, node FROM runs")
+    assert {json.loads(r) for r, _ in results} == {0.4}
+    assert started <= 20 and "adopted" in second.log.read_text()
