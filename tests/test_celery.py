@@ -261,7 +261,8 @@ def test_outcomes_as_history_shows_them(tmp_path: Path, redis_worker: Worker) ->
     assert (runs["ok"]["status"], runs["ok"]["result"]) == ("success", {"sum": 5})
     error = runs["raising"]["error"]
     assert runs["raising"]["status"] == "failure"
-    assert isinstance(error, dict) and (error["type"], error["message"]) == ("ValueError", "boom")
+    assert isinstance(error, dict)
+    assert (error["type"], error["message"]) == ("ValueError", "boom")
     assert 'raise ValueError("boom")' in str(error["traceback"])
     assert runs["too-long"]["status"] == "timeout"
     assert runs["waited"]["status"] == "missed"
@@ -297,7 +298,8 @@ def test_a_daemon_killed_with_twenty_runs_under_way_adopts_them_all(
         first.proc.kill()  # kill -9
         first.proc.wait()
     statuses = first.rows("SELECT status FROM runs")
-    assert len(statuses) == 20 and {s for (s,) in statuses} <= {"running", "success"}
+    assert len(statuses) == 20
+    assert {s for (s,) in statuses} <= {"running", "success"}
     second = Daemon(tmp_path)
     try:
         second.wait_for(
@@ -311,8 +313,104 @@ def test_a_daemon_killed_with_twenty_runs_under_way_adopts_them_all(
     refs = {r for (r,) in second.rows("SELECT remote FROM runs")}
     ran = redis_worker.ran()
     mine = {ref: ran[ref] for ref in refs}
-    assert len(refs) == 20 and set(mine.values()) == {1}  # 0 lost, 0 duplicates
+    assert len(refs) == 20
+    assert set(mine.values()) == {1}  # 0 lost, 0 duplicates
     assert sorted(set(redis_worker.lines("end")) & refs) == sorted(refs)
     results = second.rows("SELECT result, node FROM runs")
     assert {json.loads(r) for r, _ in results} == {0.4}
-    assert started <= 20 and "adopted" in second.log.read_text()
+    assert started <= 20
+    assert "adopted" in second.log.read_text()
+
+
+def test_a_worker_killed_mid_task_does_not_run_it_twice(tmp_path: Path) -> None:
+    """RabbitMQ redelivers the unacked message (late acks) to the next worker: the guard
+    refuses it, and the run is recorded ``interrupted`` instead of running again."""
+    amqp, redis = _url(AMQP_ENV), _url(REDIS_ENV)
+    worker = _worker(tmp_path / "worker", f"{amqp}/", f"{redis}/1")
+    worker.start(concurrency=1)
+    daemon: Daemon | None = None
+    try:
+        _manifest(
+            tmp_path,
+            worker,
+            f"""\
+            long:
+              trigger: {{date: "{_just_past()}"}}
+              run: {{task: tasks.slow, args: [60]}}
+              executor: celery
+            """,
+        )
+        daemon = Daemon(tmp_path)
+        deadline = time.monotonic() + 30
+        while not worker.lines("start") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [task_id] = worker.lines("start")
+        worker.kill()  # kill -9 of the worker and its pool, mid-task
+        worker.start(concurrency=1)  # the broker redelivers the message to it
+        running = daemon
+        running.wait_for(lambda: running.statuses("long") == ["interrupted"], "the run's outcome")
+    finally:
+        worker.stop()
+        if daemon is not None:
+            daemon.signal(signal.SIGTERM)
+            assert daemon.exit_code() == 0
+    assert worker.ran() == Counter({task_id: 1})
+    assert worker.lines("end") == []
+    run = _history(tmp_path)["long"]
+    error = run["error"]
+    assert isinstance(error, dict)
+    assert error["type"] == "WorkerLostError"
+
+
+def _replica_rows(url: str, sql: str) -> list[tuple[object, ...]]:
+    psycopg = need("psycopg", "pip install -e '.[test]'")
+    with psycopg.connect(url) as db:
+        return list(db.execute(sql).fetchall())
+
+
+def test_two_replicas_send_every_fire_exactly_once(
+    tmp_path: Path, redis_worker: Worker, postgres_url: str
+) -> None:
+    """Two ``yamlcron run`` on one PostgreSQL store, 20 fires a second for 60 s."""
+    seconds = float(os.environ.get("YAMLCRON_TEST_REPLICA_SECONDS", "60"))
+    jobs = "".join(
+        textwrap.dedent(f"""\
+        r{n:02}:
+          trigger: {{cron: "* * * * * *"}}
+          run: {{task: tasks.add, args: [{n}, 1]}}
+          executor: celery
+          max_instances: 5  # a run counts as under way until its outcome is polled
+        """)
+        for n in range(20)
+    )
+    _manifest(tmp_path, redis_worker, jobs)
+    replicas = [Daemon(tmp_path, "--store", postgres_url) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            for replica in replicas:
+                assert replica.proc.poll() is None, replica.log.read_text()
+            time.sleep(0.5)
+    finally:
+        for replica in replicas:
+            replica.signal(signal.SIGTERM)
+        for replica in replicas:
+            assert replica.exit_code() == 0
+    runs = _replica_rows(
+        postgres_url, "SELECT job_id, scheduled_at, status, remote, node FROM runs ORDER BY id"
+    )
+    assert {status for _, _, status, _, _ in runs} <= {"success", "running"}  # none missed
+    sent = {str(ref): str(job) for job, _, _, ref, _ in runs}
+    deadline = time.monotonic() + 60
+    while not set(sent) <= set(redis_worker.ran()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ran = redis_worker.ran()
+    assert {ref: ran[ref] for ref in sent} == dict.fromkeys(sent, 1)  # each exactly once
+    by_job: dict[str, list[int]] = {}
+    for job, at, _, _, _ in runs:
+        by_job.setdefault(str(job), []).append(int(str(at)))
+    for job, times in by_job.items():  # no second skipped between a job's first and last fire
+        assert sorted(times) == list(range(min(times), max(times) + 1, 1_000_000)), job
+    assert len(by_job) == 20
+    assert len(runs) >= 20 * (seconds - 10)
+    assert len({node for *_, node in runs}) == 2  # both replicas took part
