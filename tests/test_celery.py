@@ -220,7 +220,7 @@ def test_outcomes_as_history_shows_them(tmp_path: Path, redis_worker: Worker) ->
           run: {{task: tasks.slow, args: [30], timeout: 1s}}
           executor: celery
         waited:
-          trigger: {{date: "{at}"}}
+          trigger: {{cron: "0 3 1 1 *"}}
           run: {{task: tasks.add, args: [1, 1]}}
           executor: {{via: celery, queue: {late}}}
           misfire_grace_time: 2s
@@ -229,18 +229,19 @@ def test_outcomes_as_history_shows_them(tmp_path: Path, redis_worker: Worker) ->
     ran_before = redis_worker.ran()
     daemon = Daemon(tmp_path)
     try:
-        daemon.wait_for(
-            lambda: _count(daemon, "remote_sent = 1") == 4,
-            "four task runs sent",
+        daemon.wait_for(lambda: _count(daemon, "status != 'running'") == 3, "three outcomes")
+        subprocess.run(
+            [sys.executable, "-m", "yamlcron", "trigger", "waited"],
+            cwd=tmp_path,
+            env=clean_env(),
+            check=True,
+            capture_output=True,
         )
-        daemon.wait_for(
-            lambda: _count(daemon, "status != 'running'") == 3,
-            "three outcomes",
-        )
-        # The message of "waited" sat in its queue past its grace (2 s after its time):
-        # the worker, told to read that queue now, drops it.
-        scheduled = datetime.fromisoformat(at)
-        while datetime.now(UTC) < scheduled + timedelta(seconds=2.2):
+        daemon.wait_for(lambda: _count(daemon, "remote_sent = 1") == 4, "the fourth one sent")
+        # Its message sits in a queue nobody reads past its grace (2 s after its time);
+        # the worker, told to read that queue then, drops it.
+        [(scheduled,)] = daemon.rows("SELECT scheduled_at FROM runs WHERE job_id = 'waited'")
+        while time.time() < scheduled / 1e6 + 2.2:
             time.sleep(0.1)
         subprocess.run(
             [
@@ -414,3 +415,52 @@ def test_two_replicas_send_every_fire_exactly_once(
     assert len(by_job) == 20
     assert len(runs) >= 20 * (seconds - 10)
     assert len({node for *_, node in runs}) == 2  # both replicas took part
+
+
+def test_a_run_claimed_but_never_sent_is_sent_by_the_next_daemon(
+    tmp_path: Path, redis_worker: Worker
+) -> None:
+    """A scheduler that died between its claim and the send: its successor sends the run."""
+    from yamlcron.registry import build_registry
+    from yamlcron.remote import RemoteStore
+    from yamlcron.runs import Claim, NewRun, RunStatus
+
+    _manifest(
+        tmp_path,
+        redis_worker,
+        """\
+        once:
+          trigger: {cron: "0 3 1 1 *"}
+          run: {task: tasks.add, args: [20, 22]}
+          executor: celery
+        """,
+    )
+    subprocess.run(
+        [sys.executable, "-m", "yamlcron", "apply"],
+        cwd=tmp_path,
+        env=clean_env(),
+        check=True,
+        capture_output=True,
+    )
+    store = build_registry(autoload=False).open_store(
+        f"sqlite://{tmp_path / '.yamlcron' / 'state.db'}", create=True
+    )
+    try:
+        now = datetime.now(UTC)
+        gone = store.join("gone", 30)
+        new = NewRun(job_id="once", scheduled_at=now, status=RunStatus.RUNNING, remote=True)
+        [run] = store.claim([Claim(job_id="once", runs=(new,))], gone, None)
+        assert isinstance(store, RemoteStore)
+        store.leave(gone)  # and died before sending
+    finally:
+        store.close()
+    daemon = Daemon(tmp_path)
+    try:
+        daemon.wait_for(lambda: daemon.statuses("once") == ["success"], "the adopted run's end")
+    finally:
+        daemon.signal(signal.SIGTERM)
+        assert daemon.exit_code() == 0
+    [(ref, result, sent)] = daemon.rows("SELECT remote, result, remote_sent FROM runs")
+    assert (json.loads(result), sent) == ({"sum": 42}, 1)
+    assert redis_worker.ran()[ref] == 1
+    assert run.id == 1
