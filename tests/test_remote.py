@@ -69,7 +69,8 @@ def test_a_task_run_takes_its_executors_settings_under_its_own_options() -> None
         "timeout": "10m",
     }
     again = job_from_json("sync", json.loads(json.dumps(sync.canonical)))
-    assert again == sync and again.digest == sync.digest
+    assert again == sync
+    assert again.digest == sync.digest
     plain = manifest.jobs["plain"]  # no options: the canonical form keeps the plain name
     assert (plain.canonical["executor"], plain.remote) == ("subprocess", False)
 
@@ -140,8 +141,9 @@ jobs:
 def test_the_merged_schema_describes_executor_options() -> None:
     schema = merged_schema(build_registry(autoload=False).components)
     settings = schema["properties"]["executors"]["properties"]["celery"]
-    assert "broker" in settings["properties"] and settings["required"] == []
-    [celery] = [c for c in schema["$defs"]["executor"]["anyOf"][1]["allOf"]]
+    assert "broker" in settings["properties"]
+    assert settings["required"] == []
+    [celery] = list(schema["$defs"]["executor"]["anyOf"][1]["allOf"])
     assert celery["if"]["properties"]["via"]["const"] == "celery"
     assert celery["then"]["required"] == ["broker", "backend"]
 
@@ -155,7 +157,8 @@ def test_references_are_derived_not_drawn() -> None:
         reference("store-a", "sync", NOW + timedelta(microseconds=1), 1),
         reference("store-a", "sync", NOW, 2),
     }
-    assert one not in others and len(others) == 4
+    assert one not in others
+    assert len(others) == 4
 
 
 def _applied(store: Store) -> None:
@@ -209,4 +212,62 @@ def test_a_remote_run_never_sent_is_adopted_as_such(store: Store) -> None:
 def test_the_store_identity_is_kept(store: Store) -> None:
     assert isinstance(store, RemoteStore)
     first = store.store_identity()
-    assert first == store.store_identity() and len(first) == 32
+    assert first == store.store_identity()
+    assert len(first) == 32
+
+
+class _Sunrise:
+    """A schedule of its own kind (as celery's solar() is): nothing in a manifest says it."""
+
+    def __repr__(self) -> str:
+        return "<sunrise>"
+
+
+def test_a_beat_schedule_becomes_a_manifest_that_validates(tmp_path: Path) -> None:
+    celery = pytest.importorskip("celery")
+    from celery.schedules import crontab
+
+    from yamlcron.remotebeat import beat_to_manifest
+
+    app = celery.Celery("proj", broker="redis://h:6379/0", backend="redis://h:6379/1")
+    app.conf.timezone = "Europe/Berlin"
+    app.conf.beat_schedule = {
+        "nightly report": {
+            "task": "proj.tasks.report",
+            "schedule": crontab(minute=30, hour=3, day_of_week="mon-fri"),
+            "args": (7,),
+            "options": {"queue": "reports", "expires": 600},
+        },
+        "every-10s": {"task": "proj.tasks.ping", "schedule": 10.0, "kwargs": {"to": "x"}},
+        "hourly": {"task": "proj.tasks.tick", "schedule": timedelta(hours=1)},
+        "dawn": {"task": "proj.tasks.sun", "schedule": _Sunrise()},
+    }
+    manifest, skipped = beat_to_manifest(app)
+    assert skipped == [
+        "dawn: its schedule <solar: sunrise at latitude 52.5, longitude: 13.4> has no equivalent"
+    ]
+    assert manifest["executors"] == {
+        "celery": {"broker": "redis://h:6379/0", "backend": "redis://h:6379/1"}
+    }
+    assert manifest["jobs"] == {
+        "nightly-report": {
+            "trigger": {"cron": "30 3 * * mon-fri", "timezone": "Europe/Berlin"},
+            "run": {"task": "proj.tasks.report", "args": [7]},
+            "executor": {"via": "celery", "queue": "reports"},
+            "misfire_grace_time": 600,
+        },
+        "every-10s": {
+            "trigger": {"interval": 10},
+            "run": {"task": "proj.tasks.ping", "kwargs": {"to": "x"}},
+            "executor": "celery",
+        },
+        "hourly": {
+            "trigger": {"interval": 3600},
+            "run": {"task": "proj.tasks.tick"},
+            "executor": "celery",
+        },
+    }
+    import yaml
+
+    jobs = _parse(yaml.safe_dump(manifest))
+    assert set(jobs) == {"nightly-report", "every-10s", "hourly"}
