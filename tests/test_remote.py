@@ -243,9 +243,7 @@ def test_a_beat_schedule_becomes_a_manifest_that_validates(tmp_path: Path) -> No
         "dawn": {"task": "proj.tasks.sun", "schedule": _Sunrise()},
     }
     manifest, skipped = beat_to_manifest(app)
-    assert skipped == [
-        "dawn: its schedule <solar: sunrise at latitude 52.5, longitude: 13.4> has no equivalent"
-    ]
+    assert skipped == ["dawn: its schedule <sunrise> has no equivalent"]
     assert manifest["executors"] == {
         "celery": {"broker": "redis://h:6379/0", "backend": "redis://h:6379/1"}
     }
