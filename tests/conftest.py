@@ -23,6 +23,16 @@ pytest_plugins = [
     "tests.recorder",  # the `recorder` fixture: a real HTTP server that records requests
 ]
 
+PROCESS_FOLDER = Path(__file__).parent / "process"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under ``tests/process/`` is a ``process`` test: the folder is the marker."""
+    for item in items:
+        if item.path.is_relative_to(PROCESS_FOLDER):
+            item.add_marker(pytest.mark.process)
+
+
 #: How long a test's threads and processes get to finish ending after it returns (a thread
 #: being joined, a killed process not yet gone); what is still there then was left behind.
 SETTLE_SECONDS = 10.0

@@ -16,10 +16,14 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from email.message import Message
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+#: The project's top folder (the tests live in folders of their own below it).
+ROOT = Path(__file__).resolve().parent.parent
 
 STRICT_ENV = "YAMLCRON_TEST_STRICT"
 

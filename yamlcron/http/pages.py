@@ -15,6 +15,7 @@ has typed the token, which the script sends to the JSON API.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from functools import cache
 from html import escape
@@ -25,6 +26,7 @@ from yamlcron.errors import UnknownJobError, YamlcronError
 from yamlcron.http.page_html import STATUSES, Moments
 from yamlcron.http.page_index import JOB_STATES, JobFilter, index
 from yamlcron.http.page_runs import RunFilter, job_page, run_page
+from yamlcron.http.web import JSON
 
 if TYPE_CHECKING:
     from yamlcron.app import Yamlcron
@@ -42,13 +44,17 @@ class BadQuery(YamlcronError):
     """A query value the page cannot use: the page answers 400 and names it."""
 
 
-def page(app: Yamlcron, path: str, query: Mapping[str, str]) -> Response | None:
+def page(
+    app: Yamlcron, path: str, query: Mapping[str, str], *, for_people: bool = True
+) -> Response | None:
     """(status, content type, body) of a page, or None when ``path`` is not a page.
 
     ``path`` is the request's path (decoded), ``query`` its query string's values.
     Answers 200 with the page; 404 for a job or run the store does not hold; 400 for a
     query value it cannot use; 503 when the store cannot be read (an outage, or nothing
-    applied yet). Each error is a small page that says what went wrong.
+    applied yet). Each error is a small page that says what went wrong, or, when the
+    client is not a browser (``for_people`` False: it does not accept HTML), SPEC §9's
+    JSON error.
     """
     if path.startswith("/static/"):
         return _static(path.removeprefix("/static/"))
@@ -58,11 +64,11 @@ def page(app: Yamlcron, path: str, query: Mapping[str, str]) -> Response | None:
     try:
         return 200, HTML, render(app, _reader(app), query)
     except BadQuery as exc:
-        return _problem(400, "Bad request", str(exc), path)
+        return _problem(400, "Bad request", str(exc), path, for_people)
     except UnknownJobError as exc:
-        return _problem(404, "Not found", str(exc), path)
+        return _problem(404, "Not found", str(exc), path, for_people)
     except YamlcronError as exc:
-        return _problem(503, "The store cannot be read", str(exc), path)
+        return _problem(503, "The store cannot be read", str(exc), path, for_people)
 
 
 #: A page from the daemon's service, the service it reads the store through, and the query.
@@ -145,8 +151,10 @@ def _choice(query: Mapping[str, str], key: str, allowed: set[str]) -> str:
     return value
 
 
-def _problem(status: int, title: str, message: str, path: str) -> Response:
-    """A small page for an error: what went wrong, and the way back."""
+def _problem(status: int, title: str, message: str, path: str, for_people: bool) -> Response:
+    """A small page for an error: what went wrong, and the way back; JSON for a program."""
+    if not for_people:
+        return status, JSON, json.dumps({"error": message}, ensure_ascii=False).encode()
     root = "../" if path.count("/") > 1 else "./"
     body = (
         f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -116,7 +116,12 @@ class Application:
             from yamlcron.http import pages  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
             raise HttpError(404, f"no such path: {request.path}") from None
-        answer = pages.page(self.context.app, request.path, request.query)
+        answer = pages.page(
+            self.context.app,
+            request.path,
+            request.query,
+            for_people="text/html" in request.accept,
+        )
         if answer is None:
             raise HttpError(404, f"no such path: {request.path}")
         status, content_type, body = answer
@@ -149,6 +154,7 @@ def read_request(environ: dict[str, Any]) -> Request:
         query=query,
         authorization=str(environ.get("HTTP_AUTHORIZATION", "")),
         body=body,
+        accept=str(environ.get("HTTP_ACCEPT", "")),
     )
 
 

@@ -37,6 +37,8 @@ class Request:
     query: Mapping[str, str] = field(default_factory=dict)
     authorization: str = ""
     body: bytes = b""
+    #: The Accept header: a browser (it accepts HTML) gets its errors as pages.
+    accept: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import ROOT
 from yamlcron.answers import fires
 from yamlcron.app import Yamlcron
 from yamlcron.errors import PlanRefusedError, StoreError, UnknownJobError
@@ -159,7 +160,7 @@ def _imports(path: Path) -> set[str]:
 
 
 def test_the_cli_imports_neither_store_nor_reconciler_and_app_no_cli() -> None:
-    package = Path(__file__).parent.parent / "yamlcron"
+    package = ROOT / "yamlcron"
     forbidden = ("yamlcron.store", "yamlcron.reconcile")
     for module in sorted((package / "cli").glob("*.py")):
         names = _imports(module)

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import dump_store
+from tests.process.test_http_api import TOKEN, write
 from tests.processes import Daemon, Served, serving
-from tests.test_http_api import TOKEN, write
 from tests.tools import call
 
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
@@ -74,6 +74,11 @@ def _state(path: Path) -> dict[str, list[tuple[object, ...]]]:
         ("POST", "/api/v1/jobs/hello/trigger?wait=-1", 400),
         ("POST", "/api/v1/jobs/hello/trigger?wait=nan", 400),
         ("POST", "/api/v1/jobs/hello/trigger?wait=100000", 400),
+        # The status page's errors, asked for by a program (no HTML in its Accept).
+        ("GET", "/jobs/unknown", 404),
+        ("GET", "/runs/999999", 404),
+        ("GET", "/?status=exploded", 400),
+        ("POST", "/jobs/hello", 405),
     ],
 )
 def test_a_bad_request_gets_a_json_error_and_changes_nothing(
@@ -85,6 +90,16 @@ def test_a_bad_request_gets_a_json_error_and_changes_nothing(
     assert isinstance(reply.json()["error"], str)
     if status == 405:
         assert reply.headers["Allow"]
+
+
+@pytest.mark.parametrize(("path", "status"), [("/jobs/unknown", 404), ("/?status=exploded", 400)])
+def test_a_browser_gets_the_status_pages_errors_as_pages(
+    served: Served, path: str, status: int
+) -> None:
+    reply = call(served.url + path, headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    assert reply.status == status
+    assert reply.headers["Content-Type"].startswith("text/html")
+    assert b"Back to the jobs" in reply.body
 
 
 @pytest.mark.parametrize(

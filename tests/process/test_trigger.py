@@ -16,8 +16,8 @@ import pytest
 
 from tests.conftest import CliResult
 from tests.processes import Daemon, clean_env, cli
-from tests.test_executors import alive
-from tests.test_webhook import Hook
+from tests.unit.test_executors import alive
+from tests.unit.test_webhook import Hook
 
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 

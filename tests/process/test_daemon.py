@@ -103,7 +103,8 @@ def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[...,
     d.proc.kill()  # SIGKILL: nothing gets recorded by the dying process
     d.proc.wait()
     assert d.statuses("slow") == ["running"]
-    again = daemon(jobs)
+    # The retry sleeps: SIGTERM below waits 2 s for it, not 30, then stops its group.
+    again = daemon(jobs, "--shutdown-timeout", "2")
     again.wait_for(lambda: again.statuses("slow") == ["interrupted", "running"], "recovery")
     attempts = again.rows("SELECT attempt, error FROM runs ORDER BY id")
     assert attempts[0][0] == 1
@@ -114,6 +115,7 @@ def test_kill_9_then_restart_marks_interrupted_and_retries(daemon: Callable[...,
     assert not running(first)
     again.signal(signal.SIGTERM)
     assert again.exit_code() == 0
+    assert again.statuses("slow") == ["interrupted", "interrupted"]  # the retry stopped, too
 
 
 def test_a_paused_sqlite_daemon_keeps_its_runs_and_an_idle_one_writes_nothing(

@@ -7,9 +7,10 @@ import inspect
 import re
 from pathlib import Path
 
+from tests.tools import ROOT
 from yamlcron import hookspecs, interfaces
 
-GUIDE = (Path(__file__).parent.parent / "docs" / "plugins.md").read_text()
+GUIDE = (ROOT / "docs" / "plugins.md").read_text()
 
 
 def hooks() -> list[str]:

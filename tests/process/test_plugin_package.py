@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.tools import ROOT
+
 pytestmark = pytest.mark.process  # real processes: not in the lower-bounds job
 
-EXAMPLE = Path(__file__).parent.parent / "examples" / "plugin"
+EXAMPLE = ROOT / "examples" / "plugin"
 
 
 def test_example_plugin_installs_and_works_under_yamlcron_run(tmp_path: Path) -> None:

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 
 from tests.processes import clean_env
-from tests.tools import tool
+from tests.tools import ROOT, tool
 from yamlcron.scheduler.pulse import Pulse
 from yamlcron.sdnotify import ServiceManager, service_manager
 
-UNIT = Path(__file__).parent.parent / "deploy" / "systemd" / "yamlcron.service"
+UNIT = ROOT / "deploy" / "systemd" / "yamlcron.service"
 
 JOBS = """\
 version: 1

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import jsonschema
 
+from tests.tools import ROOT
 from yamlcron.schema import core_schema
 
-SCHEMA_FILE = Path(__file__).parent.parent / "schemas" / "jobs.schema.json"
+SCHEMA_FILE = ROOT / "schemas" / "jobs.schema.json"
 
 
 def test_shipped_schema_is_the_source_file_and_valid() -> None:

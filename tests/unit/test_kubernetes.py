@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from tests.conftest import CliResult
-from tests.tools import require_modules
+from tests.tools import ROOT, require_modules
 
-FOLDER = Path(__file__).parent.parent / "deploy" / "kubernetes"
+FOLDER = ROOT / "deploy" / "kubernetes"
 #: The oldest Kubernetes release the manifests are checked against (PodDisruptionBudget
 #: policy/v1 and every field used here are older).
 KUBERNETES = "1.29.0"

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
+from tests.tools import ROOT
 from yamlcron.interfaces import Doorbell, FiringStore, HistoryStore, JobStore, LeaseStore, Store
 
-ROOT = Path(__file__).resolve().parent.parent
 ROLES = (JobStore, FiringStore, LeaseStore, HistoryStore, Doorbell)
 
 

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 
 from tests.processes import clean_env
-from tests.tools import require_modules
+from tests.tools import ROOT, require_modules
 
 pytestmark = pytest.mark.process
 
-EXAMPLES = Path(__file__).parent.parent / "examples" / "webapps"
+EXAMPLES = ROOT / "examples" / "webapps"
 
 
 class Site:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import CliResult
+from tests.tools import ROOT
 from yamlcron import Yamlcron, hookimpl
 from yamlcron.errors import ManifestError, PluginError
 from yamlcron.events import JobEvent, ManifestEvent, RunEvent
@@ -22,8 +23,6 @@ from yamlcron.interfaces import Executor, Outcome, RunContext
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import BUILTIN_PLUGINS, build_registry
 from yamlcron.runs import RunStatus
-
-ROOT = Path(__file__).parent.parent
 
 
 def test_builtins_come_through_the_registry_only() -> None:

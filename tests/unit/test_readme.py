@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CliResult
+from tests.tools import ROOT
 
-README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def _blocks(kind: str) -> list[str]:
@@ -87,7 +88,7 @@ def test_commands_after_the_example_name_its_manifest() -> None:
 
 def test_the_example_plugin_readme_names_the_plugin_as_listed() -> None:
     """``yamlcron plugins`` lists an entry-point plugin by its entry point's name."""
-    plugin = Path(__file__).parent.parent / "examples" / "plugin"
+    plugin = ROOT / "examples" / "plugin"
     project = tomllib.loads((plugin / "pyproject.toml").read_text(encoding="utf-8"))
     [name] = project["project"]["entry-points"]["yamlcron"]
     dist = project["project"]["name"]

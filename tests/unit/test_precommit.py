@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from tests.processes import clean_env
-from tests.tools import require_modules
+from tests.tools import ROOT, require_modules
 
-ROOT = Path(__file__).parent.parent
 EXAMPLE = ROOT / "examples" / "jobs.yaml"
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).parent.parent
+from tests.tools import ROOT
+
 HEALTHCHECK = ROOT / "deploy" / "docker" / "healthcheck.py"
 
 

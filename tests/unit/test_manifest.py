@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import GOOD, CliResult, dump_store
+from tests.tools import ROOT
 from yamlcron.errors import ManifestError
 from yamlcron.manifest import load_manifest, parse_manifest
 from yamlcron.manifestfile import MAX_BYTES
@@ -442,7 +443,7 @@ def test_merge_keys_and_anchors(write: Callable[[str], Path]) -> None:
 
 
 def test_example_manifest_is_valid() -> None:
-    example = Path(__file__).parent.parent / "examples" / "jobs.yaml"
+    example = ROOT / "examples" / "jobs.yaml"
     first = example.read_text().splitlines()[0]
     assert first == "# yaml-language-server: $schema=../schemas/jobs.schema.json"
     manifest = load_manifest(example)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.test_leases import _applied
+from tests.contract.test_leases import _applied
 from yamlcron.errors import LeaseLostError
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, Finish, NewRun, RunStatus

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).parent.parent
+from tests.tools import ROOT
 
 
 def _module_name(path: Path) -> str:

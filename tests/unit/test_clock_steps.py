@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from tests.test_scheduler import T0, Harness, harness, job
+from tests.unit.test_scheduler import T0, Harness, harness, job
 from yamlcron.runs import RunStatus
 
 __all__ = ["harness"]  # the fixture, used by name

@@ -18,11 +18,11 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from tests.processes import Served, serving
-from tests.tools import call, free_port, tool
+from tests.tools import ROOT, call, free_port, tool
 
 pytestmark = [pytest.mark.process, pytest.mark.timeout(180)]
 
-ALERTS = Path(__file__).parent.parent / "docs" / "alerts.yml"
+ALERTS = ROOT / "docs" / "alerts.yml"
 #: Scrapes that make the test's 30 s of scraping, one a second.
 SCRAPES = 30
 

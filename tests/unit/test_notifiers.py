@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.process.test_watch import git
 from tests.processes import Daemon, cli
-from tests.test_watch import git
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.registry import build_registry
 

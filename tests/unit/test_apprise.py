@@ -11,8 +11,8 @@ from types import ModuleType
 import pytest
 
 from tests.recorder import Recorder, run_jobs
-from tests.test_startup import _imported
 from tests.tools import need
+from tests.unit.test_startup import _imported
 from yamlcron import RunStatus, Yamlcron
 from yamlcron.errors import DeliveryError
 from yamlcron.registry import build_registry

@@ -24,7 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.test_leases import NOW, _applied, _fire
+from tests.contract.test_leases import NOW, _applied, _fire
 from yamlcron import reconcile
 from yamlcron.errors import StoreError
 from yamlcron.interfaces import Store
