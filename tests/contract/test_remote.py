@@ -1,6 +1,6 @@
 """Remote runs in the core: task runs and executor options in the manifest, references in
 the store, adoption instead of interruption (``yamlcron.remote``). The engine's side, with
-real Celery workers, is ``tests/test_celery.py``."""
+real Celery workers, is ``tests/process/test_celery.py``."""
 
 from __future__ import annotations
 

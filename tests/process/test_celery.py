@@ -27,8 +27,6 @@ import pytest
 from tests.processes import Daemon, clean_env
 from tests.tools import missing, need
 
-pytestmark = pytest.mark.process
-
 REDIS_ENV = "YAMLCRON_TEST_REDIS_URL"
 AMQP_ENV = "YAMLCRON_TEST_AMQP_URL"
 
