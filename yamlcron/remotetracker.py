@@ -75,6 +75,7 @@ class Tracker:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._identity: str | None = None
+        self._unmarked: list[int] = []  # sent, to be noted at the next poll (_mark_sent)
 
     def _remote_store(self) -> RemoteStore:
         if not isinstance(self.store, RemoteStore):
@@ -170,6 +171,7 @@ class Tracker:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        self._mark_sent()
         with self._wake:
             self._thread = None
             left = list(self._items.values())
@@ -191,6 +193,7 @@ class Tracker:
             now = self.clock()
             self._send([i for i in items if not i.sent and i.due <= now], now)
             if now >= next_poll:
+                self._mark_sent()
                 self._poll([i for i in items if i.sent])
                 next_poll = self.clock() + timedelta(seconds=self.poll)
             with self._wake:
@@ -228,11 +231,22 @@ class Tracker:
                             kind="started", run=running, job=item.spec, folder=self.runner.folder
                         )
                     )
-            try:
-                self._remote_store().mark_sent([i.run.id for i in batch])
-            except StoreError as exc:  # sent again if adopted: the reference makes that safe
-                log.warning("could not note %d remote run(s) as sent: %s", len(batch), exc)
+            self._unmarked += [i.run.id for i in batch]
             self._conclude({i.remote.reference: i for i in batch}, ended)
+
+    def _mark_sent(self) -> None:
+        """Note what was sent since the last poll, in one transaction (one disk flush).
+
+        A crash before it leaves runs sent but not noted: the next scheduler sends them
+        again under the same reference, which the engine (or its guard) runs once.
+        """
+        if not self._unmarked:
+            return
+        sent, self._unmarked = self._unmarked, []
+        try:
+            self._remote_store().mark_sent(sent)
+        except StoreError as exc:
+            log.warning("could not note %d remote run(s) as sent: %s", len(sent), exc)
 
     def _refused(self, batch: list[_Item], exc: Exception, now: datetime) -> None:
         log.error(
