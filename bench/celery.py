@@ -1,6 +1,6 @@
 """Dispatching to Celery: one ``yamlcron run`` beside ``celery beat``, same schedule, same run.
 
-    python bench/celery.py [--rates 20,100,200] [--window 15] [--redis redis://127.0.0.1:6379]
+    python bench/celery.py [--rates 20,100,200] [--window 15] [--repeat 2] [--redis URL]
 
 For each rate N: N jobs every second, on one Celery worker (prefork, 4 processes) with
 Redis as broker and result backend. The task notes the moment it starts on the worker.
@@ -12,7 +12,8 @@ Redis as broker and result backend. The task notes the moment it starts on the w
   Beat has no scheduled time to compare with: lateness = start - (the entry's first start
   in the window + k seconds), the drift from a perfect every-second schedule.
 
-Fires/s counts the task starts on the worker in the window, warm-up excluded.
+Fires/s counts the task starts on the worker in the window, warm-up excluded. The rows
+of one rate alternate between the two, ``--repeat`` times each.
 """
 
 from __future__ import annotations
@@ -204,6 +205,7 @@ def main() -> None:
     parser.add_argument("--rates", default="20,100,200")
     parser.add_argument("--window", type=float, default=15.0)
     parser.add_argument("--warm", type=float, default=3.0)
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument(
         "--redis", default=os.environ.get("YAMLCRON_TEST_REDIS_URL", "redis://127.0.0.1:6379")
     )
@@ -214,7 +216,8 @@ def main() -> None:
     )
     print("|---|---|---|---|---|")
     for rate in (int(r) for r in options.rates.split(",")):
-        for who, row in (("yamlcron run (SQLite)", yamlcron_row), ("celery beat", beat_row)):
+        rows = [("yamlcron run (SQLite)", yamlcron_row), ("celery beat", beat_row)] * options.repeat
+        for who, row in rows:  # interleaved: the machine's load falls on both alike
             result = row(options.redis.rstrip("/"), rate, options.window, options.warm)
             late = [v * 1000 for v in result["late"]]
             print(
