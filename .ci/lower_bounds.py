@@ -1,7 +1,7 @@
 """CI: the oldest releases we claim to support, as a pip constraints file.
 
-Every runtime dependency written ``name>=X`` in pyproject.toml (and the ``postgres`` and
-``apprise`` extras) is constrained to ``name==X``; the test tools keep their newest
+Every runtime dependency written ``name>=X`` in pyproject.toml (and the ``postgres``,
+``apprise`` and ``celery`` extras) is constrained to ``name==X``; the test tools keep their newest
 releases. ``.ci/run`` installs the project with these constraints into a second venv and
 runs the in-process tests there, so a floor that no longer installs or no longer works
 fails CI, not a user who has an older release.
@@ -26,7 +26,9 @@ def floors(requirements: list[str]) -> list[str]:
 def main() -> None:
     project = tomllib.loads(Path(sys.argv[1]).read_text())["project"]
     extras = project["optional-dependencies"]
-    pins = floors(project["dependencies"]) + floors(extras["postgres"]) + floors(extras["apprise"])
+    pins = floors(project["dependencies"])
+    for extra in ("postgres", "apprise", "celery"):
+        pins += floors(extras[extra])
     sys.stdout.write("".join(f"{pin}\n" for pin in pins))
 
 

@@ -81,9 +81,17 @@ class Parsed:
 
 
 def job_from_manifest(
-    job_id: str, job: Mapping[str, Any], defaults: Mapping[str, Any], parsed: Parsed
+    job_id: str,
+    job: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    parsed: Parsed,
+    executors: Mapping[str, Any] | None = None,
 ) -> JobSpec:
-    """The ``JobSpec`` of a validated job, its canonical form and digest built alongside."""
+    """The ``JobSpec`` of a validated job, its canonical form and digest built alongside.
+
+    ``executors`` is the manifest's ``executors:`` mapping: the settings of the job's
+    executor go under the options its ``executor: {via: ...}`` gives.
+    """
     base: Path_ = ("jobs", str(job_id))
 
     def seconds(*relative: str) -> float | None:
@@ -124,11 +132,16 @@ def job_from_manifest(
         end=_fixed(parsed.moments.get((*where, "end"))),
     )
     run = _run(job["run"], seconds("run", "timeout"))
+    executor, options = executor_of(merged.get("executor", DEFAULT_EXECUTORS.get(run.kind, "")))
+    settings = (executors or {}).get(executor)
+    if isinstance(settings, Mapping):
+        options = {**settings, **options}
     return _spec(
         job_id,
         trigger=trigger,
         run=run,
-        executor=merged.get("executor", DEFAULT_EXECUTORS[run.kind]),
+        executor=executor,
+        executor_options=options,
         coalesce=merged["coalesce"],
         misfire_grace_time=seconds("misfire_grace_time"),
         max_instances=merged["max_instances"],
@@ -139,6 +152,20 @@ def job_from_manifest(
         description=merged.get("description"),
         tags=None if "tags" not in merged else tuple(merged["tags"]),
     )
+
+
+def executor_of(value: Any) -> tuple[str, dict[str, Any]]:
+    """``executor: NAME`` or ``{via: NAME, ...options}``: the name and the options."""
+    if isinstance(value, Mapping):
+        return str(value.get("via", "")), {k: v for k, v in value.items() if k != "via"}
+    return str(value), {}
+
+
+def executor_json(spec: JobSpec) -> str | dict[str, Any]:
+    """The canonical ``executor``: the name alone while it has no options (older digests hold)."""
+    if not spec.executor_options:
+        return spec.executor
+    return {**spec.executor_options, "via": spec.executor}
 
 
 _ABSENT = object()
@@ -175,6 +202,7 @@ def _run(run: Mapping[str, Any], timeout: float | None) -> RunSpec:
         command=tuple(run.get("command", ())),
         shell=run.get("shell"),
         call=run.get("call"),
+        task=run.get("task"),
         args=tuple(run.get("args", ())),
         kwargs=dict(run.get("kwargs", {})),
         env=NO_ENV if "env" not in run else _env(run["env"]),
@@ -215,7 +243,7 @@ def job_to_json(spec: JobSpec) -> dict[str, Any]:
     out: dict[str, Any] = {
         "trigger": _trigger_json(spec.trigger),
         "run": _run_json(spec.run),
-        "executor": spec.executor,
+        "executor": executor_json(spec),
         "coalesce": spec.coalesce,
         "misfire_grace_time": _text(spec.misfire_grace_time),
         "max_instances": spec.max_instances,
@@ -263,9 +291,14 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def _run_json(run: RunSpec) -> dict[str, Any]:
-    value = {"command": list(run.command), "shell": run.shell, "call": run.call}[run.kind]
+    value = {
+        "command": list(run.command),
+        "shell": run.shell,
+        "call": run.call,
+        "task": run.task,
+    }[run.kind]
     out: dict[str, Any] = {run.kind: value}
-    if run.kind == "call":
+    if run.kind in ("call", "task"):
         out["args"] = list(run.args)
         out["kwargs"] = dict(run.kwargs)
     if run.env is not NO_ENV:
@@ -290,6 +323,7 @@ def job_from_json(job_id: str, data: Mapping[str, Any], digest: str | None = Non
     ``digest`` is ``digest_of(data)`` when the caller already has it (the store does).
     """
     trigger, run, retry = data["trigger"], data["run"], data["retry"]
+    executor, options = executor_of(data["executor"])
     return JobSpec(
         id=job_id,
         trigger=TriggerSpec(
@@ -309,13 +343,15 @@ def job_from_json(job_id: str, data: Mapping[str, Any], digest: str | None = Non
             command=tuple(run.get("command", ())),
             shell=run.get("shell"),
             call=run.get("call"),
+            task=run.get("task"),
             args=tuple(run.get("args", ())),
             kwargs=dict(run.get("kwargs", {})),
             env=NO_ENV if "env" not in run else dict(run["env"]),
             cwd=run.get("cwd"),
             timeout=_seconds(run.get("timeout")),
         ),
-        executor=data["executor"],
+        executor=executor,
+        executor_options=options,
         coalesce=data["coalesce"],
         misfire_grace_time=_seconds(data["misfire_grace_time"]),
         max_instances=data["max_instances"],

@@ -243,7 +243,13 @@ def _start_or_skip(
     start = max(now, moment)  # not before its time
     if uniform is not None and spec.trigger.jitter:
         start += timedelta(seconds=uniform(0, spec.trigger.jitter))
-    return NewRun(job_id=spec.id, scheduled_at=moment, status=RunStatus.RUNNING, started_at=start)
+    return NewRun(
+        job_id=spec.id,
+        scheduled_at=moment,
+        status=RunStatus.RUNNING,
+        started_at=start,
+        remote=spec.remote,
+    )
 
 
 def _final(job_id: str, moment: datetime, now: datetime, kind: str, message: str) -> NewRun:

@@ -54,6 +54,12 @@ def yamlcron_executors() -> Mapping[str, Executor]:  # type: ignore[empty-body]
     called on a scheduler worker thread, once per run, and may block for as long as the
     run lasts; it must honour ``context.job.run.timeout`` and ``context.cancel``. An
     exception escaping it is recorded as the run's failure, with its traceback.
+
+    An executor with an ``options_schema`` takes options (``executor: {via: docker,
+    ...}`` and the manifest's ``executors: {docker: {...}}``), validated like a
+    notifier's and handed over as ``context.job.executor_options``. One that also
+    implements ``yamlcron.remote.RemoteExecutor`` runs ``task`` runs on another engine
+    and is never given a worker thread per run (``docs/plugins.md``).
     """
 
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import os
-import stat
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime, tzinfo
@@ -23,18 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from yamlcron.canonical import (
-    DEFAULT_EXECUTORS,
     DURATIONS,
     Parsed,
     digest_of,
+    executor_of,
     job_from_manifest,
     notify_from_manifest,
 )
 from yamlcron.cronexpr import check_cron
 from yamlcron.durations import DurationRangeError, parse_duration
 from yamlcron.errors import Issue, ManifestError, YamlcronError
+from yamlcron.executorspec import JobExecutorCheck, check_settings, check_task_run
 from yamlcron.gitsource import source_commit
-from yamlcron.model import RUN_KINDS, Components, JobSpec, Manifest
+from yamlcron.manifestfile import MAX_BYTES, read_manifest_file
+from yamlcron.model import Components, JobSpec, Manifest
 from yamlcron.schema import Path_, core_schema, did_you_mean, option_issues, schema_issues
 from yamlcron.templates import stray
 from yamlcron.triggers import zone
@@ -42,8 +42,6 @@ from yamlcron.yamldoc import Document, dotted, not_a_manifest, read_document
 
 #: The operating system ends an argv, environment or path string at its first NUL.
 _NUL = "a NUL byte (\\0) cannot be passed to a process"
-#: Larger manifests are refused before they are read (100,000 jobs take about 10 MiB).
-MAX_BYTES = 32 * 1024 * 1024
 
 
 def load_manifest(path: Path, components: Components | None = None) -> Manifest:
@@ -76,52 +74,6 @@ def file_digest(path: Path) -> str | None:
         return _sha256(read_manifest_file(path))
     except YamlcronError:
         return None
-
-
-def read_manifest_file(path: Path) -> bytes:
-    """The bytes of the manifest at ``path``, a regular file (or a link to one), at most.
-
-    At most ``MAX_BYTES`` are read.
-
-    A manifest path may name anything: a link to ``/dev/zero`` (endless), ``/dev/urandom``
-    or a FIFO (a read that never ends), a ``/proc`` file whose size reads as 0. Only a
-    regular file is read, opened without blocking, and never past the limit.
-
-    Raises:
-        YamlcronError: it cannot be opened or read, or it is not a regular file.
-        ManifestError: it is over the size limit.
-    """
-    file = str(path)
-    try:
-        # O_NONBLOCK: opening a FIFO for reading would wait for a writer.
-        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        raise YamlcronError(f"{file}: cannot read the manifest: {exc.strerror}") from None
-    with open(handle, "rb", closefd=True) as reader:
-        mode = os.fstat(handle).st_mode
-        if not stat.S_ISREG(mode):
-            raise YamlcronError(
-                f"{file}: cannot read the manifest: it is {_file_kind(mode)}, not a regular file"
-            )
-        try:
-            data = reader.read(MAX_BYTES + 1)
-        except OSError as exc:
-            raise YamlcronError(f"{file}: cannot read the manifest: {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        message = f"the manifest is over the {MAX_BYTES >> 20} MiB limit; refused"
-        raise ManifestError([Issue(file, 1, 1, "", message)])
-    return data
-
-
-def _file_kind(mode: int) -> str:
-    kinds = {
-        stat.S_IFDIR: "a folder",
-        stat.S_IFCHR: "a character device",
-        stat.S_IFBLK: "a block device",
-        stat.S_IFIFO: "a FIFO (named pipe)",
-        stat.S_IFSOCK: "a socket",
-    }
-    return kinds.get(stat.S_IFMT(mode), "not a regular file")
 
 
 def _sha256(data: bytes) -> str:
@@ -193,7 +145,13 @@ def rules_digest(components: Components) -> str:
     from yamlcron import __version__
 
     options = {name: components.notifiers[name] for name in sorted(components.notifiers)}
-    return digest_of([__version__, core_schema(), sorted(components.executors), options])
+    rules = [__version__, core_schema(), sorted(components.executors), options]
+    if components.executor_options:  # absent without such executors: older records hold
+        rules.append(
+            {n: components.executor_options[n] for n in sorted(components.executor_options)}
+        )
+        rules.append(sorted(components.remote))
+    return digest_of(rules)
 
 
 # -- checks a schema cannot express ---------------------------------------------------------
@@ -234,7 +192,9 @@ class _Checker:
             if isinstance(job, dict):
                 self.check_job(str(job_id), job, jobs)
                 if self.build and not self.issues:
-                    self.jobs[job_id] = job_from_manifest(job_id, job, self.defaults, self.parsed)
+                    self.jobs[job_id] = job_from_manifest(
+                        job_id, job, self.defaults, self.parsed, self.doc.data.get("executors")
+                    )
         self.check_cycles()
 
     def check_job(self, job_id: str, job: dict[str, Any], jobs: Mapping[str, Any]) -> None:
@@ -256,6 +216,7 @@ class _Checker:
                 self.check_templates((*base, "run", key), run.get(key))
             for key in ("env", "command", "shell", "cwd", "call", "task"):
                 self.check_no_nul((*base, "run", key), run.get(key))
+        check_task_run(self.fail, base, job, self.defaults)
         if self.components is not None:
             self.check_job_components(job_id, job, self.components)
 
@@ -377,8 +338,12 @@ class _Checker:
     def check_defaults_components(self, components: Components) -> None:
         """``defaults.executor`` and the top-level and default notifiers."""
         executor = self.defaults.get("executor")
-        if isinstance(executor, str) and executor not in components.executors:
-            self.unknown(("defaults", "executor"), "executor", executor, components.executors)
+        if isinstance(executor, str | dict):
+            name = executor_of(executor)[0]
+            where = ("defaults", "executor", *(("via",) if isinstance(executor, dict) else ()))
+            if name not in components.executors:
+                self.unknown(where, "executor", name, components.executors)
+        self.issues.extend(check_settings(self.fail, self.doc, components))
         self.check_notifiers(("notify",), self.doc.data.get("notify"), components)
         self.check_notifiers(("defaults", "notify"), self.defaults.get("notify"), components)
 
@@ -387,16 +352,9 @@ class _Checker:
     ) -> None:
         """A job's executor (named, or its run kind's default) and notifiers."""
         self.check_notifiers(("jobs", job_id, "notify"), job.get("notify"), components)
-        run = job.get("run")
-        kind = next((k for k in RUN_KINDS if isinstance(run, dict) and k in run), None)
-        if "executor" in job:
-            name, where = job["executor"], ("jobs", job_id, "executor")
-        elif isinstance(self.defaults.get("executor"), str) or kind is None:
-            return  # a wrong defaults.executor is reported once
-        else:
-            name, where = DEFAULT_EXECUTORS[kind], ("jobs", job_id, "run")
-        if isinstance(name, str) and name not in components.executors:
-            self.unknown(where, "executor", name, components.executors)
+        self.issues.extend(
+            JobExecutorCheck(self.fail, self.doc, self.defaults, components)(job_id, job)
+        )
 
     def check_notifiers(self, base: Path_, entries: Any, components: Components) -> None:
         for index, entry in enumerate(entries if isinstance(entries, list) else []):

@@ -18,12 +18,12 @@ from typing import Any, Literal
 from yamlcron.durations import format_duration
 
 TriggerKind = Literal["cron", "interval", "date", "after"]
-RunKind = Literal["command", "shell", "call"]
+RunKind = Literal["command", "shell", "call", "task"]
 When = Literal["success", "failure", "always"]
 
 #: Order in which the kinds are looked for in a trigger or run mapping.
 TRIGGER_KINDS: tuple[TriggerKind, ...] = ("cron", "interval", "date", "after")
-RUN_KINDS: tuple[RunKind, ...] = ("command", "shell", "call")
+RUN_KINDS: tuple[RunKind, ...] = ("command", "shell", "call", "task")
 #: A run's ``env`` when the manifest gives none; told apart from ``env: {}`` by identity,
 #: because the canonical form (and so the digest) keeps whether ``env`` was written.
 NO_ENV: Mapping[str, str] = MappingProxyType({})
@@ -58,12 +58,16 @@ class TriggerSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RunSpec:
-    """What a job runs: an argv (``command``), a ``shell`` script, or a Python ``call``."""
+    """What a job runs: an argv, a ``shell`` script, a Python ``call``, or a ``task``.
+
+    A ``task`` is sent by name to a distributed engine: a remote run (``yamlcron.remote``).
+    """
 
     kind: RunKind
     command: tuple[str, ...] = ()
     shell: str | None = None
     call: str | None = None
+    task: str | None = None
     args: tuple[Any, ...] = ()
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     env: Mapping[str, str] = field(default_factory=lambda: NO_ENV)
@@ -113,6 +117,14 @@ class JobSpec:
     tags: tuple[str, ...] | None  # None when not given: ``tags: []`` is canonical too
     canonical: Mapping[str, Any] = field(compare=False, repr=False)
     digest: str = field(compare=False, repr=False)
+    #: ``executor: {via: NAME, ...options}``'s options over the manifest's ``executors:``
+    #: settings for that executor, as written: ``${VAR}`` is expanded at run time only.
+    executor_options: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def remote(self) -> bool:
+        """Whether a run of this job is handed to another engine (a ``task`` run)."""
+        return self.run.kind == "task"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,10 +141,16 @@ class Manifest:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Components:
-    """What installed plugins provide for a manifest to name, notifiers with options schemas."""
+    """What installed plugins provide for a manifest to name, notifiers with options schemas.
+
+    ``executor_options`` holds the options schema of each executor that declares one;
+    ``remote`` names the executors that run ``task`` runs (``yamlcron.remote``).
+    """
 
     executors: frozenset[str]
     notifiers: Mapping[str, Mapping[str, Any]]
+    executor_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    remote: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -15,6 +15,7 @@ from yamlcron import hookspecs
 from yamlcron.errors import PluginError, StoreError
 from yamlcron.interfaces import Executor, Notifier, Store, StoreFactory
 from yamlcron.model import Components
+from yamlcron.remote import is_remote
 
 T = TypeVar("T")
 
@@ -30,6 +31,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "yamlcron.plugins.command",
     "yamlcron.plugins.healthchecks",
     "yamlcron.plugins.apprise",
+    "yamlcron.plugins.celery",
 )
 #: Set (to anything) to skip plugins installed through the ``yamlcron`` entry-point group.
 DISABLE_AUTOLOAD_ENV = "YAMLCRON_DISABLE_PLUGIN_AUTOLOAD"
@@ -71,6 +73,12 @@ class Registry:
         return Components(
             executors=frozenset(self.executors),
             notifiers={name: n.options_schema for name, n in self.notifiers.items()},
+            executor_options={
+                name: schema
+                for name, e in self.executors.items()
+                if (schema := getattr(e, "options_schema", None)) is not None
+            },
+            remote=frozenset(n for n, e in self.executors.items() if is_remote(e)),
         )
 
     def executor(self, name: str) -> Executor:

@@ -185,6 +185,8 @@ class NewRun:
     started_at: datetime | None = None
     error: RunError | None = None
     cause_run_id: int | None = None
+    #: A remote run (``yamlcron.remote``): the claim writes its reference with it.
+    remote: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

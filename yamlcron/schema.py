@@ -94,13 +94,29 @@ def option_issues(
 
 
 def merged_schema(components: Components) -> dict[str, Any]:
-    """The core schema plus the installed executors' names and notifiers' options.
+    """The core schema plus the installed executors' names and options, and notifiers' options.
 
     Editors pointed at it complete plugin options too; ``yamlcron schema`` prints it.
     """
     schema: dict[str, Any] = json.loads(json.dumps(core_schema()))
     defs = schema["$defs"]
-    defs["executor"]["enum"] = sorted(components.executors)
+    defs["executorName"]["enum"] = sorted(components.executors)
+    choice = defs["executor"]["anyOf"][1]
+    choice["allOf"] = [
+        {
+            "if": {"properties": {"via": {"const": name}}},
+            "then": {
+                "properties": {**options.get("properties", {}), "via": True},
+                "required": options.get("required", []),
+                "additionalProperties": False,
+            },
+        }
+        for name, options in sorted(components.executor_options.items())
+    ]
+    schema["properties"]["executors"]["properties"] = {
+        name: {**options, "required": []}
+        for name, options in sorted(components.executor_options.items())
+    }
     notifier = defs["notifier"]
     notifier["properties"]["via"]["enum"] = sorted(components.notifiers)
     notifier["allOf"] = [

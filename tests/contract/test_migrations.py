@@ -113,6 +113,11 @@ RELEASED_SQLITE: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN process_group INTEGER;
     ALTER TABLE runs ADD COLUMN process_identity TEXT;
     """,
+    """
+    ALTER TABLE runs ADD COLUMN remote TEXT;
+    ALTER TABLE runs ADD COLUMN remote_sent INTEGER;
+    CREATE INDEX runs_remote ON runs (lease) WHERE status = 'running' AND remote IS NOT NULL;
+    """,
 )
 
 #: PostgreSQL's migrations as released: the same steps in its words.
@@ -192,6 +197,11 @@ RELEASED_POSTGRES: tuple[str, ...] = (
     """
     ALTER TABLE runs ADD COLUMN process_group BIGINT;
     ALTER TABLE runs ADD COLUMN process_identity TEXT;
+    """,
+    """
+    ALTER TABLE runs ADD COLUMN remote TEXT;
+    ALTER TABLE runs ADD COLUMN remote_sent INTEGER;
+    CREATE INDEX runs_remote ON runs (lease) WHERE status = 'running' AND remote IS NOT NULL;
     """,
 )
 

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from tests.conftest import GOOD, CliResult, dump_store
 from tests.tools import ROOT
 from yamlcron.errors import ManifestError
-from yamlcron.manifest import MAX_BYTES, load_manifest, parse_manifest
+from yamlcron.manifest import load_manifest, parse_manifest
+from yamlcron.manifestfile import MAX_BYTES
 
 LOCATED = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+):(?P<col>\d+): (?P<rest>.+)$")
 

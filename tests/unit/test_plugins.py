@@ -27,7 +27,7 @@ from yamlcron.runs import RunStatus
 
 def test_builtins_come_through_the_registry_only() -> None:
     registry = build_registry(autoload=False)
-    assert set(registry.executors) == {"process", "subprocess", "thread"}
+    assert set(registry.executors) == {"celery", "process", "subprocess", "thread"}
     assert set(registry.notifiers) == {"apprise", "command", "healthchecks", "log", "webhook"}
     assert set(registry.stores) == {"postgres", "postgresql", "sqlite"}
     assert {p.name for p in registry.plugins} == set(BUILTIN_PLUGINS)
@@ -90,7 +90,8 @@ def test_a_plugin_can_be_blocked(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (
             "executor: dokcer",
-            "jobs.a.executor: unknown executor 'dokcer'; installed: process, subprocess, thread",
+            "jobs.a.executor: unknown executor 'dokcer'; installed: celery, process, subprocess, "
+            "thread",
         ),
         (
             "notify: [{via: slak}]",
@@ -270,7 +271,7 @@ def test_plugins_and_schema_commands(cli: Callable[..., CliResult]) -> None:
         c["then"] for c in notifier["allOf"] if c["if"]["properties"]["via"]["const"] == "webhook"
     )
     assert webhook_options["required"] == ["url"]
-    assert schema["$defs"]["executor"]["enum"] == ["process", "subprocess", "thread"]
+    assert schema["$defs"]["executorName"]["enum"] == ["celery", "process", "subprocess", "thread"]
     import jsonschema
 
     jsonschema.Draft202012Validator.check_schema(schema)

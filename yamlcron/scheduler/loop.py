@@ -27,6 +27,7 @@ from yamlcron.events import RunEvent, run_event
 from yamlcron.interfaces import Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
+from yamlcron.remotetracker import Tracker
 from yamlcron.runs import Claim, DueJob, Lease, Queued, Run, RunStatus
 from yamlcron.scheduler.gcfreeze import Freezer
 from yamlcron.scheduler.lease import LeaseKeeper
@@ -98,6 +99,8 @@ class Scheduler:
         self.executors = Executors(registry, folder, config.kill_grace, tracked=self.warden.tracked)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
+        #: Follows the remote runs (``task`` runs) on one thread: they hold no worker.
+        self.remote = Tracker(store, registry, self.runner, self.clock)
 
     @property
     def source(self) -> AppliedManifest | None:
@@ -137,7 +140,7 @@ class Scheduler:
             spec, items = planned.get(run.id, (None, ()))
             event = run_event(run, spec, retrying=bool(items), folder=self.folder)
             self.runner.announce(event)
-        if runs:
+        if self.remote.adopt(self.lease.current()) or runs:
             self.wakeup()
         return runs
 
@@ -228,6 +231,7 @@ class Scheduler:
         self.request_stop()
         with self._pass:  # a pass under way dispatches what it claimed before the pool closes
             pass
+        self.remote.detach()  # remote runs go on in their engine: never waited for nor stopped
         finished = self.runner.wait_idle(timeout)
         if not finished:
             self.cancel()
@@ -281,6 +285,7 @@ class Scheduler:
         try:
             return self._run_queued(item, poll)
         finally:
+            self.remote.detach()
             self.warden.close()
             self.lease.stop()  # a one-off: end the lease rather than let it expire
 
@@ -443,7 +448,10 @@ class Scheduler:
                     self.runner.announce(
                         RunEvent(kind="submitted", run=run, job=spec, folder=self.folder)
                     )
-                pool.submit(partial(self.runner.execute, run, spec, lease, heard))
+                if spec.remote:  # followed by the tracker, not a worker (yamlcron.remote)
+                    self.remote.submit(run, spec, lease, heard)
+                else:
+                    pool.submit(partial(self.runner.execute, run, spec, lease, heard))
             elif heard:
                 self.runner.announce(run_event(run, spec, folder=self.folder))
 

@@ -291,6 +291,16 @@ class Runner:
                 self.handed.discard(run.id)
                 self.release([run.job_id])
 
+    def conclude(self, final: Run, spec: JobSpec, lease: Lease, heard: bool) -> None:
+        """Record the end of a run that ran elsewhere (a remote run, ``yamlcron.remotetracker``).
+
+        As ``execute`` records a local run's: what follows it is queued with it, and it
+        stops counting as running once written.
+        """
+        finish = Finish(run=final, lease=lease, followups=self.followups(spec, final))
+        self._ended.append(spec.id)  # before the recorder can settle it
+        self._recorder.put((finish, spec, heard))
+
     def _write(self, items: list[Record]) -> Sequence[Recorded]:
         return self.store.finish_many([finish for finish, _, _ in items])
 

@@ -22,6 +22,7 @@ from yamlcron.store.codec import (
     queue_row,
     to_micros,
 )
+from yamlcron.store.remote import mark_remote
 from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase
 
 
@@ -145,6 +146,13 @@ class FiringSQL(SQLBase):
                 "DELETE FROM queue WHERE id = ?", [(c.queued_id,) for c in taken if c.queued_id]
             )
             made = self._insert_runs([new for c in taken for new in c.runs], lease, digest, commit)
+            remote = {
+                (n.job_id, n.scheduled_at, n.attempt) for c in taken for n in c.runs if n.remote
+            }
+            if remote:  # their references, before anything is sent (yamlcron.remote)
+                mark_remote(
+                    self, [r for r in made if (r.job_id, r.scheduled_at, r.attempt) in remote]
+                )
             self._executemany(
                 "UPDATE jobs SET last_status = ? WHERE id = ?",
                 [(r.status.value, r.job_id) for r in made if r.status != RunStatus.RUNNING],

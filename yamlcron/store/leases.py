@@ -90,7 +90,7 @@ class LeasesSQL(SQLBase):
             ]
             interrupt = (
                 f"UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?, "
-                f"recorded_at = {self.now_sql} WHERE status = 'running' AND "
+                f"recorded_at = {self.now_sql} WHERE status = 'running' AND remote IS NULL AND "
             )
             # Runs without a lease come from a store written before leases existed.
             rows: list[Any] = self._execute(

@@ -106,6 +106,13 @@ _MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE runs ADD COLUMN process_group {bigint};
     ALTER TABLE runs ADD COLUMN process_identity TEXT;
     """,
+    # A remote run's reference (``yamlcron.remote``), written when it is claimed, and
+    # whether it reached its engine: a scheduler that restarts adopts such runs.
+    """
+    ALTER TABLE runs ADD COLUMN remote TEXT;
+    ALTER TABLE runs ADD COLUMN remote_sent INTEGER;
+    CREATE INDEX runs_remote ON runs (lease) WHERE status = 'running' AND remote IS NOT NULL;
+    """,
 )
 #: The version ``migrations`` brings a store to: one per script.
 SCHEMA_VERSION = len(_MIGRATIONS)

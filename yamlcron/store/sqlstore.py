@@ -20,9 +20,10 @@ from yamlcron.store.firing import FiringSQL
 from yamlcron.store.history import HistorySQL
 from yamlcron.store.jobs import JobsSQL
 from yamlcron.store.leases import LeasesSQL
+from yamlcron.store.remote import RemoteSQL
 
 
-class SQLStore(JobsSQL, FiringSQL, LeasesSQL, HistorySQL):
+class SQLStore(JobsSQL, FiringSQL, LeasesSQL, HistorySQL, RemoteSQL):
     """A ``interfaces.Store`` over one connection shared by the threads of one process.
 
     A dialect subclass overrides the doorbell (``ring``, ``watch``) where it has the means
