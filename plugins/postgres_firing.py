@@ -27,6 +27,7 @@ or doubled.
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime, timedelta
 from typing import Any
@@ -43,50 +44,49 @@ NOW = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
 
 #: A claim: every data-modifying part waits on ``lease`` (live, held FOR SHARE until the
 #: statement ends, so a reaper that takes the row FOR UPDATE is serialised with it).
-#: ``claims`` numbers each claim; a run row carries its claim's number and is written only
-#: if that claim won (its job row moved, its queued fire taken). The first column of every
-#: row says whether the lease was live; with no run written there is one row of NULLs.
+#: Each claim has a number; a run row carries its claim's and is written only if that
+#: claim won (its job row moved, its queued fire taken). The first column of every row
+#: says whether the lease was live; with no run written there is one row of NULLs. The
+#: rows come as JSON arrays (``_claim_params``): encoded and decoded in C on both sides,
+#: where psycopg dumps a Python list to an array parameter element by element in Python.
 CLAIM = f"""WITH lease AS (
     SELECT token FROM nodes
     WHERE token = %(token)s AND reaped_at IS NULL AND expires_at > {NOW}
     FOR SHARE
+), moves AS MATERIALIZED (
+    SELECT (v->>0)::bigint AS n, v->>1 AS job_id, (v->>2)::bigint AS expected,
+           (v->>3)::bigint AS next_at
+    FROM json_array_elements(%(moves)s::json) AS v
 ), locked AS MATERIALIZED (
     -- The rows no other replica is claiming, as they are now; ours until the statement ends.
     SELECT id, next_run_at FROM jobs
-    WHERE id = ANY(%(m_job)s::text[]) AND EXISTS (SELECT FROM lease)
+    WHERE id IN (SELECT job_id FROM moves) AND EXISTS (SELECT FROM lease)
     ORDER BY id FOR UPDATE SKIP LOCKED
 ), moved AS (
-    UPDATE jobs SET next_run_at = m.next_at
-    FROM locked, unnest(%(m_job)s::text[], %(m_expected)s::bigint[], %(m_next)s::bigint[])
-        AS m(job_id, expected, next_at)
+    UPDATE jobs SET next_run_at = m.next_at FROM locked, moves AS m
     WHERE jobs.id = locked.id AND m.job_id = locked.id AND m.expected = locked.next_run_at
     RETURNING jobs.id
 ), dequeued AS (
     DELETE FROM queue USING (
         SELECT id FROM queue
-        WHERE id = ANY(%(q_id)s::bigint[]) AND EXISTS (SELECT FROM lease)
+        WHERE id = ANY(%(queued)s::bigint[]) AND EXISTS (SELECT FROM lease)
         ORDER BY id FOR UPDATE SKIP LOCKED) AS held
     WHERE queue.id = held.id
     RETURNING queue.id
 ), taken AS (
-    SELECT c.n FROM unnest(%(c_moves)s::boolean[], %(c_queued)s::bigint[])
-        WITH ORDINALITY AS c(moves, queued_id, n)
+    SELECT (v->>0)::bigint AS n FROM json_array_elements(%(claims)s::json) AS v
     WHERE EXISTS (SELECT FROM lease)
-      AND (NOT c.moves OR c.n IN (SELECT n FROM unnest(%(m_claim)s::bigint[], %(m_job)s::text[])
-                                      AS mc(n, job_id) WHERE mc.job_id IN (SELECT id FROM moved)))
-      AND (c.queued_id IS NULL OR c.queued_id IN (SELECT id FROM dequeued))
+      AND (NOT (v->>1)::boolean
+           OR (v->>0)::bigint IN (SELECT m.n FROM moves AS m JOIN moved ON moved.id = m.job_id))
+      AND (v->>2 IS NULL OR (v->>2)::bigint IN (SELECT id FROM dequeued))
 ), made AS (
     INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, finished_at, error,
                       node, lease, cause_run_id, manifest_digest, manifest_commit)
-    SELECT r.job_id, r.scheduled_at, r.attempt, r.status, r.started_at,
-           CASE WHEN r.status = 'running' THEN NULL ELSE r.started_at END, r.error,
-           %(node)s, %(token)s, r.cause_run_id, %(digest)s, %(commit)s
-    FROM unnest(%(r_claim)s::bigint[], %(r_job)s::text[], %(r_at)s::bigint[],
-                %(r_attempt)s::integer[], %(r_status)s::text[], %(r_started)s::bigint[],
-                %(r_error)s::text[], %(r_cause)s::bigint[])
-        WITH ORDINALITY AS r(claim, job_id, scheduled_at, attempt, status, started_at, error,
-                             cause_run_id, n)
-    WHERE r.claim IN (SELECT n FROM taken)
+    SELECT r.v->>1, (r.v->>2)::bigint, (r.v->>3)::integer, r.v->>4, (r.v->>5)::bigint,
+           CASE WHEN r.v->>4 = 'running' THEN NULL ELSE (r.v->>5)::bigint END, r.v->>6,
+           %(node)s, %(token)s, (r.v->>7)::bigint, %(digest)s, %(commit)s
+    FROM json_array_elements(%(runs)s::json) WITH ORDINALITY AS r(v, n)
+    WHERE (r.v->>0)::bigint IN (SELECT n FROM taken)
     ORDER BY r.n
     ON CONFLICT (job_id, scheduled_at, attempt) DO NOTHING
     RETURNING id, job_id, scheduled_at, attempt
@@ -102,13 +102,12 @@ LAST_STATUS = (
 )
 
 #: Runs' outcomes, only where the run is still ``running`` under the lease that claimed it.
-RECORD = f"""UPDATE runs SET status = u.status, started_at = u.started_at,
-       finished_at = u.finished_at, exit_code = u.exit_code, result = u.result,
-       error = u.error, output = u.output, recorded_at = {NOW}
-FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::bigint[], %s::bigint[],
-            %s::integer[], %s::text[], %s::text[], %s::text[])
-    AS u(id, lease, status, started_at, finished_at, exit_code, result, error, output)
-WHERE runs.id = u.id AND runs.lease = u.lease AND runs.status = 'running'
+RECORD = f"""UPDATE runs SET status = u.v->>2, started_at = (u.v->>3)::bigint,
+       finished_at = (u.v->>4)::bigint, exit_code = (u.v->>5)::integer, result = u.v->>6,
+       error = u.v->>7, output = u.v->>8, recorded_at = {NOW}
+FROM json_array_elements(%s::json) AS u(v)
+WHERE runs.id = (u.v->>0)::bigint AND runs.lease = (u.v->>1)::bigint
+  AND runs.status = 'running'
 """
 
 #: Each job's history trimmed to its newest ``keep`` runs (those under way are kept).
@@ -117,7 +116,6 @@ PRUNE = """DELETE FROM runs USING unnest(%s::text[], %s::integer[]) AS k(job_id,
              ORDER BY id DESC OFFSET k.keep - 1 LIMIT 1) AS edge
 WHERE runs.job_id = k.job_id AND runs.status != 'running' AND runs.id < edge.id
 """
-
 
 #: How late another replica's share of the due jobs is before this one takes it too: long
 #: enough that a live owner has claimed its fires (it claims them ahead of their time), far
@@ -228,24 +226,21 @@ class PostgresFiring(SQLStore):
 
     def _record_ends(self, ended: list[Finish]) -> None:
         if ended:
-            columns = zip(
-                *(
-                    (
-                        i.run.id,
-                        i.lease.token,
-                        i.run.status.value,
-                        micros(i.run.started_at),
-                        micros(i.run.finished_at),
-                        i.run.exit_code,
-                        json_text(i.run.result),
-                        error_text(i.run.error),
-                        i.run.output,
-                    )
-                    for i in ended
-                ),
-                strict=True,
-            )
-            self._execute(RECORD, [list(column) for column in columns])
+            rows = [
+                (
+                    i.run.id,
+                    i.lease.token,
+                    i.run.status.value,
+                    micros(i.run.started_at),
+                    micros(i.run.finished_at),
+                    i.run.exit_code,
+                    json_text(i.run.result),
+                    error_text(i.run.error),
+                    i.run.output,
+                )
+                for i in ended
+            ]
+            self._execute(RECORD, (json.dumps(rows),))
         followups = [q for i in ended for q in i.followups]
         if followups:
             self._enqueue(followups)
@@ -257,33 +252,47 @@ class PostgresFiring(SQLStore):
         """The rows of ``sql`` (with ``IN ({})``) for ``ids``, as one array parameter."""
         if not ids:
             return []
-        return self._execute(sql.replace("IN ({})", "= ANY(?)"), (ids,)).fetchall()
+        # As JSON (see CLAIM); the elements typed as the ids are, numbers or text.
+        elements = "SELECT json_array_elements_text(?::json)"
+        if isinstance(ids[0], int):
+            elements = "SELECT json_array_elements_text(?::json)::bigint"
+        return self._execute(
+            sql.replace("IN ({})", f"IN ({elements})"), (json.dumps(ids),)
+        ).fetchall()
 
 
 def _claim_params(claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> Any:
-    """The arrays of ``CLAIM``: claims numbered from 1, as ``WITH ORDINALITY`` counts."""
-    moves = [(n, c) for n, c in enumerate(claims, 1) if c.expected is not None]
-    runs = [(n, new) for n, c in enumerate(claims, 1) for new in c.runs]
+    """The parameters of ``CLAIM``: its rows as JSON arrays, claims numbered from 1."""
+    moves = []
+    listed = []
+    runs = []
+    for n, c in enumerate(claims, 1):
+        moves_it = c.expected is not None
+        if c.expected is not None:
+            moves.append((n, c.job_id, to_micros(c.expected), micros(c.next_run_at)))
+        listed.append((n, moves_it, c.queued_id))
+        runs += [
+            (
+                n,
+                new.job_id,
+                to_micros(new.scheduled_at),
+                new.attempt,
+                new.status.value,
+                micros(new.started_at),
+                error_text(new.error),
+                new.cause_run_id,
+            )
+            for new in c.runs
+        ]
     return {
         "token": lease.token,
         "node": lease.node,
         "digest": source.digest if source else None,
         "commit": source.commit if source else None,
-        "m_claim": [n for n, _ in moves],
-        "m_job": [c.job_id for _, c in moves],
-        "m_expected": [to_micros(c.expected) for _, c in moves if c.expected is not None],
-        "m_next": [micros(c.next_run_at) for _, c in moves],
-        "q_id": [c.queued_id for c in claims if c.queued_id],
-        "c_moves": [c.expected is not None for c in claims],
-        "c_queued": [c.queued_id for c in claims],
-        "r_claim": [n for n, _ in runs],
-        "r_job": [new.job_id for _, new in runs],
-        "r_at": [to_micros(new.scheduled_at) for _, new in runs],
-        "r_attempt": [new.attempt for _, new in runs],
-        "r_status": [new.status.value for _, new in runs],
-        "r_started": [micros(new.started_at) for _, new in runs],
-        "r_error": [error_text(new.error) for _, new in runs],
-        "r_cause": [new.cause_run_id for _, new in runs],
+        "moves": json.dumps(moves),
+        "queued": [c.queued_id for c in claims if c.queued_id],
+        "claims": json.dumps(listed),
+        "runs": json.dumps(runs),
     }
 
 
