@@ -16,8 +16,9 @@ of more than 50 parameters is parsed again by psycopg in Python on every call. S
 What a claim guarantees is the shared one's (``interfaces.FiringStore.claim``): a fire is
 written once whatever the timing, by the lease that was live when it was written.
 
-Replicas share the due jobs out (``Shares``): each reads first the jobs whose id hashes to
-its place among the live leases, and the others' only once they are ``SLACK`` late. Without
+Replicas share the due jobs out (``_share``): each reads the jobs whose id hashes to its
+place among the live leases, and the others' once they are ``SLACK`` late, while it keeps
+up with its own. Without
 that every replica read, decided and tried to claim every due job, and all but one lost
 each race: three replicas did three times the work of one for the same fires. The share
 is a preference, never a fence: the claim alone decides who runs a fire, so a replica that
@@ -128,7 +129,13 @@ _MINE = "mod(hashtext(id) & 2147483647, %(count)s) = %(place)s"
 _DUE = (
     "SELECT id, digest, next_run_at, anchor FROM jobs WHERE next_run_at <= %(now)s "
     "AND (paused_override IS NULL OR paused_override = 0) "
-    f"AND (next_run_at <= %(late)s OR {_MINE}) ORDER BY next_run_at LIMIT %(limit)s"
+    f"AND {_MINE} ORDER BY next_run_at LIMIT %(limit)s"
+)
+#: The others' due jobs this replica takes too: those ``SLACK`` late.
+_LATE = (
+    "SELECT id, digest, next_run_at, anchor FROM jobs WHERE next_run_at <= %(late)s "
+    "AND (paused_override IS NULL OR paused_override = 0) "
+    f"AND NOT {_MINE} ORDER BY next_run_at LIMIT %(limit)s"
 )
 #: The first fire time of this replica's share, and of the others' plus ``SLACK``.
 _WAKE = (
@@ -178,16 +185,14 @@ class PostgresFiring(SQLStore):
     def due(self, now: datetime, limit: int) -> list[DueJob]:
         with self._reading():
             place, count = self._share()
-            rows = self._execute(
-                _DUE,
-                {
-                    "now": to_micros(now),
-                    "late": to_micros(now - SLACK),
-                    "count": count,
-                    "place": place,
-                    "limit": limit,
-                },
-            ).fetchall()
+            late = to_micros(now - SLACK)
+            share = {"now": to_micros(now), "late": late, "count": count, "place": place}
+            rows = self._execute(_DUE, {**share, "limit": limit}).fetchall()
+            # The others' late jobs only while this replica keeps up with its own: when all
+            # fall behind (too many fires for them), taking each other's jobs only adds
+            # races, and each replica falls further behind.
+            if count > 1 and len(rows) < limit and (not rows or rows[0][2] > late):
+                rows += self._execute(_LATE, {**share, "limit": limit - len(rows)}).fetchall()
             # As the shared ``due``: the spec text only for jobs not parsed before.
             specs = {job_id: self._specs.get((job_id, digest)) for job_id, digest, _, _ in rows}
             unread = [job_id for job_id, spec in specs.items() if spec is None]
