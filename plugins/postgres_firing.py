@@ -1,4 +1,4 @@
-"""The hot statements of the PostgreSQL store: a claim in one statement, results by arrays.
+"""The hot statements of the PostgreSQL store: a claim in one statement, batches as JSON.
 
 The shared SQL (``yamlcron.store.firing``) claims in several statements, each a round trip,
 and writes a batch as a multi-row ``VALUES`` list or one statement per row. On PostgreSQL
@@ -10,20 +10,21 @@ of more than 50 parameters is parsed again by psycopg in Python on every call. S
   the queued fires taken, and the run rows inserted for the claims that won, in one round
   trip and one implicit transaction. A claim that also writes a final run (missed,
   skipped) updates its job's ``last_status`` after it in the same explicit transaction;
-* every batch is a handful of arrays (``unnest``, ``= ANY``): one statement text whatever
-  the batch size, which psycopg prepares once and the server plans once.
+* every batch is one JSON document (``json_array_elements``): one statement text whatever
+  the batch size, which psycopg converts and prepares once and the server plans once; and
+  the rows are encoded (``json.dumps``) and decoded in C, where psycopg would dump a list
+  parameter to an array element by element in Python.
 
 What a claim guarantees is the shared one's (``interfaces.FiringStore.claim``): a fire is
 written once whatever the timing, by the lease that was live when it was written.
 
 Replicas share the due jobs out (``_share``): each reads the jobs whose id hashes to its
 place among the live leases, and the others' once they are ``SLACK`` late, while it keeps
-up with its own. Without
-that every replica read, decided and tried to claim every due job, and all but one lost
-each race: three replicas did three times the work of one for the same fires. The share
-is a preference, never a fence: the claim alone decides who runs a fire, so a replica that
-died, or a view of the replicas a second old, makes fires later by ``SLACK``, never lost
-or doubled.
+up with its own. Without that every replica read, decided and tried to claim every due
+job, and all but one lost each race: three replicas did three times the work of one for
+the same fires. The share is a preference, never a fence: the claim alone decides who runs
+a fire, so a replica that died, or a view of the replicas a second old, makes fires later
+by ``SLACK``, never lost or doubled.
 """
 
 from __future__ import annotations
@@ -112,7 +113,9 @@ WHERE runs.id = (u.v->>0)::bigint AND runs.lease = (u.v->>1)::bigint
 """
 
 #: Each job's history trimmed to its newest ``keep`` runs (those under way are kept).
-PRUNE = """DELETE FROM runs USING unnest(%s::text[], %s::integer[]) AS k(job_id, keep),
+PRUNE = """DELETE FROM runs USING
+    (SELECT v->>0 AS job_id, (v->>1)::integer AS keep
+     FROM json_array_elements(%s::json) AS v) AS k,
     LATERAL (SELECT id FROM runs AS newest WHERE newest.job_id = k.job_id
              ORDER BY id DESC OFFSET k.keep - 1 LIMIT 1) AS edge
 WHERE runs.job_id = k.job_id AND runs.status != 'running' AND runs.id < edge.id
@@ -251,7 +254,7 @@ class PostgresFiring(SQLStore):
             self._enqueue(followups)
         keep = {i.run.job_id: i.keep for i in ended if i.keep}
         if keep:
-            self._execute(PRUNE, (list(keep), list(keep.values())))
+            self._execute(PRUNE, (json.dumps(list(keep.items())),))
 
     def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
         """The rows of ``sql`` (with ``IN ({})``) for ``ids``, as one array parameter."""
@@ -268,14 +271,13 @@ class PostgresFiring(SQLStore):
 
 def _claim_params(claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> Any:
     """The parameters of ``CLAIM``: its rows as JSON arrays, claims numbered from 1."""
-    moves = []
-    listed = []
-    runs = []
+    moves: list[tuple[Any, ...]] = []
+    listed: list[tuple[Any, ...]] = []
+    runs: list[tuple[Any, ...]] = []
     for n, c in enumerate(claims, 1):
-        moves_it = c.expected is not None
         if c.expected is not None:
             moves.append((n, c.job_id, to_micros(c.expected), micros(c.next_run_at)))
-        listed.append((n, moves_it, c.queued_id))
+        listed.append((n, c.expected is not None, c.queued_id))
         runs += [
             (
                 n,

@@ -1,6 +1,6 @@
-"""PostgreSQL replicas share the due jobs out, and take a share its owner leaves late.
+"""What the PostgreSQL store does its own way: shares of the due jobs, pruning in one go.
 
-Each replica reads the due jobs whose id hashes to its place among the live leases; the
+Replicas share the due jobs out, and take a share its owner leaves late: each replica reads the due jobs whose id hashes to its place among the live leases; the
 others' only once they are ``SLACK`` late and while it keeps up with its own. The share
 decides what a replica reads, never what it may claim: the claim alone fences a fire.
 """
@@ -8,14 +8,16 @@ decides what a replica reads, never what it may claim: the claim alone fences a 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from plugins.postgres_firing import SLACK
+from yamlcron.errors import LeaseLostError
 from yamlcron.interfaces import Store
 from yamlcron.manifest import parse_manifest
 from yamlcron.model import AppliedManifest, JobWrite
-from yamlcron.runs import Claim, NewRun, RunStatus
+from yamlcron.runs import Claim, Finish, NewRun, RunStatus
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 JOBS = 60
@@ -81,3 +83,37 @@ def test_a_replica_alone_reads_every_due_job(replicas: Callable[[], Store]) -> N
     _apply(one, NOW)
     one.join("one", 30)
     assert len(_ids(one, NOW)) == JOBS
+
+
+def test_a_batch_of_ends_trims_each_jobs_history_to_what_it_keeps(
+    replicas: Callable[[], Store],
+) -> None:
+    store = replicas()
+    _apply(store, NOW)
+    lease = store.join("one", 30)
+    keep = {"j1": 3, "j2": 1, "j3": 50}
+    for n in range(6):  # six fires of each job, each batch of ends trims in one statement
+        at = NOW + timedelta(hours=n)
+        claims = [
+            Claim(
+                job_id=job_id,
+                runs=(
+                    NewRun(job_id=job_id, scheduled_at=at, status=RunStatus.RUNNING, started_at=at),
+                ),
+            )
+            for job_id in keep
+        ]
+        runs = store.claim(claims, lease, None)
+        ends = [
+            Finish(
+                run=replace(run, status=RunStatus.SUCCESS, finished_at=at),
+                lease=lease,
+                keep=keep[run.job_id],
+            )
+            for run in runs
+        ]
+        assert not any(isinstance(r, LeaseLostError) for r in store.finish_many(ends))
+    history = {job_id: store.runs(job_id, limit=100) for job_id in keep}
+    assert {job_id: len(runs) for job_id, runs in history.items()} == {"j1": 3, "j2": 1, "j3": 6}
+    newest = NOW + timedelta(hours=5)
+    assert all(runs[0].scheduled_at == newest for runs in history.values())  # the newest kept
