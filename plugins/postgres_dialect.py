@@ -11,7 +11,11 @@ The SQL and the tables are the shared ``yamlcron.store``'s; what is PostgreSQL's
 * ``ring`` is ``NOTIFY`` and ``watch`` a ``LISTEN`` on a connection of its own, so an apply
   or a trigger reaches every replica at once, without polling;
 * applies take an advisory lock on a connection of their own for their whole
-  read-plan-write, and migrations one inside their transaction.
+  read-plan-write, and migrations one inside their transaction;
+* the recorder (``finish_many``) writes on a connection of its own, so recording a batch
+  of ends never waits behind a claim for the connection, nor a claim behind it;
+* the hot statements are PostgreSQL's own (``postgres_firing``): a claim in one round trip,
+  batches as arrays, each statement prepared once.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from yamlcron.errors import StoreError
+from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.redact import redact_url, scrub
+from yamlcron.runs import Finish
 from yamlcron.store import schema
 from yamlcron.store.sql import Cursor
-from yamlcron.store.sqlstore import SQLStore
+
+from .postgres_firing import PostgresFiring
 
 if TYPE_CHECKING:
     import psycopg
@@ -46,10 +52,13 @@ WORDS = schema.DDLWords(
 )
 
 
-class PostgresStore(SQLStore):
-    """A ``interfaces.Store`` in a PostgreSQL database, shared by any number of processes."""
+class PostgresStore(PostgresFiring):
+    """A ``interfaces.Store`` in a PostgreSQL database, shared by any number of processes.
 
-    fixed_shapes = True  # statements prepared once each (store.sql.SHAPES)
+    Two sessions: the main one, for the scheduler's loop and everything else, and the
+    recorder's, for ``finish_many``; each with its own lock. A thread's statements go to
+    the session it is in (``_Lane``).
+    """
 
     migrations = schema.migrations(WORDS)
     now_sql = "(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000)::BIGINT"
@@ -75,16 +84,21 @@ class PostgresStore(SQLStore):
         self.url = url
         self.name = redact_url(url)
         self._statements: dict[str, str] = {}
-        self._db = self._connect()
+        self._temporary = False  # an empty store read without create: tables in pg_temp
+        self._lane = _Lane()
+        self._main = self._connect()
+        self._recorder: psycopg.Connection[Any] | None = None  # opened on the first record
+        self._record_lock = threading.RLock()
         try:
             with self._errors_as_store_errors():
                 row = self._execute("SELECT current_schema()").fetchone()
                 self.schema = str(row[0] or "public")  # NULL when search_path names no schema
                 if not create and self._version() == 0:
-                    self._db.execute("SET search_path = pg_temp")
+                    self._temporary = True
+                    self._main.execute("SET search_path = pg_temp")
                 self._migrate(writable=create or self._version() == 0)
         except StoreError:
-            self._db.close()  # a store refused (too new, needs an upgrade) keeps no session
+            self._main.close()  # a store refused (too new, needs an upgrade) keeps no session
             raise
         self.channel = f"yamlcron.{self.schema}"
 
@@ -98,20 +112,75 @@ class PostgresStore(SQLStore):
         except self._psycopg.Error as exc:
             raise StoreError(f"cannot open the store {self.name}: {self._detail(exc)}") from None
 
+    def _session(self) -> psycopg.Connection[Any]:
+        """A new session for the store's own statements (the main one or the recorder's)."""
+        conn = self._connect()
+        if self._temporary:
+            conn.execute("SET search_path = pg_temp")
+        return conn
+
     def _detail(self, exc: Exception) -> str:
         # libpq may quote the connection string back (an unknown option, a bad port).
         return scrub(super()._detail(exc), self.url)
 
+    @property
+    def _db(self) -> psycopg.Connection[Any]:
+        """The connection of the session this thread is in."""
+        if self._lane.recording:
+            assert self._recorder is not None  # opened by finish_many before it enters
+            return self._recorder
+        return self._main
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        with self._held():
+            self._begin()
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            self._execute("COMMIT")
+
+    @contextmanager
+    def _reading(self) -> Iterator[None]:
+        with self._held():
+            yield
+
+    @contextmanager
+    def _held(self) -> Iterator[None]:
+        """This thread's session, locked and connected, its errors as StoreErrors."""
+        lock = self._record_lock if self._lane.recording else self._lock
+        with lock, self._errors_as_store_errors():
+            self._ensure_connected()
+            yield
+
     def _ensure_connected(self) -> None:
-        if self._db.broken or self._db.closed or not _idle(self._db):
+        conn = self._db
+        if conn.broken or conn.closed or not _idle(conn):
             # The server restarted, or ended this session (pg_terminate_backend) in the
             # middle of a batch, which can leave the connection in pipeline mode for good,
             # refusing every statement: start a new session.
             log.warning("the connection to %s was lost; connecting again", self.name)
-            old, self._db = self._db, self._connect()
-            old.close()
+            if self._lane.recording:
+                self._recorder = self._session()
+            else:
+                self._main = self._session()
+            conn.close()
 
-    def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> Cursor:
+    def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
+        """The shared ``finish_many``, on the recorder's session."""
+        with self._record_lock:
+            if self._recorder is None:
+                with self._errors_as_store_errors():
+                    self._recorder = self._session()
+            self._lane.recording = True
+            try:
+                return super().finish_many(items)
+            finally:
+                self._lane.recording = False
+
+    def _execute(self, sql: str, params: Any = ()) -> Cursor:
         return self._db.execute(self._native(sql), params)
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -180,8 +249,16 @@ class PostgresStore(SQLStore):
                 stop.wait(1.0)
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._lock, self._record_lock:
+            self._main.close()
+            if self._recorder is not None:
+                self._recorder.close()
+
+
+class _Lane(threading.local):
+    """Which session this thread's statements go to."""
+
+    recording = False  # inside finish_many: the recorder's
 
 
 def _idle(conn: psycopg.Connection[Any]) -> bool:

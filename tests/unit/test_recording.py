@@ -293,7 +293,10 @@ def test_an_end_whose_connection_is_killed_while_it_is_written_is_recorded(
         for thread in sys.modules["killer_tasks"].threads:
             thread.join(60)
     assert "cannot record the end of run 1 of a (success)" in caplog.text
-    assert "server closed the connection" in caplog.text  # the cause, not the rollback's
+    # The cause (the server's word, or libpq's when it reads the cut first), not the rollback's.
+    assert any(
+        cause in caplog.text for cause in ("terminating connection", "server closed the connection")
+    )
     assert r.statuses() == ["running"]
     r.tick(12)  # past the first retry's wait
     assert r.statuses() == ["success"]
