@@ -38,6 +38,7 @@ from yamlcron.errors import LeaseLostError
 from yamlcron.model import AppliedManifest
 from yamlcron.runs import Claim, DueJob, Finish, Lease, Run, RunStatus
 from yamlcron.store.codec import error_text, from_micros, json_text, micros, moment, to_micros
+from yamlcron.store.remote import mark_remote
 from yamlcron.store.sql import Cursor
 from yamlcron.store.sqlstore import SQLStore
 
@@ -219,13 +220,16 @@ class PostgresFiring(SQLStore):
     def claim(self, claims: list[Claim], lease: Lease, source: AppliedManifest | None) -> list[Run]:
         params = _claim_params(claims, lease, source)
         finals = any(new.status != RunStatus.RUNNING for c in claims for new in c.runs)
-        if not finals:  # one statement: its own transaction, one round trip
+        remote = {(n.job_id, n.scheduled_at, n.attempt) for c in claims for n in c.runs if n.remote}
+        if not finals and not remote:  # one statement: its own transaction, one round trip
             with self._reading():
                 rows = self._execute(CLAIM, params).fetchall()
             return _made(claims, lease, source, rows)
         with self._transaction():
             rows = self._execute(CLAIM, params).fetchall()
             made = _made(claims, lease, source, rows)
+            # Remote runs get their references before anything is sent (yamlcron.remote).
+            mark_remote(self, [r for r in made if (r.job_id, r.scheduled_at, r.attempt) in remote])
             final = [(r.job_id, r.status.value) for r in made if r.status != RunStatus.RUNNING]
             if final:
                 ids, statuses = zip(*final, strict=True)
