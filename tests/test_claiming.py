@@ -16,7 +16,7 @@ def note(seen: list[str], name: str) -> Callable[[], None]:
 
 
 def test_held_work_is_taken_in_time_order_then_in_the_order_held() -> None:
-    held, seen = Held(), []
+    held, seen = Held(), list[str]()
     held.hold(T0 + timedelta(milliseconds=20), note(seen, "c"))
     held.hold(T0 + timedelta(milliseconds=10), note(seen, "a"))
     held.hold(T0 + timedelta(milliseconds=10), note(seen, "b"))  # same time: after a
