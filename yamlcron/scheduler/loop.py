@@ -7,7 +7,7 @@ together with each job's advanced next fire time, then hands the running runs to
 pool, whose workers run them through the ``Runner``.
 
 Fires are claimed up to ``LEAD`` ahead of their time, and a pass starts when the next is
-``WAKE`` away, so at a thousand fires a second a pass claims a dozen of them rather than
+``WAKE`` away, so at a thousand fires a second a pass claims thirty of them rather than
 one or two. The claimer's starter thread hands each run out at its time, whatever the
 loop is doing (a claim's disk flush), and no worker is kept waiting for a start.
 
@@ -57,10 +57,10 @@ _SCHEDULE_CACHE = 50_000
 STORE_RETRY = 1.0
 #: Fires are claimed up to this far ahead of their time and start at it, so the claim's
 #: durable commit is not part of their lateness.
-LEAD = timedelta(milliseconds=20)
+LEAD = timedelta(milliseconds=50)
 #: A pass starts when the next fire is this close: each claims what falls due over the
 #: next ``LEAD - WAKE`` at least, not the one or two fires of each millisecond.
-WAKE = timedelta(milliseconds=8)
+WAKE = timedelta(milliseconds=20)
 
 
 class Scheduler:
