@@ -148,7 +148,8 @@ class GroupCommit(Generic[T, R]):
 
     def _write_until_closed(self) -> None:
         while (first := self._queue.get()) is not None:
-            if (wait := pace(self._last, time.monotonic(), self._linger)) > 0:
+            backlog = self._queue.qsize() >= MAX_BATCH  # a full batch waits for nothing
+            if not backlog and (wait := pace(self._last, time.monotonic(), self._linger)) > 0:
                 time.sleep(wait)  # ends coming meanwhile join this write
             batch = [first]
             while len(batch) < MAX_BATCH:
