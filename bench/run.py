@@ -20,6 +20,7 @@ import os
 import resource
 import shutil
 import signal
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -79,8 +80,9 @@ def lateness_manifest(jobs: int, start: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
-    """p50, p99 (ms) and the share of fires missed, N interval jobs every second."""
+def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float, float]:
+    """p50, p99 (ms), the share of fires missed and the CPU µs a fire, N interval jobs
+    every second."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
         (path / "benchjobs.py").write_text("def noop():\n    return None\n")
@@ -95,11 +97,26 @@ def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float]:
         cron.start()
         warm = start + timedelta(seconds=2)
         end = warm + timedelta(seconds=window)
-        time.sleep(max((end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
+        used = cpu_between(warm, end)
+        time.sleep(1.5)
         cron.stop(timeout=10)
         late = recorded_lateness(path, warm, end)
     expected = jobs * window
-    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected
+    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected, used / expected * 1e6
+
+
+def cpu_between(start: datetime, end: datetime) -> float:
+    """CPU seconds this process used from ``start`` to ``end`` (sleeping until then):
+    every thread's, user and system, as ``getrusage`` counts them."""
+
+    def used() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    time.sleep(max((start - datetime.now(UTC)).total_seconds(), 0))
+    before = used()
+    time.sleep(max((end - datetime.now(UTC)).total_seconds(), 0))
+    return used() - before
 
 
 def recorded_lateness(folder: Path, warm: datetime, end: datetime) -> list[float]:
@@ -114,14 +131,15 @@ def recorded_lateness(folder: Path, warm: datetime, end: datetime) -> list[float
     ]
 
 
-def aps_lateness(jobs: int, window: float, store: str) -> tuple[float, float, float]:
+def aps_lateness(jobs: int, window: float, store: str) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as folder:
         url = None if store == "memory" else f"sqlite:///{Path(folder) / 'aps.db'}"
         return aps_lateness_on(url, jobs, window)
 
 
-def aps_lateness_on(url: str | None, jobs: int, window: float) -> tuple[float, float, float]:
-    """APScheduler's lateness on its MemoryJobStore (``None``) or a SQLAlchemy URL."""
+def aps_lateness_on(url: str | None, jobs: int, window: float) -> tuple[float, float, float, float]:
+    """APScheduler's lateness on its MemoryJobStore (``None``) or a SQLAlchemy URL, as
+    ``yamlcron_lateness`` measures it."""
     from apscheduler.events import EVENT_JOB_EXECUTED
     from apscheduler.jobstores.memory import MemoryJobStore
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
@@ -149,9 +167,11 @@ def aps_lateness_on(url: str | None, jobs: int, window: float) -> tuple[float, f
             start_date=first + timedelta(seconds=i / jobs),
         )
     scheduler.start()
-    time.sleep(max((window_end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
+    used = cpu_between(window_start, window_end)
+    time.sleep(1.5)
     scheduler.shutdown(wait=True)
-    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / (jobs * window)
+    expected = jobs * window
+    return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected, used / expected * 1e6
 
 
 def _aps_store(kind: str, folder: Path) -> Any:
@@ -169,6 +189,100 @@ def _pct(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+
+
+# -- the burst ------------------------------------------------------------------------------
+
+#: Seconds from starting a burst's scheduler to the instant every job is due: time for
+#: the slowest (APScheduler's SQLite store adding 10,000 jobs) to be ready before it.
+BURST_LEAD = 25.0
+#: Grace of the burst's jobs on both sides: long enough that a fire waiting its turn is
+#: late, not missed, so the time to the last start is measured.
+BURST_GRACE = 120
+_burst_starts: list[float] = []
+
+
+def burst_job() -> None:
+    """APScheduler's burst job: notes when it started (by reference, for its SQLite store)."""
+    _burst_starts.append(time.time())
+
+
+def yamlcron_burst(jobs: int) -> tuple[float, float, float]:
+    """Seconds from the instant N jobs are due to the last start and the last recorded
+    end, and the share missed, of N interval jobs (every hour) all due at one instant."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder)
+        (path / "benchjobs.py").write_text("def noop():\n    return None\n")
+        # Whole seconds: the instant must be the same to the microsecond for every job.
+        instant = (datetime.now(UTC) + timedelta(seconds=BURST_LEAD)).replace(microsecond=0)
+        body = "".join(
+            f"  j{i}: {{trigger: {{interval: 1h, start: '{instant.isoformat()}'}}, "
+            f"run: {{call: 'benchjobs:noop'}}, misfire_grace_time: {BURST_GRACE}s}}\n"
+            for i in range(jobs)
+        )
+        (path / "jobs.yaml").write_text("version: 1\njobs:\n" + body)
+        cron = Yamlcron(
+            path / "jobs.yaml",
+            registry=build_registry(autoload=False),
+            workers=64,
+            freeze_gc=True,
+        )
+        cron.start()
+        deadline = instant + timedelta(seconds=BURST_GRACE)
+        while _recorded_count(path, instant) < jobs and datetime.now(UTC) < deadline:
+            time.sleep(0.1)
+        cron.stop(timeout=10)
+        with sqlite3.connect(path / ".yamlcron" / "state.db") as db:
+            ran, last_start, last_record = db.execute(
+                "SELECT COUNT(*), MAX(started_at), MAX(recorded_at) FROM runs "
+                "WHERE status = 'success' AND scheduled_at = ?",
+                (int(instant.timestamp() * 1e6),),
+            ).fetchone()
+    at = instant.timestamp()
+    return last_start / 1e6 - at, last_record / 1e6 - at, 1 - ran / jobs
+
+
+def _recorded_count(folder: Path, instant: datetime) -> int:
+    with sqlite3.connect(folder / ".yamlcron" / "state.db") as db:
+        return int(
+            db.execute(
+                "SELECT COUNT(*) FROM runs WHERE status != 'running' AND scheduled_at = ?",
+                (int(instant.timestamp() * 1e6),),
+            ).fetchone()[0]
+        )
+
+
+def aps_burst(jobs: int, store: str) -> tuple[float, float, float]:
+    """As ``yamlcron_burst``, APScheduler 3 on its memory or SQLite store: the last start
+    (the job notes it), the last end (its EXECUTED event), the share missed."""
+    from apscheduler.events import EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    with tempfile.TemporaryDirectory() as folder:
+        scheduler = BackgroundScheduler(
+            jobstores={"default": _aps_store(store, Path(folder))}, timezone="UTC"
+        )
+        ended: list[float] = []
+        missed: list[int] = []
+        scheduler.add_listener(lambda _: ended.append(time.time()), EVENT_JOB_EXECUTED)
+        scheduler.add_listener(lambda _: missed.append(1), EVENT_JOB_MISSED)
+        instant = (datetime.now(UTC) + timedelta(seconds=BURST_LEAD)).replace(microsecond=0)
+        for i in range(jobs):
+            scheduler.add_job(
+                burst_job,
+                "interval",
+                hours=1,
+                id=f"j{i}",
+                start_date=instant,
+                misfire_grace_time=BURST_GRACE,
+            )
+        scheduler.start()
+        deadline = instant + timedelta(seconds=BURST_GRACE)
+        while len(ended) + len(missed) < jobs and datetime.now(UTC) < deadline:
+            time.sleep(0.1)
+        scheduler.shutdown(wait=True)
+    at = instant.timestamp()
+    return max(_burst_starts) - at, max(ended) - at, len(missed) / jobs
 
 
 # -- apply ----------------------------------------------------------------------------------
@@ -448,7 +562,7 @@ def subprocess_rate(count: int, ours: bool) -> float:
 # -- the table ------------------------------------------------------------------------------
 
 
-WORKLOADS = ["lateness", "apply", "next-fire", "subprocess", "memory", "idle"]
+WORKLOADS = ["lateness", "burst", "apply", "next-fire", "subprocess", "memory", "idle"]
 
 
 def main() -> None:
@@ -495,6 +609,15 @@ def main() -> None:
                 add(f"{label}: p50", "ms", ours[0], theirs[0])  # yamlcron: SQLite store
                 add(f"{label}: p99", "ms", ours[1], theirs[1])
                 add(f"{label}: missed", "%", 100 * ours[2], 100 * theirs[2])
+                add(f"{label}: CPU a fire", "µs", ours[3], theirs[3])
+        for n in [10000] if "burst" in only else []:
+            ours_burst = fresh(yamlcron_burst, n)
+            for store in ("memory", "sqlite"):
+                theirs_burst = fresh(aps_burst, n, store)
+                label = f"burst of {n}, APS {store}"
+                add(f"{label}: last start", "s", ours_burst[0], theirs_burst[0])
+                add(f"{label}: last end recorded", "s", ours_burst[1], theirs_burst[1])
+                add(f"{label}: missed", "%", 100 * ours_burst[2], 100 * theirs_burst[2])
         for n in sizes + (large if rep == 0 else []) if "apply" in only else []:
             ours_apply = fresh(yamlcron_apply, n, n in large)
             theirs_apply = fresh(aps_apply, n, "sqlite", n in large)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from yamlcron.errors import StoreError
-from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit
+from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit, pace
 from yamlcron.scheduler.pool import WorkerPool
 
 
@@ -249,3 +249,10 @@ def test_a_bug_in_write_is_raised_settled_and_a_new_writer_takes_the_next_batche
     assert "the writer thread yamlcron-recorder died; starting another" in caplog.text
     with pytest.raises(RuntimeError, match="a bug in write"):
         InlineCommit(write, lambda *r: None).put(1)
+
+
+def test_a_write_waits_out_the_linger_after_the_last_only() -> None:
+    assert pace(last=10.0, now=10.004, linger=0.01) == pytest.approx(0.006)
+    assert pace(last=10.0, now=10.01, linger=0.01) == 0.0
+    assert pace(last=10.0, now=70.0, linger=0.01) == 0.0  # alone: written at once
+    assert pace(last=10.0, now=10.004, linger=0.0) == 0.0

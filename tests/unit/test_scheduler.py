@@ -22,7 +22,7 @@ from yamlcron.model import JobSpec
 from yamlcron.registry import build_registry
 from yamlcron.runs import Finish, Run, RunStatus
 from yamlcron.scheduler.groupcommit import InlineCommit
-from yamlcron.scheduler.loop import LEAD, Scheduler
+from yamlcron.scheduler.loop import LEAD, WAKE, Scheduler
 from yamlcron.scheduler.parts import Nobody, Parts, RunListener
 from yamlcron.scheduler.pool import InlinePool
 from yamlcron.store.sqlite import SQLiteStore
@@ -160,7 +160,7 @@ def job(name: str, trigger: str, **policies: object) -> str:
 def test_due_fire_runs_once_and_advances(harness: Callable[..., Harness]) -> None:
     h = harness(job("a", "{interval: 10s}"))
     # Sleeps until the next fire (less the claim's lead), no polling.
-    assert h.tick(T0 + timedelta(seconds=5)) == 5.0 - LEAD.total_seconds()
+    assert h.tick(T0 + timedelta(seconds=5)) == 5.0 - WAKE.total_seconds()
     assert h.runs() == []
     h.tick(T0 + timedelta(seconds=10))
     [run] = h.runs()
@@ -254,7 +254,8 @@ def test_a_fire_is_claimed_just_ahead_of_its_time_and_starts_at_it(
     h = harness(job("a", "{interval: 10s}"), hold=True)
     fire = T0 + timedelta(seconds=10)
     early = fire - LEAD - timedelta(milliseconds=1)
-    assert h.tick(early) == pytest.approx(0.001)  # wakes when the fire is LEAD away
+    # A pass when the fire is WAKE away; it claims what falls due up to LEAD ahead.
+    assert h.tick(early) == pytest.approx((LEAD - WAKE).total_seconds() + 0.001)
     assert h.runs() == []
     h.tick(fire - LEAD)
     [run] = h.runs()  # claimed, durably, before its time; its worker waits for the time
@@ -272,7 +273,7 @@ def test_retries_with_backoff(harness: Callable[..., Harness]) -> None:
     h.script.statuses = [RunStatus.FAILURE, RunStatus.TIMEOUT, RunStatus.FAILURE, RunStatus.SUCCESS]
     fire = T0 + timedelta(hours=1)
     h.tick(fire)
-    assert h.tick(fire + timedelta(seconds=9)) == pytest.approx(1.0 - LEAD.total_seconds())
+    assert h.tick(fire + timedelta(seconds=9)) == pytest.approx(1.0 - WAKE.total_seconds())
     assert len(h.runs()) == 1
     h.tick(fire + timedelta(seconds=10))  # 1st retry after 10 s
     h.tick(fire + timedelta(seconds=39))

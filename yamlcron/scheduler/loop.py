@@ -2,9 +2,14 @@
 
 A pass reads the due jobs from the store (by the next-fire-time index, never a scan) and
 the due queued fires (retries, workflow steps, manual triggers), has ``firing.decide``
-say what becomes of each, claims all of it in one store transaction together with each
-job's advanced next fire time, then hands the running runs to the pool, whose workers
-run them through the ``Runner``.
+say what becomes of each, and the ``Claimer`` claims all of it in one store transaction
+together with each job's advanced next fire time, then hands the running runs to the
+pool, whose workers run them through the ``Runner``.
+
+Fires are claimed up to ``LEAD`` ahead of their time, and a pass starts when the next is
+``WAKE`` away, so at a thousand fires a second a pass claims thirty of them rather than
+one or two. The claimer's starter thread hands each run out at its time, whatever the
+loop is doing (a claim's disk flush), and no worker is kept waiting for a start.
 
 The clock is injected; nothing here sleeps to learn the time, so tests drive ``tick``
 with a fake clock. Building a scheduler reads and writes nothing: ``recover`` (at start)
@@ -16,23 +21,22 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Sequence
 from datetime import datetime, timedelta
-from functools import partial
 from pathlib import Path
 
 from yamlcron import firing
-from yamlcron.errors import LeaseLostError, StoreError, StoreGoneError
-from yamlcron.events import RunEvent, run_event
+from yamlcron.errors import StoreError, StoreGoneError
+from yamlcron.events import run_event
 from yamlcron.interfaces import Store
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.registry import Registry
 from yamlcron.remotetracker import Tracker
-from yamlcron.runs import Claim, DueJob, Lease, Queued, Run, RunStatus
+from yamlcron.runs import Claim, DueJob, Queued, Run
+from yamlcron.scheduler.claiming import Claimer
 from yamlcron.scheduler.gcfreeze import Freezer
 from yamlcron.scheduler.lease import LeaseKeeper
 from yamlcron.scheduler.parts import Parts
-from yamlcron.scheduler.pool import InlinePool, Pool, WorkerPool
+from yamlcron.scheduler.pool import InlinePool, WorkerPool
 from yamlcron.scheduler.pulse import Pulse
 from yamlcron.scheduler.runner import Executors, Runner
 from yamlcron.schedulerconfig import SchedulerConfig
@@ -43,15 +47,21 @@ log = logging.getLogger("yamlcron.scheduler")
 
 #: Longest sleep: changes from elsewhere also ring the store's doorbell, so this is a backstop.
 MAX_SLEEP = 60.0
-#: Jobs (and queued fires) taken per pass; a full batch means another pass at once.
+#: Most jobs (and queued fires) taken per pass; a full batch means another pass at once.
 BATCH = 1000
+#: The first pass of a burst takes this many, and each full pass after it twice as many,
+#: up to ``BATCH``: the first runs of thousands due at once start after a short claim.
+FIRST_BATCH = 64
 #: Parsed schedules kept by (job, spec digest, anchor); the loop fires the same jobs again.
 _SCHEDULE_CACHE = 50_000
 #: Pause after a pass the store could not serve (a database restart), before the next.
 STORE_RETRY = 1.0
-#: Fires are claimed this far ahead of their time and start at it, so the claim's durable
-#: commit is not part of their lateness.
-LEAD = timedelta(milliseconds=5)
+#: Fires are claimed up to this far ahead of their time and start at it, so the claim's
+#: durable commit is not part of their lateness.
+LEAD = timedelta(milliseconds=50)
+#: A pass starts when the next fire is this close: each claims what falls due over the
+#: next ``LEAD - WAKE`` at least, not the one or two fires of each millisecond.
+WAKE = timedelta(milliseconds=20)
 
 
 class Scheduler:
@@ -82,7 +92,6 @@ class Scheduler:
         self.node = config.node
         self._uniform = parts.uniform
         self._listener = parts.listener
-        self._pool: Pool = parts.pool or WorkerPool(config.workers)
         self._wake = threading.Event()
         self._stopping = False
         #: Whether the loop is alive (``/livez``, heartbeats): see ``yamlcron.scheduler.pulse``.
@@ -94,13 +103,15 @@ class Scheduler:
         self._freeze = Freezer() if config.freeze_gc else None
         self._changed_elsewhere = True  # which manifest is applied: read on the first pass
         self._latest: datetime | None = None  # the clock at the last pass: was it set back?
-        self._unsure = False  # a claim failed: did it commit? Look for its runs next pass
+        self._batch = FIRST_BATCH  # grows while passes come back full (a burst)
         self.warden = Warden(config.kill_grace, store)
         self.executors = Executors(registry, folder, config.kill_grace, tracked=self.warden.tracked)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
         #: Follows the remote runs (``task`` runs) on one thread: they hold no worker.
         self.remote = Tracker(store, registry, self.runner, self.clock)
+        pool = parts.pool or WorkerPool(config.workers)
+        self.claimer = Claimer(self.runner, self.lease, pool, self.wakeup, self.remote)
 
     @property
     def source(self) -> AppliedManifest | None:
@@ -158,10 +169,11 @@ class Scheduler:
         if firing.stepped_back(self._latest, now):
             self._reanchor(now)
         self._latest = now
-        if self._unsure:
-            self._adopt()
-        due = self.store.due(now + LEAD, BATCH)
-        queued = self.store.due_queued(now, BATCH)
+        if self.claimer.unsure:
+            self.claimer.adopt()
+        batch = self._batch
+        due = self.store.due(now + LEAD, batch)
+        queued = self.store.due_queued(now, batch)
         if due or queued:
             specs = {job.spec.id: job.spec for job in due}
             specs.update((spec.id, spec) for _, spec in queued if spec is not None)
@@ -170,16 +182,18 @@ class Scheduler:
             # daemon's) has the store to itself: every run under way is the runner's.
             alone = self.lease.current().ttl is None
             everywhere = Counter() if alone else Counter(self.store.running())
-            claims, starts = self._decide(fires, queued, now, everywhere)
-            self._dispatch(claims, starts, specs, self._pool)
-        if len(due) == BATCH or len(queued) == BATCH:
+            claims, starts = self.claimer.decide(fires, queued, now, everywhere, self._uniform)
+            self.claimer.dispatch(claims, starts, specs)
+        full = len(due) == batch or len(queued) == batch
+        self._batch = min(batch * 2, BATCH) if full else FIRST_BATCH
+        if full:
             return 0.0
         wake = self.store.next_wakeup()
         retry = self.runner.unrecorded.due_in(self.clock())  # held ends to write again
         delay = MAX_SLEEP if retry is None else min(retry, MAX_SLEEP)
         if wake is None:
             return delay
-        return min(max((wake - LEAD - self.clock()).total_seconds(), 0.0), delay)
+        return min(max((wake - WAKE - self.clock()).total_seconds(), 0.0), delay)
 
     def run_forever(self) -> None:
         """Pass, sleep until the next fire time or a wake-up, repeat until ``stop``.
@@ -230,13 +244,13 @@ class Scheduler:
         """
         self.request_stop()
         with self._pass:  # a pass under way dispatches what it claimed before the pool closes
-            pass
+            self.claimer.close()  # runs held for their start go to the pool now
         self.remote.detach()  # remote runs go on in their engine: never waited for nor stopped
         finished = self.runner.wait_idle(timeout)
         if not finished:
             self.cancel()
             self.runner.wait_idle(self.executors.kill_grace + 5.0)
-        self._pool.shutdown()
+        self.claimer.pool.shutdown()
         self.runner.close(timeout=5)
         self.warden.close()
         self.lease.stop()
@@ -300,8 +314,10 @@ class Scheduler:
             ]
             for queued, spec in mine:
                 specs = {job_id: spec} if spec is not None else {}  # else the claim drops it
-                claims, starts = self._decide((), [(queued, spec)], now, Counter())
-                self._dispatch(claims, starts, specs, InlinePool())
+                claims, starts = self.claimer.decide(
+                    (), [(queued, spec)], now, Counter(), self._uniform
+                )
+                self.claimer.dispatch(claims, starts, specs, InlinePool())
                 self.flush()
             self.runner.record_again()  # an end the store refused: the answer waits for it
             final = final_run(self.store, job_id, item.scheduled_at)
@@ -355,105 +371,7 @@ class Scheduler:
             now,
             len(claims),
         )
-        self._claim(claims, Counter())
-
-    def _decide(
-        self,
-        fires: Sequence[firing.DueFires],
-        queued: Sequence[tuple[Queued, JobSpec | None]],
-        now: datetime,
-        everywhere: Counter[str],
-    ) -> tuple[list[Claim], Counter[str]]:
-        """The claims of a pass, whose starts count as under way from now on.
-
-        Under the runner's lock, so ``max_instances`` sees every run this scheduler has
-        under way, and the runs of others (``everywhere``) that are not its own.
-        """
-        with self.runner.lock:
-            running = self.runner.counted(everywhere)
-            claims = firing.decide(fires, queued, now, running, self._uniform)
-            starts = firing.starts(claims)
-            self.runner.count(starts)
-        return claims, starts
-
-    def _dispatch(
-        self, claims: list[Claim], starts: Counter[str], specs: dict[str, JobSpec], pool: Pool
-    ) -> None:
-        written = self._claim(claims, starts) if claims else []
-        self._hand_out(written, specs, pool)
-
-    def _claim(self, claims: list[Claim], starts: Counter[str]) -> list[tuple[Run, Lease]]:
-        """Write the claims, whose ``starts`` were counted as running when decided.
-
-        Counted before the write, so the runner's lock is not held across its disk flush:
-        the recorder needs it to release every run that ends. The starts that were not
-        written (another replica claimed the fire first, or the lease was lost) are
-        released here. Each run comes with the lease it was claimed under: only that lease
-        may finish it.
-        """
-        lease = self.lease.current()
-        written: list[Run] = []
-        try:
-            written = self.store.claim(claims, lease, self.source)
-        except LeaseLostError:
-            self.lease.rejoin(lease)  # nothing was claimed; the next pass tries anew
-            self.wakeup()
-        except StoreError:
-            # A connection cut during COMMIT leaves us not knowing whether the claim was
-            # written: if it was, its runs are ours and nobody else will ever run them.
-            self._unsure = True
-            raise
-        finally:  # a store error too: what was not written does not run
-            starts.subtract(r.job_id for r in written if r.status == RunStatus.RUNNING)
-            if unwritten := list(starts.elements()):
-                self.runner.release(unwritten)
-        return [(run, lease) for run in written]
-
-    def _adopt(self) -> None:
-        """Run the runs a claim wrote though it failed to say so: claimed, never handed out."""
-        lease = self.lease.current()
-        known = self.runner.known()  # before the read: a run recorded meanwhile is not read
-        orphans = [run for run in self.store.claimed(lease) if run.id not in known]
-        self._unsure = False
-        if not orphans:
-            return
-        specs = {  # the jobs read as a reap reads them: a removed or damaged one is left
-            spec.id: spec for spec, _ in self.runner.reaped(orphans).values() if spec is not None
-        }
-        orphans = [run for run in orphans if run.job_id in specs]  # reaped once we leave
-        for run in orphans:
-            log.warning(
-                "run %s of %s was claimed as the connection was cut; running it now",
-                run.id,
-                run.job_id,
-            )
-        with self.runner.lock:
-            self.runner.count(Counter(run.job_id for run in orphans))
-        self._hand_out([(run, lease) for run in orphans], specs, self._pool)
-
-    def _hand_out(
-        self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], pool: Pool
-    ) -> None:
-        """Start the claimed ``running`` runs on ``pool``; announce the others.
-
-        The loop and ``run_now`` both come here, so a manual run without a daemon is
-        announced as one through it is (``submitted``, ``skipped``, ...).
-        """
-        for run, lease in written:
-            spec = specs[run.job_id]
-            heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
-            if run.status == RunStatus.RUNNING:
-                self.runner.handed.add(run.id)
-                if heard:
-                    self.runner.announce(
-                        RunEvent(kind="submitted", run=run, job=spec, folder=self.folder)
-                    )
-                if spec.remote:  # followed by the tracker, not a worker (yamlcron.remote)
-                    self.remote.submit(run, spec, lease, heard)
-                else:
-                    pool.submit(partial(self.runner.execute, run, spec, lease, heard))
-            elif heard:
-                self.runner.announce(run_event(run, spec, folder=self.folder))
+        self.claimer.claim(claims, Counter())
 
 
 def final_run(store: Store, job_id: str, scheduled_at: datetime) -> Run | None:

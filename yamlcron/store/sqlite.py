@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,9 @@ _PLAIN = {
     sqlite3.SQLITE_FULL: "the disk is full",
     sqlite3.SQLITE_READONLY: "the store is read-only",
 }
+#: Seconds between two checks that the store's file is still the one opened: a ``stat``
+#: before every read and write was a system call per statement, on every fire's path.
+IDENTITY_EVERY = 0.05
 #: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
 #: the id of a deleted row (a pruned run's id stays unique).
 WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
@@ -80,6 +84,7 @@ class SQLiteStore(SQLStore):
             raise StoreError(f"cannot open the store {path}: {self._detail(exc)}") from None
         #: The file this store opened: deleted or replaced under a daemon, it must stop.
         self._identity = None if target == ":memory:" else _identity(Path(target))
+        self._checked = -IDENTITY_EVERY  # monotonic time of the last check: check at once
         self._local = _ThreadState()
         self._read_lock = threading.RLock()
         self._reader: sqlite3.Connection | None = None
@@ -122,10 +127,16 @@ class SQLiteStore(SQLStore):
         """Before each transaction and read: the file opened is still the store's file.
 
         ``rm -rf .yamlcron`` under a daemon left it writing history into a deleted file
-        while a second daemon started on a new store, and every fire ran twice.
+        while a second daemon started on a new store, and every fire ran twice. Checked
+        at most every ``IDENTITY_EVERY`` seconds: a daemon stops that much later, long
+        before a second one can start.
         """
         if self._identity is None or self.path is None:
             return
+        clock = time.monotonic()
+        if clock - self._checked < IDENTITY_EVERY:
+            return
+        self._checked = clock
         try:
             now = _identity(self.path)
         except FileNotFoundError:
