@@ -1,11 +1,11 @@
-"""Multi-row statements come in a few fixed shapes, so the server prepares each once.
+"""On PostgreSQL every batch size is one statement text, so the server prepares each once.
 
 Written for any batch size, a multi-row ``INSERT`` or ``IN`` list is a new statement text
 per size: psycopg then prepares none of them (it prepares a text seen five times) and the
-server parses SQL on every claim. On SQLite they are padded to a handful of shapes
-(``store.sql.SHAPES``); on PostgreSQL a batch is a few arrays, one statement text for
-every size, which psycopg also converts only once (it parses again in Python, on every
-call, a statement of more than 50 parameters).
+server parses SQL on every claim. On PostgreSQL a batch is one JSON document, one statement
+text for every size, which psycopg also converts only once (it parses again in Python, on
+every call, a statement of more than 50 parameters). SQLite parses cheaply: its statements
+are written for the batch at hand.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from tests.contract.test_leases import _applied
 from yamlcron.errors import LeaseLostError
 from yamlcron.registry import build_registry
 from yamlcron.runs import Claim, Finish, NewRun, RunStatus
-from yamlcron.store.sql import SHAPES, padded
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -32,13 +31,6 @@ def _claims(first: int, count: int) -> list[Claim]:
         run = NewRun(job_id="backup", scheduled_at=at, status=RunStatus.RUNNING, started_at=at)
         claims.append(Claim(job_id="backup", expected=None, next_run_at=None, runs=(run,)))
     return claims
-
-
-def test_padding_repeats_the_last_row_up_to_the_next_shape() -> None:
-    assert padded([1]) == [1]
-    assert padded([1, 2, 3]) == [1, 2, 3, 3]
-    assert padded(list(range(33))) == [*range(33), *[32] * 31]
-    assert all(len(padded(list(range(n)))) in SHAPES for n in range(1, SHAPES[-1] + 1))
 
 
 def test_every_batch_size_reuses_a_few_prepared_statements(postgres_url: str) -> None:

@@ -166,9 +166,8 @@ class FiringSQL(SQLBase):
         made: list[Run] = []
         for start in range(0, len(runs), ROWS_PER_STATEMENT):
             chunk = runs[start : start + ROWS_PER_STATEMENT]
-            shaped = self._shaped(chunk)  # a repeated last row conflicts with itself: skipped
             values: list[Any] = []
-            for new in shaped:
+            for new in chunk:
                 final = new.status != RunStatus.RUNNING
                 values += (
                     new.job_id,
@@ -184,7 +183,7 @@ class FiringSQL(SQLBase):
                     digest,
                     commit,
                 )
-            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(shaped))
+            marks = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
             rows = self._execute(
                 "INSERT INTO runs (job_id, scheduled_at, attempt, status, started_at, "
                 "finished_at, error, node, lease, cause_run_id, manifest_digest, "

@@ -12,35 +12,19 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 from yamlcron.errors import CorruptJobError, StoreError
 from yamlcron.model import JobSpec
 from yamlcron.store.codec import parse_spec
 from yamlcron.store.schema import SCHEMA_VERSION
 
-T = TypeVar("T")
 log = logging.getLogger("yamlcron.store")
 
 #: Parsed specs kept by (id, digest); the loop re-reads the same due jobs all day.
 _SPEC_CACHE = 50_000
 #: Rows per multi-row statement: 12 parameters a row stays far below both drivers' limits.
 ROWS_PER_STATEMENT = 512
-#: The row counts a multi-row statement is written for where the dialect asks for fixed
-#: shapes (``SQLBase.fixed_shapes``): a batch is padded up to the next one, so a handful of
-#: statement texts serve every batch size, and each is prepared once (psycopg prepares a
-#: text it has seen five times).
-SHAPES = tuple(2**n for n in range(10))  # 1, 2, 4 ... 512
-
-
-def padded(rows: list[T]) -> list[T]:
-    """``rows`` (at most ``ROWS_PER_STATEMENT``) repeated at the end up to the next shape.
-
-    Only for statements where a repeated row changes nothing: ``IN`` lists, and inserts
-    with ``ON CONFLICT DO NOTHING``.
-    """
-    size = next(shape for shape in SHAPES if shape >= len(rows))
-    return [*rows, *rows[-1:] * (size - len(rows))]
 
 
 class Cursor(Protocol):
@@ -68,10 +52,6 @@ class SQLBase:
     share_lock = ""
     skip_locked = ""
     name = ""
-    #: Pad multi-row statements to ``SHAPES``: where statements are prepared (PostgreSQL).
-    #: Not on SQLite, whose parse is cheap and where a padded row that conflicts with itself
-    #: still uses up an id, leaving gaps in the run ids people read.
-    fixed_shapes = False
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
@@ -187,15 +167,11 @@ class SQLBase:
         self._specs[key] = spec
         return spec
 
-    def _shaped(self, rows: list[T]) -> list[T]:
-        """``rows`` padded to a fixed shape where the dialect wants one (``padded``)."""
-        return padded(rows) if self.fixed_shapes else rows
-
     def _rows_in(self, sql: str, ids: list[Any]) -> list[Any]:
         """The distinct rows of ``sql`` (with ``{}`` for a list of ids), asked in chunks."""
         rows: list[Any] = []
         for start in range(0, len(ids), ROWS_PER_STATEMENT):
-            chunk = self._shaped(ids[start : start + ROWS_PER_STATEMENT])
+            chunk = ids[start : start + ROWS_PER_STATEMENT]
             rows += self._execute(sql.format(", ".join("?" * len(chunk))), chunk).fetchall()
         return rows
 
