@@ -121,6 +121,8 @@ def burst(store: str, jobs: int, lead: float, grace: float) -> dict[str, Any]:
                 misfire_grace_time=math.ceil(grace),  # whole seconds only
                 start_date=instant,
             )
+        # Added before start(), the jobs are stored by start() (as in the lateness workload,
+        # whose setup gave the lead); added to a started scheduler, each wakes it up.
         scheduler.start()
         setup = time.perf_counter() - setup
         if datetime.now(UTC) > instant - timedelta(seconds=0.3):

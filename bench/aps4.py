@@ -106,19 +106,31 @@ def _scheduler(url: str | None) -> Any:
     return AsyncScheduler(SQLAlchemyDataStore(url), task_defaults=defaults)
 
 
-async def _add(scheduler: Any, schedules: list[tuple[str, Any]], grace: float) -> None:
-    """Add the schedules a few at a time: one by one, 10,000 take minutes on PostgreSQL."""
-    import anyio
+async def _add(
+    scheduler: Any, schedules: list[tuple[str, Any]], grace: float, instant: datetime | None = None
+) -> float | None:
+    """Add the schedules a few at a time (one by one, 10,000 take minutes on PostgreSQL).
 
-    limit = anyio.CapacityLimiter(8)
+    With ``instant``: stop once the adding is projected to end too late for it, and return
+    the seconds it would have taken (bench/windows.py).
+    """
+    import anyio
+    from windows import too_slow
+
+    limit, began = anyio.CapacityLimiter(8), time.perf_counter()
 
     async def add(name: str, trigger: Any) -> None:
         async with limit:
             await scheduler.add_schedule(noop, trigger, id=name, misfire_grace_time=grace)
 
-    async with anyio.create_task_group() as group:
-        for name, trigger in schedules:
-            group.start_soon(add, name, trigger)
+    for at in range(0, len(schedules), 200):
+        async with anyio.create_task_group() as group:
+            for name, trigger in schedules[at : at + 200]:
+                group.start_soon(add, name, trigger)
+        done = min(at + 200, len(schedules))
+        if instant and (projected := too_slow(began, done, len(schedules), instant)):
+            return projected
+    return None
 
 
 class Released:
@@ -200,7 +212,8 @@ async def burst(url: str | None, jobs: int, lead: float, grace: float) -> dict[s
         scheduler.subscribe(released, {JobReleased})
         # A trigger keeps its last fire time: one each, not one shared.
         triggers = [(f"b{i}", IntervalTrigger(hours=1, start_time=instant)) for i in range(jobs)]
-        await _add(scheduler, triggers, grace)
+        if projected := await _add(scheduler, triggers, grace, instant):
+            return {"not_ready": projected}
         await scheduler.start_in_background()
         setup = time.perf_counter() - setup
         if datetime.now(UTC) > instant - timedelta(seconds=0.3):

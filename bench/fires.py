@@ -142,11 +142,12 @@ def search(
             ]
             if not above:
                 continue
-            # Unbounded: double; bounded: the middle of the ladder between.
+            # Unbounded: double; bounded: the middle of the ladder between (the lower middle:
+            # from 3,000 to 10,000 that is 5,000, a target's rate).
             if state["hi"] is None:
                 rate = min(above, key=lambda r: abs(r - 2 * max(state["lo"], 1)))
             else:
-                rate = above[len(above) // 2]
+                rate = above[(len(above) - 1) // 2]
             missed = probe(system, rate)["missed"]
             state["probes"].append((rate, missed))
             if missed == 0:
@@ -193,7 +194,7 @@ def main() -> None:
             if system.label not in leads:  # the setup of the most jobs, scaled to the burst's
                 rate = max(rates)
                 took = results[system.label][f"lateness {rate}"][-1]["setup"]
-                leads[system.label] = 2 + 1.5 * took * max(jobs / rate, 1)
+                leads[system.label] = 3 + 1.2 * took * max(jobs / rate, 1)
             result = burst(system, options.url, jobs, grace, leads)
             results[system.label].setdefault("burst", []).append(result)
             _progress(rep, "burst", system, result, began)
