@@ -2,8 +2,8 @@
 
     pip install -e '.[bench]'     # APScheduler 3; APScheduler 4 gets a venv of its own
     createdb -h 127.0.0.1 -U postgres peerbench
-    python bench/fires.py --url postgresql://postgres@127.0.0.1/peerbench            # ~15 min
-    python bench/fires.py --url postgresql://postgres@127.0.0.1/peerbench --quick    # ~3 min
+    python bench/fires.py --url postgresql://postgres@127.0.0.1/peerbench            # 15-25 min
+    python bench/fires.py --url postgresql://postgres@127.0.0.1/peerbench --quick    # 3-4 min
 
 Systems: yamlcron on SQLite, on PostgreSQL with one replica and with three (real
 ``yamlcron run`` processes, bench/daemons.py); APScheduler 3 on its MemoryJobStore and its
