@@ -37,6 +37,7 @@ from typing import Any
 import aps3
 import aps4
 import daemons
+import psycopg
 from fires_report import report
 from replicas import _drop, _schema
 from run import fresh, next_fires_per_second
@@ -172,6 +173,7 @@ def main() -> None:
     options = parser.parse_args()
     if not options.url:
         parser.error("give --url postgresql://... (a database of the bench's own)")
+    psycopg.connect(options.url).close()  # before the first run, not after the SQLite ones
     quick = options.quick
     rates = options.rates or ([1000] if quick else [1000, 3000, 10000])
     jobs = options.burst or (1000 if quick else 10000)
@@ -230,4 +232,7 @@ def _progress(rep: int, what: str, system: System, result: dict[str, Any], began
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (RuntimeError, psycopg.Error) as error:  # no database, or a system that never started
+        raise SystemExit(f"bench/fires.py: {error}") from None
