@@ -68,6 +68,12 @@ def report(results: Results, found: dict[str, dict[str, Any]], setting: dict[str
         row = [label, cell(runs[f"lateness {cpu_rate}"], "cpu_us", digits=".0f")]
         for r in rates:
             late = runs[f"lateness {r}"]
+            skipped = [x["skipped"] for x in late if "skipped" in x]
+            if skipped:
+                row.append(
+                    f"not run: missed {cell(late, 'missed', 100, '.1f')} % at {skipped[0]:,}/s"
+                )
+                continue
             row.append(
                 f"{cell(late, 'p50')} / {cell(late, 'p99')}, {cell(late, 'missed', 100, '.1f')} %"
             )
