@@ -201,9 +201,12 @@ def main() -> None:
                 results[system.label].setdefault(f"lateness {rate}", []).append(result)
                 _progress(rep, f"{rate}/s", system, result, began)
         for system in order:
-            if system.label not in leads:  # the setup of the most jobs, scaled to the burst's
-                rate = max(rates)
-                took = results[system.label][f"lateness {rate}"][-1]["setup"]
+            if system.label not in leads:  # the setup of the most jobs run, scaled to the burst's
+                rate, took = max(
+                    (r, runs[-1]["setup"])
+                    for r in rates
+                    if "setup" in (runs := results[system.label][f"lateness {r}"])[-1]
+                )
                 leads[system.label] = 3 + 1.2 * took * max(jobs / rate, 1)
             result = burst(system, options.url, jobs, grace, leads)
             results[system.label].setdefault("burst", []).append(result)
