@@ -1,0 +1,26 @@
+"""The measuring window shared by bench/fires.py's workloads (standard library only: bench/aps4.py
+imports it in APScheduler 4's venv)."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+
+def opens(first: datetime, warm: float) -> datetime:
+    """``warm`` s after both the system being ready (now) and its first fire time."""
+    return max(datetime.now(UTC), first) + timedelta(seconds=warm)
+
+
+def sleep_until(moment: datetime) -> None:
+    time.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0))
+
+
+def too_slow(began: float, done: int, total: int, instant: datetime) -> float | None:
+    """The seconds a setup that began at ``began`` (perf_counter) is projected to take, if at
+    its pace so far (``done`` of ``total``) it would not end 0.5 s before ``instant``: a burst
+    set up too late gives up early rather than at the end, and tries again with more lead."""
+    elapsed = time.perf_counter() - began
+    projected = elapsed * total / done
+    end = datetime.now(UTC) + timedelta(seconds=projected - elapsed)
+    return projected if end > instant - timedelta(seconds=0.5) else None
