@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -62,7 +63,7 @@ class Daemons:
         with (self.folder / f"r{i}.log").open("wb") as log:
             self.procs.append(
                 subprocess.Popen(
-                    [*COMMAND, "--store", self.store, "--node", f"r{i}"],
+                    [sys.executable, *COMMAND, "--store", self.store, "--node", f"r{i}"],
                     cwd=self.folder,
                     env=env,
                     stderr=log,

@@ -194,7 +194,9 @@ def main() -> None:
     modes = tuple(MODES)
     results: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for rep in range(repeat):
-        for mode in modes:
+        # Each repetition starts one mode further on: no mode always runs first, or after
+        # the heaviest one.
+        for mode in modes[rep % len(modes) :] + modes[: rep % len(modes)]:
             print(f"repetition {rep + 1}/{repeat}: HTTP {mode}", file=sys.stderr)
             results[mode].append(benchrun.fresh(lateness, options.jobs, window, mode, options.rate))
     base = statistics.median(r["p99"] for r in results["off"])
