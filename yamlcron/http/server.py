@@ -51,14 +51,12 @@ def http_server(app: Yamlcron, options: HttpOptions) -> HttpServer:
     The address is bound at once: a port in use is a one-line error before anything starts.
     """
     reader = app.reader()  # requests never wait for the loop's store connection
-    if reader is None:  # a store in memory: no other process can read it
-        return ThreadedServer(app, app, options)
-    if options.threads:
-        return ThreadedServer(app, reader, options)
-    reader.close()
-    from yamlcron.http.process import ServerProcess
+    if reader is not None and not options.threads:
+        reader.close()  # opened by nothing yet: the server's process opens its own
+        from yamlcron.http.process import ServerProcess
 
-    return ServerProcess(app, options)
+        return ServerProcess(app, options)
+    return ThreadedServer(app, reader or app, options)  # None: a store in memory
 
 
 class HttpServer(Protocol):
