@@ -316,27 +316,12 @@ def _made(
             f"the lease of {lease.node} (token {lease.token}) expired and was taken over"
         )
     ids = {(job_id, at, attempt): run_id for _, run_id, job_id, at, attempt in rows if run_id}
+    digest, commit = (source.digest, source.commit) if source else (None, None)
     made: list[Run] = []
     for claim in claims:
         for new in claim.runs:
             run_id = ids.get((new.job_id, to_micros(new.scheduled_at), new.attempt))
             if run_id is None:
                 continue  # this fire was claimed before, or its claim lost
-            final = new.status != RunStatus.RUNNING
-            made.append(
-                Run(
-                    id=run_id,
-                    job_id=new.job_id,
-                    scheduled_at=new.scheduled_at,
-                    attempt=new.attempt,
-                    status=new.status,
-                    started_at=new.started_at,
-                    finished_at=new.started_at if final else None,
-                    error=new.error,
-                    node=lease.node,
-                    cause_run_id=new.cause_run_id,
-                    manifest_digest=source.digest if source else None,
-                    manifest_commit=source.commit if source else None,
-                )
-            )
+            made.append(new.written(run_id, lease.node, digest, commit))
     return made

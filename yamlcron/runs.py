@@ -188,6 +188,27 @@ class NewRun:
     #: A remote run (``yamlcron.remote``): the claim writes its reference with it.
     remote: bool = False
 
+    def written(self, run_id: int, node: str, digest: str | None, commit: str | None) -> Run:
+        """The run as its claim wrote it, with the id the store gave it.
+
+        A run that ends as it is written (``missed``, ``skipped``) ends when it starts.
+        """
+        final = self.status != RunStatus.RUNNING
+        return Run(
+            id=run_id,
+            job_id=self.job_id,
+            scheduled_at=self.scheduled_at,
+            attempt=self.attempt,
+            status=self.status,
+            started_at=self.started_at,
+            finished_at=self.started_at if final else None,
+            error=self.error,
+            node=node,
+            cause_run_id=self.cause_run_id,
+            manifest_digest=digest,
+            manifest_commit=commit,
+        )
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Claim:

@@ -197,23 +197,7 @@ class FiringSQL(SQLBase):
                 run_id = ids.get((new.job_id, to_micros(new.scheduled_at), new.attempt))
                 if run_id is None:
                     continue  # this fire was claimed before
-                final = new.status != RunStatus.RUNNING
-                made.append(
-                    Run(
-                        id=run_id,
-                        job_id=new.job_id,
-                        scheduled_at=new.scheduled_at,
-                        attempt=new.attempt,
-                        status=new.status,
-                        started_at=new.started_at,
-                        finished_at=new.started_at if final else None,
-                        error=new.error,
-                        node=lease.node,
-                        cause_run_id=new.cause_run_id,
-                        manifest_digest=digest,
-                        manifest_commit=commit,
-                    )
-                )
+                made.append(new.written(run_id, lease.node, digest, commit))
         return made
 
     def _lock_rows(self, table: str, ids: list[Any], column: str = "id") -> dict[Any, Any]:
