@@ -13,6 +13,7 @@ closes: when the daemon stops it, or dies. A child that dies is started again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import socket
@@ -124,7 +125,8 @@ class ServerProcess:
         except OSError:  # the child died or the pair was shut: either way, this one is over
             pass
         finally:
-            stream.close()
+            with contextlib.suppress(OSError):  # an answer the child never read is dropped
+                stream.close()
 
     def _settings(self) -> dict[str, Any]:
         """What the child needs to serve as this service would: never on its command line."""
