@@ -75,7 +75,7 @@ class ServerProcess:
         self._stopping.set()
         if self._attached is not None:
             self._attached.close()
-        with self._lock:
+        with self._lock, contextlib.suppress(OSError):  # closed already: its child is gone
             if self._pair is not None:
                 self._pair.shutdown(socket.SHUT_RDWR)
         if self._thread is not None:
