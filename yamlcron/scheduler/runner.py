@@ -85,6 +85,10 @@ class Executors:
             return ended_by(exc, stopping=self.cancelled.is_set())
 
 
+#: Seconds between two looks at a signal while waiting for runs (``wait_idle``).
+WAIT_SLICE = 0.25
+
+
 class Runner:
     """Runs claimed runs, records their ends and counts the runs under way. Thread-safe."""
 
@@ -188,9 +192,21 @@ class Runner:
             return self.under_way[job_id]
 
     def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no run is under way or being recorded; False on timeout."""
+        """Wait until no run is under way or being recorded; False on timeout.
+
+        Waits in slices: Python runs a signal handler only when the main thread wakes, and
+        a signal the kernel hands to another thread does not wake it. The daemon's main
+        thread waits here for its runs after the first SIGTERM, and the second one must
+        stop them at once.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
-            return self.lock.wait_for(lambda: not self.under_way and not self.in_flight, timeout)
+            while self.under_way or self.in_flight:
+                left = WAIT_SLICE if deadline is None else deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.lock.wait(min(left, WAIT_SLICE))
+            return True
 
     def known(self) -> set[int]:
         """The ids of the runs this runner has: handed to a worker, being recorded or held."""
