@@ -101,12 +101,15 @@ def handle_daemon_signals(
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal received
         received += 1
+        # On a thread of its own, as the reload: the handler runs in the main thread between
+        # two of its steps, maybe inside the very lock that waking the loop takes (the loop's
+        # Event, held for an instant as it starts or ends a wait), which would never be freed.
         if received == 1:
             log.info("%s: stopping", signal.Signals(signum).name)
-            request_stop()
+            threading.Thread(target=request_stop, name="yamlcron-stop", daemon=True).start()
         else:
             log.warning("%s again: stopping runs now", signal.Signals(signum).name)
-            cancel()
+            threading.Thread(target=cancel, name="yamlcron-cancel", daemon=True).start()
 
     def on_hangup(signum: int, frame: FrameType | None) -> None:
         log.info("SIGHUP: reloading %s", path)
