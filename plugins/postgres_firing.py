@@ -37,7 +37,7 @@ from typing import Any
 from yamlcron.errors import LeaseLostError
 from yamlcron.model import AppliedManifest
 from yamlcron.runs import Claim, DueJob, Finish, Lease, Run, RunStatus
-from yamlcron.store.codec import error_text, from_micros, json_text, micros, moment, to_micros
+from yamlcron.store.codec import error_text, json_text, micros, moment, to_micros
 from yamlcron.store.remote import mark_remote
 from yamlcron.store.sql import Cursor
 from yamlcron.store.sqlstore import SQLStore
@@ -197,18 +197,7 @@ class PostgresFiring(SQLStore):
             # races, and each replica falls further behind.
             if count > 1 and len(rows) < limit and (not rows or rows[0][2] > late):
                 rows += self._execute(_LATE, {**share, "limit": limit - len(rows)}).fetchall()
-            # As the shared ``due``: the spec text only for jobs not parsed before.
-            specs = {job_id: self._specs.get((job_id, digest)) for job_id, digest, _, _ in rows}
-            unread = [job_id for job_id, spec in specs.items() if spec is None]
-            for job_id, digest, text in self._rows_in(
-                "SELECT id, digest, spec FROM jobs WHERE id IN ({})", unread
-            ):
-                specs[job_id] = self._spec(job_id, digest, text)
-            return [
-                DueJob(spec=spec, next_run_at=from_micros(next_at), anchor=from_micros(anchor))
-                for job_id, _, next_at, anchor in rows
-                if (spec := specs[job_id]) is not None  # None: removed since the first read
-            ]
+            return self._due_jobs(rows)
 
     def next_wakeup(self) -> datetime | None:
         with self._reading():

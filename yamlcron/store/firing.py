@@ -37,19 +37,25 @@ class FiringSQL(SQLBase):
                 "ORDER BY next_run_at LIMIT ?",
                 (to_micros(now), limit),
             ).fetchall()
-            # The spec text only for jobs not parsed before: most ticks read none. Its own
-            # digest comes with it, in case an apply changed the job between the two reads.
-            specs = {job_id: self._specs.get((job_id, digest)) for job_id, digest, _, _ in rows}
-            unread = [job_id for job_id, spec in specs.items() if spec is None]
-            for job_id, digest, text in self._rows_in(
-                "SELECT id, digest, spec FROM jobs WHERE id IN ({})", unread
-            ):
-                specs[job_id] = self._spec(job_id, digest, text)
-            return [
-                DueJob(spec=spec, next_run_at=from_micros(next_at), anchor=from_micros(anchor))
-                for job_id, _, next_at, anchor in rows
-                if (spec := specs[job_id]) is not None  # None: removed since the first read
-            ]
+            return self._due_jobs(rows)
+
+    def _due_jobs(self, rows: list[Any]) -> list[DueJob]:
+        """Due jobs from (id, digest, next_run_at, anchor) rows, in their order.
+
+        The spec text is read only for jobs not parsed before: most ticks read none. Its
+        own digest comes with it, in case an apply changed the job between the two reads.
+        """
+        specs = {job_id: self._specs.get((job_id, digest)) for job_id, digest, _, _ in rows}
+        unread = [job_id for job_id, spec in specs.items() if spec is None]
+        for job_id, digest, text in self._rows_in(
+            "SELECT id, digest, spec FROM jobs WHERE id IN ({})", unread
+        ):
+            specs[job_id] = self._spec(job_id, digest, text)
+        return [
+            DueJob(spec=spec, next_run_at=from_micros(next_at), anchor=from_micros(anchor))
+            for job_id, _, next_at, anchor in rows
+            if (spec := specs[job_id]) is not None  # None: removed since the first read
+        ]
 
     def due_queued(self, now: datetime, limit: int) -> list[tuple[Queued, JobSpec | None]]:
         with self._reading():
