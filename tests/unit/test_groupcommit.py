@@ -13,6 +13,7 @@ import pytest
 
 from yamlcron.errors import StoreError
 from yamlcron.scheduler.groupcommit import GroupCommit, InlineCommit, pace
+from yamlcron.scheduler.parts import utc_now
 from yamlcron.scheduler.pool import WorkerPool
 
 
@@ -107,7 +108,7 @@ def test_a_failed_write_reaches_every_item_of_its_batch_and_the_writer_goes_on(
 
 
 def test_worker_pool_runs_everything_and_survives_a_failing_task() -> None:
-    pool = WorkerPool(4)
+    pool = WorkerPool(4, utc_now)
     done: list[int] = []
     lock = threading.Lock()
     finished = threading.Semaphore(0)

@@ -27,7 +27,7 @@ from yamlcron.manifest import parse_manifest
 from yamlcron.registry import Registry, build_registry
 from yamlcron.runs import RunStatus
 from yamlcron.scheduler.loop import Scheduler
-from yamlcron.scheduler.parts import Parts
+from yamlcron.scheduler.parts import Parts, utc_now
 from yamlcron.scheduler.pool import WorkerPool
 from yamlcron.schedulerconfig import SchedulerConfig
 from yamlcron.store.sqlite import SQLiteStore
@@ -199,7 +199,7 @@ def test_exits_in_jobs_leave_every_worker_and_every_run_recorded(
 def test_a_pool_that_loses_a_thread_replaces_it_and_says_why(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    pool = WorkerPool(2, name="losing")
+    pool = WorkerPool(2, utc_now, name="losing")
     meet = threading.Barrier(3, timeout=30)  # both workers and this thread
     caplog.set_level(logging.ERROR, "yamlcron.scheduler.pool")
 

@@ -4,20 +4,16 @@ The loop (``yamlcron.scheduler.loop``) says what is due and when to pass; this m
 decides under the runner's lock (``max_instances`` sees every run under way), writes the
 claims in one store transaction, and hands each ``running`` run to the pool. A run
 claimed ahead of its start (the loop claims up to ``LEAD`` ahead, jitter starts later)
-is held by the ``Starter``, not by a worker waiting for it: one thread hands it out at
-its time, so the pool's threads are free for the runs that are due, and a start does not
-wait for the loop, which may be in the middle of a claim's disk flush.
+is held by the pool until its time (``WorkerPool.submit_at``), so a start does not wait
+for the loop, which may be in the middle of a claim's disk flush.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,7 +25,7 @@ from yamlcron.interfaces import Store
 from yamlcron.model import JobSpec
 from yamlcron.runs import Claim, Lease, Queued, Run, RunStatus
 from yamlcron.scheduler.lease import LeaseKeeper
-from yamlcron.scheduler.parts import Clock, RunListener
+from yamlcron.scheduler.parts import RunListener
 from yamlcron.scheduler.pool import Pool, WorkerPool
 from yamlcron.scheduler.runner import Runner
 
@@ -37,107 +33,6 @@ if TYPE_CHECKING:
     from yamlcron.remotetracker import Tracker
 
 log = logging.getLogger("yamlcron.scheduler")
-
-Work = Callable[[], None]
-
-
-class Held:
-    """Work to hand out at a time, taken in time order (then in the order held).
-
-    Not thread-safe: the loop's pass lock guards it.
-    """
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[datetime, int, Work]] = []
-        self._order = itertools.count()
-
-    def __len__(self) -> int:
-        return len(self._heap)
-
-    def hold(self, start: datetime, work: Work) -> None:
-        """Keep ``work`` until ``start``."""
-        heapq.heappush(self._heap, (start, next(self._order), work))
-
-    def take(self, now: datetime) -> list[Work]:
-        """The work whose start is ``now`` or before, in time order; removed from here."""
-        due: list[Work] = []
-        heap = self._heap
-        while heap and heap[0][0] <= now:
-            due.append(heapq.heappop(heap)[2])
-        return due
-
-    def next_at(self) -> datetime | None:
-        """The earliest start held, None when nothing is."""
-        return self._heap[0][0] if self._heap else None
-
-    def drain(self) -> list[Work]:
-        """All the work held, in time order; nothing is held after."""
-        work = [item[2] for item in sorted(self._heap)]
-        self._heap = []
-        return work
-
-
-#: The starter hands out the runs due this soon together, each worker waiting out the
-#: rest of its start: at thousands of fires a second, one wake-up for several fires.
-EARLY = timedelta(milliseconds=1)
-
-
-class Starter:
-    """Hands work to a pool at its start time (``EARLY``), from a thread of its own. Thread-safe.
-
-    The thread starts with the first work held (a scheduler whose runs are all due when
-    claimed starts none) and ends with ``close``, which hands out everything still held.
-    """
-
-    def __init__(self, pool: Pool, clock: Clock, name: str = "yamlcron-starter") -> None:
-        """Nothing is held and no thread runs yet."""
-        self._pool = pool
-        self._clock = clock
-        self._name = name
-        self._held = Held()
-        self._changed = threading.Condition()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-
-    def hold(self, start: datetime, work: Work) -> None:
-        """Hand ``work`` to the pool at ``start`` (at once when closed)."""
-        with self._changed:
-            if self._closed:
-                self._pool.submit(work)
-                return
-            first = self._held.next_at()
-            self._held.hold(start, work)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
-            elif first is None or start < first:  # the thread sleeps until a later start
-                self._changed.notify()
-
-    def close(self) -> None:
-        """Hand out everything held now, in time order, and end the thread."""
-        with self._changed:
-            self._closed = True
-            self._changed.notify()
-            thread, self._thread = self._thread, None
-            rest = self._held.drain()
-        if thread is not None:
-            thread.join()
-        for work in rest:
-            self._pool.submit(work)
-
-    def _run(self) -> None:
-        with self._changed:
-            while not self._closed:
-                start = self._held.next_at()
-                if start is None:
-                    self._changed.wait()
-                    continue
-                wait = (start - EARLY - self._clock()).total_seconds()
-                if wait > 0:
-                    self._changed.wait(wait)
-                    continue
-                for work in self._held.take(self._clock() + EARLY):
-                    self._pool.submit(work)  # a put on a queue: never blocks
 
 
 class Claimer:
@@ -163,9 +58,8 @@ class Claimer:
         self.runner = runner
         self.lease = lease
         self.pool = pool
-        #: Runs claimed ahead go through it; only a pool of threads waits on it (InlinePool
-        #: and tests' pools take each run when claimed, whose worker waits for its start).
-        self.starter = Starter(pool, runner.clock) if isinstance(pool, WorkerPool) else None
+        #: Holds the runs claimed ahead until their start, when the pool can.
+        self._timed = pool if isinstance(pool, WorkerPool) else None
         self._listener: RunListener = runner.listener
         self._folder: Path = runner.folder
         self._wakeup = wakeup
@@ -256,8 +150,8 @@ class Claimer:
 
     def close(self) -> None:
         """Hand out the runs held for their start now (stopping): each worker waits it out."""
-        if self.starter is not None:
-            self.starter.close()
+        if self._timed is not None:
+            self._timed.release_held()
 
     def _hand_out(
         self, written: list[tuple[Run, Lease]], specs: dict[str, JobSpec], pool: Pool
@@ -268,7 +162,8 @@ class Claimer:
         announced as one through it is (``submitted``, ``skipped``, ...).
         """
         now = self._clock()
-        starter = self.starter if pool is self.pool else None
+        timed = self._timed if pool is self.pool else None
+        quick = self.runner.quick
         for run, lease in written:
             spec = specs[run.job_id]
             heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
@@ -283,8 +178,8 @@ class Claimer:
                     continue
                 work = partial(self.runner.execute, run, spec, lease, heard)
                 start = run.started_at
-                if starter is not None and start is not None and start > now:
-                    starter.hold(start, work)
+                if timed is not None and start is not None and start > now:
+                    timed.submit_at(start, work, spec.id in quick)
                 else:
                     pool.submit(work)
             elif heard:

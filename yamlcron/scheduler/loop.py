@@ -8,8 +8,8 @@ pool, whose workers run them through the ``Runner``.
 
 Fires are claimed up to ``LEAD`` ahead of their time, and a pass starts when the next is
 ``WAKE`` away, so at a thousand fires a second a pass claims thirty of them rather than
-one or two. The claimer's starter thread hands each run out at its time, whatever the
-loop is doing (a claim's disk flush), and no worker is kept waiting for a start.
+one or two. The pool holds each run until its time and starts it then, whatever the loop
+is doing (a claim's disk flush).
 
 The clock is injected; nothing here sleeps to learn the time, so tests drive ``tick``
 with a fake clock. Building a scheduler reads and writes nothing: ``recover`` (at start)
@@ -110,7 +110,7 @@ class Scheduler:
         self.lease = LeaseKeeper(store, self.node, config.lease_ttl, on_beat=self.recover)
         #: Follows the remote runs (``task`` runs) on one thread: they hold no worker.
         self.remote = Tracker(store, registry, self.runner, self.clock)
-        pool = parts.pool or WorkerPool(config.workers)
+        pool = parts.pool or WorkerPool(config.workers, parts.clock)
         self.claimer = Claimer(self.runner, self.lease, pool, self.wakeup, self.remote)
 
     @property

@@ -1,26 +1,47 @@
-"""Where runs are executed: a fixed pool of threads fed by one queue, or the caller's thread.
+"""Where runs are executed: a fixed pool of threads, or the caller's thread.
+
+A run claimed ahead of its start is held by the pool until then (``submit_at``). One idle
+thread, the leader, sleeps until the earliest start and runs that work itself: one
+wake-up a fire, where a timer thread handing each run to a worker took two, each a
+futex round and a turn for the interpreter lock (bench/README.md, "Where a fire's CPU
+goes"). Before running it, the leader wakes another thread to lead in its place, unless
+the work is *quick* (its job's last run took under ``QUICK``) and nothing else is due yet:
+then it runs it and leads on. A quick job that turns out slow is noticed by the watcher,
+an idle thread that looks every ``WATCH`` seconds while work is held and takes the lead
+from a leader held up past the next start: such a surprise delays the fires after it by
+``WATCH`` at most, never by the job's length.
 
 ``concurrent.futures.ThreadPoolExecutor`` builds a future, a condition and a work item per
 call and wakes a thread through a semaphore: at ten thousand runs a second that was a
-tenth of the scheduler's time, for futures nobody read. Here a submit is one put on a
-``SimpleQueue``.
+tenth of the scheduler's time, for futures nobody read. Here a submit is an append under
+one lock.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
-import queue
 import threading
+from collections import deque
 from collections.abc import Callable
+from datetime import datetime
 from typing import Protocol
 
 log = logging.getLogger(__name__)
+
+Work = Callable[[], None]
+
+#: A run this short runs on the thread that waited for its start (see the module's doc).
+QUICK = 0.001
+#: Seconds between two looks of the watcher while work is held (see the module's doc).
+WATCH = 0.01
 
 
 class Pool(Protocol):
     """Runs units of work (a claimed run each) for the scheduler."""
 
-    def submit(self, work: Callable[[], None]) -> None:
+    def submit(self, work: Work) -> None:
         """Run ``work``, now or on another thread; it catches its own errors."""
         ...
 
@@ -32,7 +53,7 @@ class Pool(Protocol):
 class InlinePool:
     """Runs each unit of work on the thread that submits it (``trigger`` without a daemon)."""
 
-    def submit(self, work: Callable[[], None]) -> None:
+    def submit(self, work: Work) -> None:
         """Run ``work`` now, here."""
         work()
 
@@ -41,56 +62,196 @@ class InlinePool:
 
 
 class WorkerPool:
-    """``size`` daemon threads running the callables submitted, in order of submission.
+    """``size`` daemon threads running work as it is submitted, or at its start time.
 
     The threads start with the first submit: a scheduler that never fires starts none.
+    ``clock`` tells the time of ``submit_at``'s starts (the scheduler's).
     """
 
-    def __init__(self, size: int, name: str = "yamlcron-worker") -> None:
-        self._queue: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+    def __init__(
+        self, size: int, clock: Callable[[], datetime], name: str = "yamlcron-worker"
+    ) -> None:
         self._size = size
+        self._clock = clock
         self._name = name
-        self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self._followers = threading.Condition(self._lock)  # idle: work ready, or a lead to take
+        self._leading = threading.Condition(self._lock)  # the leader: a sooner start, a change
+        self._watching = threading.Condition(self._lock)  # the watcher: work is held now
+        self._ready: deque[Work] = deque()
+        self._held: list[tuple[datetime, int, Work, bool]] = []
+        self._order = itertools.count()
+        self._threads: list[threading.Thread] = []
+        self._idle = 0  # threads waiting on _followers
+        self._leader: threading.Thread | None = None
+        self._inline = False  # the leader is running quick work itself
+        self._watcher: threading.Thread | None = None
+        self._watcher_waits = False  # the watcher waits without a timeout
+        self._released = False  # held work goes out at once (stopping)
+        self._closing = False
 
-    def submit(self, work: Callable[[], None]) -> None:
-        """Run ``work`` on the next free thread."""
-        if not self._threads:
-            self._start()
-        self._queue.put(work)
+    def submit(self, work: Work) -> None:
+        """Run ``work`` on the next free thread (after ``shutdown``: here, now)."""
+        with self._lock:
+            if not self._closing:
+                self._start()
+                self._ready.append(work)
+                self._wake_one()
+                return
+        work()  # never lost, though nothing should come after a shutdown
+
+    def submit_at(self, start: datetime, work: Work, quick: bool = False) -> None:
+        """Run ``work`` at ``start``; ``quick``: it should take under ``QUICK`` seconds.
+
+        Once held work is released (stopping), at once: each unit of work waits out what
+        is left of its start itself.
+        """
+        with self._lock:
+            if not self._released:
+                self._start()
+                sooner = not self._held or start < self._held[0][0]
+                heapq.heappush(self._held, (start, next(self._order), work, quick))
+                if self._leader is None:
+                    self._wake_one()  # to lead
+                elif sooner and not self._inline:
+                    self._leading.notify()  # it sleeps until a later start
+                if self._watcher_waits:
+                    self._watching.notify()  # work is held: look every WATCH seconds
+                return
+        self.submit(work)
+
+    def release_held(self) -> None:
+        """Hand out what is held now, in time order, and what comes later at once (stopping)."""
+        with self._lock:
+            self._release()
 
     def shutdown(self) -> None:
-        """Let the threads end once the work queued before this is done; returns at once."""
+        """Let the threads end once the work submitted before this is done; returns at once."""
         with self._lock:
-            for _ in self._threads:
-                self._queue.put(None)
+            self._release()
+            self._closing = True
             self._threads = []
+            self._followers.notify_all()
+            self._leading.notify_all()
+            self._watching.notify_all()
+
+    def _release(self) -> None:
+        self._released = True
+        self._ready.extend(work for _, _, work, _ in sorted(self._held))
+        self._held = []
+        self._followers.notify_all()
+        self._leading.notify_all()
+        self._watching.notify_all()
 
     def _start(self) -> None:
-        with self._lock:
-            if self._threads:
-                return
-            self._threads = [
-                threading.Thread(target=self._work, name=f"{self._name}_{i}", daemon=True)
-                for i in range(self._size)
-            ]
-            for thread in self._threads:
-                thread.start()
+        if self._threads:
+            return
+        self._threads = [
+            threading.Thread(target=self._work, name=f"{self._name}_{i}", daemon=True)
+            for i in range(self._size)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _wake_one(self) -> None:
+        """Under the lock: an idle thread looks for work (none may be idle: all are busy)."""
+        if self._idle:
+            self._followers.notify()
+        elif self._watcher is not None:
+            self._watching.notify()
+        elif self._leader is not None and not self._inline:
+            self._leading.notify()
 
     def _work(self) -> None:
+        me = threading.current_thread()
         try:
-            while (work := self._queue.get()) is not None:
-                work()
+            with self._lock:
+                while (work := self._next(me)) is not None:
+                    self._lock.release()
+                    try:
+                        work()
+                    finally:
+                        self._lock.acquire()
         except BaseException:
             # Work catches its own errors (the runner's executor boundary catches a job's,
             # sys.exit() included): what escapes is a bug, which must not shrink the pool.
-            lost = threading.current_thread()
-            log.exception("worker thread %s died; starting another in its place", lost.name)
-            self._replace(lost)
+            log.exception("worker thread %s died; starting another in its place", me.name)
+            self._replace(me)
+
+    def _next(self, me: threading.Thread) -> Work | None:
+        """Under the lock: the next work for ``me`` to run, None when the pool is closing."""
+        while True:
+            if self._leader is me:
+                self._inline = False
+                if (work := self._lead(me)) is not None:
+                    return work
+            elif self._ready:
+                self._resign(me)
+                return self._ready.popleft()
+            elif self._held and self._leader is None:
+                self._resign(me)
+                self._leader = me
+            elif self._closing:
+                self._resign(me)
+                return None
+            elif self._watcher in (None, me):
+                self._watch(me)
+            else:
+                self._idle += 1
+                self._followers.wait()
+                self._idle -= 1
+
+    def _lead(self, me: threading.Thread) -> Work | None:
+        """Under the lock, leading: the work to run, None having stepped down."""
+        while self._held and not self._ready:
+            start, _, work, quick = self._held[0]
+            wait = (start - self._clock()).total_seconds()
+            if wait > 0:
+                self._leading.wait(wait)
+                continue
+            heapq.heappop(self._held)
+            if quick and not (self._held and self._held[0][0] <= start):
+                self._inline = True  # back to leading once it is done
+            else:
+                self._step_down()
+            return work
+        self._step_down()  # work ready to run comes first: whoever is idle leads
+        return None
+
+    def _step_down(self) -> None:
+        self._leader = None
+        if self._held:
+            self._wake_one()
+
+    def _watch(self, me: threading.Thread) -> None:
+        """Under the lock, as the watcher: wait, then take the lead from one held up."""
+        self._watcher = me
+        if not self._held:
+            self._watcher_waits = True
+            self._watching.wait()
+            self._watcher_waits = False
+            return
+        self._watching.wait(WATCH)
+        if self._inline and self._held and self._held[0][0] <= self._clock():
+            # The leader's quick work turned out slow: lead in its place, and let an idle
+            # thread watch in ours.
+            self._inline = False
+            self._leader = me
+            self._watcher = None
+            if self._idle:
+                self._followers.notify()
+
+    def _resign(self, me: threading.Thread) -> None:
+        if self._watcher is me:
+            self._watcher = None
 
     def _replace(self, lost: threading.Thread) -> None:
         """Start a thread in the place of ``lost`` (unless the pool was shut down since)."""
         with self._lock:
+            self._resign(lost)
+            if self._leader is lost:
+                self._inline = False
+                self._step_down()
             if lost not in self._threads:
                 return
             thread = threading.Thread(target=self._work, name=lost.name, daemon=True)

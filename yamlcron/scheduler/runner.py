@@ -29,6 +29,7 @@ from yamlcron.registry import Registry
 from yamlcron.runs import Finish, Lease, Queued, Run, RunError, RunStatus
 from yamlcron.scheduler.groupcommit import MAX_BATCH, write_batch
 from yamlcron.scheduler.parts import Parts, Record, Recorded
+from yamlcron.scheduler.pool import QUICK
 from yamlcron.scheduler.unrecorded import RETRY_FIRST, Unrecorded
 
 log = logging.getLogger("yamlcron.scheduler")
@@ -114,6 +115,9 @@ class Runner:
         #: Ids of the runs handed to a worker and not yet recorded (or held).
         self.handed: set[int] = set()
         self._finished: Counter[str] = Counter()
+        #: Jobs whose last run here took under ``QUICK``: the pool runs them on the thread
+        #: that waited for their start (``yamlcron.scheduler.pool``).
+        self.quick: set[str] = set()
         self._wakeup = wakeup
         #: Ends the store refused: written again by the loop, with backoff, until it takes them.
         self.unrecorded = Unrecorded(self.clock)
@@ -292,7 +296,13 @@ class Runner:
                         folder=self.folder,
                     )
                 )
-            final = run.ended(self.executors.outcome(run, spec), started, self.clock())
+            outcome = self.executors.outcome(run, spec)
+            ended = self.clock()
+            if (ended - started).total_seconds() < QUICK:
+                self.quick.add(spec.id)
+            else:
+                self.quick.discard(spec.id)
+            final = run.ended(outcome, started, ended)
             followups = self.followups(spec, final)
             self._finished[spec.id] += 1
             # Trim the history every tenth of it, in the same transaction as the result.
