@@ -228,7 +228,15 @@ class SQLiteStore(SQLStore):
     def watch(self, callback: Callable[[], None]) -> Callable[[], None]:
         if self._signals is None:
             return lambda: None
-        return self._signals.watch(callback)
+
+        def changed() -> None:
+            # The file's deletion calls too: the pass it wakes must look at the file, even
+            # within IDENTITY_EVERY of the last look (a daemon deleted just after its
+            # start otherwise slept on until its next fire time).
+            self._checked = -IDENTITY_EVERY
+            callback()
+
+        return self._signals.watch(changed)
 
     def close(self) -> None:
         with self._lock, self._read_lock:
