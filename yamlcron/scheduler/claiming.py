@@ -163,7 +163,6 @@ class Claimer:
         """
         now = self._clock()
         timed = self._timed if pool is self.pool else None
-        quick = self.runner.quick
         for run, lease in written:
             spec = specs[run.job_id]
             heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
@@ -178,8 +177,10 @@ class Claimer:
                     continue
                 work = partial(self.runner.execute, run, spec, lease, heard)
                 start = run.started_at
-                if timed is not None and start is not None and start > now:
-                    timed.submit_at(start, work, spec.id in quick)
+                quick = timed is not None and self.runner.quick(spec)
+                # Quick work due now goes through the leader too: one thread runs it in turn.
+                if timed is not None and start is not None and (start > now or quick):
+                    timed.submit_at(start, work, quick)
                 else:
                     pool.submit(work)
             elif heard:

@@ -5,11 +5,13 @@ thread, the leader, sleeps until the earliest start and runs that work itself: o
 wake-up a fire, where a timer thread handing each run to a worker took two, each a
 futex round and a turn for the interpreter lock (bench/README.md, "Where a fire's CPU
 goes"). Before running it, the leader wakes another thread to lead in its place, unless
-the work is *quick* (its job's last run took under ``QUICK``) and nothing else is due yet:
-then it runs it and leads on. A quick job that turns out slow is noticed by the watcher,
-an idle thread that looks every ``WATCH`` seconds while work is held and takes the lead
-from a leader held up past the next start: such a surprise delays the fires after it by
-``WATCH`` at most, never by the job's length.
+the work is *quick* (the same work's last run took under ``QUICK``): then it runs it and
+leads on, and quick work due together runs one after another on that one thread, where
+dozens of threads taking turns for the interpreter lock spent several times its CPU. A
+quick job that turns out slow is noticed by the watcher, an idle thread that looks every
+``WATCH`` seconds while work is held and takes the lead from quick work running longer
+than that: such a surprise delays the fires after it by ``2 * WATCH`` at most, never by
+the job's length.
 
 ``concurrent.futures.ThreadPoolExecutor`` builds a future, a condition and a work item per
 call and wakes a thread through a semaphore: at ten thousand runs a second that was a
@@ -23,6 +25,7 @@ import heapq
 import itertools
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
@@ -85,6 +88,7 @@ class WorkerPool:
         self._idle = 0  # threads waiting on _followers
         self._leader: threading.Thread | None = None
         self._inline = False  # the leader is running quick work itself
+        self._inline_since = 0.0  # since when (monotonic)
         self._watcher: threading.Thread | None = None
         self._watcher_waits = False  # the watcher waits without a timeout
         self._released = False  # held work goes out at once (stopping)
@@ -210,8 +214,9 @@ class WorkerPool:
                 self._leading.wait(wait)
                 continue
             heapq.heappop(self._held)
-            if quick and not (self._held and self._held[0][0] <= start):
+            if quick:
                 self._inline = True  # back to leading once it is done
+                self._inline_since = time.monotonic()
             else:
                 self._step_down()
             return work
@@ -232,7 +237,12 @@ class WorkerPool:
             self._watcher_waits = False
             return
         self._watching.wait(WATCH)
-        if self._inline and self._held and self._held[0][0] <= self._clock():
+        if (
+            self._inline
+            and time.monotonic() - self._inline_since >= WATCH
+            and self._held
+            and self._held[0][0] <= self._clock()
+        ):
             # The leader's quick work turned out slow: lead in its place, and let an idle
             # thread watch in ours.
             self._inline = False

@@ -115,9 +115,9 @@ class Runner:
         #: Ids of the runs handed to a worker and not yet recorded (or held).
         self.handed: set[int] = set()
         self._finished: Counter[str] = Counter()
-        #: Jobs whose last run here took under ``QUICK``: the pool runs them on the thread
-        #: that waited for their start (``yamlcron.scheduler.pool``).
-        self.quick: set[str] = set()
+        #: Work whose last run here took under ``QUICK`` (``work_of``): the pool runs it on
+        #: the thread that waited for its start (``yamlcron.scheduler.pool``).
+        self._quick: set[tuple[object, ...]] = set()
         self._wakeup = wakeup
         #: Ends the store refused: written again by the loop, with backoff, until it takes them.
         self.unrecorded = Unrecorded(self.clock)
@@ -167,6 +167,10 @@ class Runner:
                 log.error("%s; run %s is not retried", exc, run.id)
             found[run.id] = (spec, self.followups(spec, run) if spec else ())
         return found
+
+    def quick(self, spec: JobSpec) -> bool:
+        """Whether the work of ``spec`` took under ``QUICK`` when it last ran here."""
+        return work_of(spec) in self._quick
 
     def count(self, starts: Mapping[str, int]) -> None:
         """Count runs as under way; under ``lock``, with the decisions that started them."""
@@ -299,9 +303,9 @@ class Runner:
             outcome = self.executors.outcome(run, spec)
             ended = self.clock()
             if (ended - started).total_seconds() < QUICK:
-                self.quick.add(spec.id)
+                self._quick.add(work_of(spec))
             else:
-                self.quick.discard(spec.id)
+                self._quick.discard(work_of(spec))
             final = run.ended(outcome, started, ended)
             followups = self.followups(spec, final)
             self._finished[spec.id] += 1
@@ -361,6 +365,15 @@ class Runner:
             _uncount(self.in_flight, (finish.run.job_id for finish, _, _ in items))
             self.lock.notify_all()
         self.handed.difference_update(finish.run.id for finish, _, _ in items)
+
+
+def work_of(spec: JobSpec) -> tuple[object, ...]:
+    """What a job runs, by which executor: jobs doing the same work share their quickness.
+
+    Ten thousand jobs calling one function at one instant are one burst of the same work.
+    """
+    run = spec.run
+    return (spec.executor, run.call, run.command, run.shell, run.task)
 
 
 def _uncount(counts: Counter[str], job_ids: Iterable[str]) -> None:
