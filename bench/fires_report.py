@@ -193,7 +193,9 @@ def targets(
                 notes,
             )
         )
-    out.append(("no regression in the chaos test", None, "not measured here: tests/test_chaos.py"))
+    out.append(
+        ("no regression in the chaos test", None, "not measured here: tests/process/test_chaos.py")
+    )
     return out
 
 
