@@ -85,7 +85,7 @@ class WorkerPool:
         self._held: list[tuple[datetime, int, Work, bool]] = []
         self._order = itertools.count()
         self._threads: list[threading.Thread] = []
-        self._idle = 0  # threads waiting on _followers
+        self._idle = 0  # threads waiting on _followers and not yet woken
         self._leader: threading.Thread | None = None
         self._inline = False  # the leader is running quick work itself
         self._inline_since = 0.0  # since when (monotonic)
@@ -132,17 +132,15 @@ class WorkerPool:
     def shutdown(self) -> None:
         """Let the threads end once the work submitted before this is done; returns at once."""
         with self._lock:
-            self._release()
             self._closing = True
             self._threads = []
-            self._followers.notify_all()
-            self._leading.notify_all()
-            self._watching.notify_all()
+            self._release()
 
     def _release(self) -> None:
         self._released = True
         self._ready.extend(work for _, _, work, _ in sorted(self._held))
         self._held = []
+        self._idle = 0
         self._followers.notify_all()
         self._leading.notify_all()
         self._watching.notify_all()
@@ -160,6 +158,7 @@ class WorkerPool:
     def _wake_one(self) -> None:
         """Under the lock: an idle thread looks for work (none may be idle: all are busy)."""
         if self._idle:
+            self._idle -= 1  # counted out here: a second call wakes a second thread
             self._followers.notify()
         elif self._watcher is not None:
             self._watching.notify()
@@ -202,8 +201,7 @@ class WorkerPool:
                 self._watch(me)
             else:
                 self._idle += 1
-                self._followers.wait()
-                self._idle -= 1
+                self._followers.wait()  # whoever woke it counted it out
 
     def _lead(self, me: threading.Thread) -> Work | None:
         """Under the lock, leading: the work to run, None having stepped down."""
@@ -249,6 +247,7 @@ class WorkerPool:
             self._leader = me
             self._watcher = None
             if self._idle:
+                self._idle -= 1
                 self._followers.notify()
 
     def _resign(self, me: threading.Thread) -> None:
