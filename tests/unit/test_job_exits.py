@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clock import FakeClock
 from tests.processes import Daemon
 from yamlcron import reconcile
 from yamlcron.interfaces import Outcome, RunContext
@@ -137,16 +138,10 @@ def test_a_module_that_exits_on_import_is_the_jobs_failure(
     assert (outcome.status, outcome.exit_code) == (RunStatus.FAILURE, 2)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
-def running(tmp_path: Path, module: Path, registry: Registry) -> Iterator[tuple[Scheduler, Clock]]:
+def running(
+    tmp_path: Path, module: Path, registry: Registry
+) -> Iterator[tuple[Scheduler, FakeClock]]:
     """A scheduler of real worker threads (two) and a real recorder, over a SQLite file."""
     jobs = {
         "a_exit_0": ("leave", "{code: 0}"),
@@ -164,7 +159,7 @@ def running(tmp_path: Path, module: Path, registry: Registry) -> Iterator[tuple[
     store = SQLiteStore(tmp_path / "state.db")
     stored = store.load_jobs()
     reconcile.apply(reconcile.plan(manifest, stored, T0), manifest, store, stored, T0)
-    clock = Clock()
+    clock = FakeClock(T0)
     made = Scheduler(store, registry, tmp_path, SchedulerConfig(workers=2), Parts(clock=clock))
     yield made, clock
     made.stop(5)
@@ -172,7 +167,7 @@ def running(tmp_path: Path, module: Path, registry: Registry) -> Iterator[tuple[
 
 
 def test_exits_in_jobs_leave_every_worker_and_every_run_recorded(
-    running: tuple[Scheduler, Clock],
+    running: tuple[Scheduler, FakeClock],
 ) -> None:
     # Five jobs, two workers: before, the first two exits ended both workers and the
     # three runs after them never ran; the runs stayed "running".

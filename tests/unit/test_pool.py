@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from tests.clock import FakeClock
 from yamlcron.scheduler import pool as pool_module
 from yamlcron.scheduler.pool import WorkerPool
 
@@ -40,23 +41,14 @@ class Seen:
             assert self.count.acquire(timeout=10)
 
 
-class Clock:
+@pytest.fixture
+def clock() -> FakeClock:
     """Stands at T0 until moved: work held for T0 or before is due."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
+    return FakeClock(T0)
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def pool(clock: Clock) -> Iterator[WorkerPool]:
+def pool(clock: FakeClock) -> Iterator[WorkerPool]:
     """Four threads on ``clock``."""
     pool = WorkerPool(4, clock, name="test-pool")
     yield pool
@@ -72,7 +64,7 @@ def _threads() -> list[threading.Thread]:
 
 
 def test_quick_work_runs_in_start_order_on_the_thread_that_waited_for_it(
-    pool: WorkerPool, clock: Clock
+    pool: WorkerPool, clock: FakeClock
 ) -> None:
     seen = Seen()
     for i in (3, 1, 2, 0):

@@ -24,6 +24,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.clock import FakeClock
 from tests.contract.test_leases import NOW, _applied, _fire
 from yamlcron import reconcile
 from yamlcron.errors import StoreError
@@ -59,14 +60,6 @@ def fine():
 """
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @dataclass
 class Rig:
     """A scheduler over a real store that can be made to refuse runs' ends."""
@@ -74,7 +67,7 @@ class Rig:
     url: str
     store: Store
     scheduler: Scheduler
-    clock: Clock
+    clock: FakeClock
 
     def tick(self, seconds: float) -> float:
         self.clock.now = T0 + timedelta(seconds=seconds)
@@ -104,7 +97,7 @@ def _rigs(open_store: Callable[[], Store], tmp_path: Path) -> Iterator[Callable[
         manifest = parse_manifest(text.replace("$STORE_URL", url), tmp_path / "jobs.yaml")
         stored = store.load_jobs()
         reconcile.apply(reconcile.plan(manifest, stored, T0), manifest, store, stored, T0)
-        clock = Clock()
+        clock = FakeClock(T0)
         parts = Parts(clock=clock, pool=InlinePool(), commit=commit)
         config = SchedulerConfig(lease_ttl=60)
         scheduler = Scheduler(store, build_registry(autoload=False), tmp_path, config, parts)
@@ -387,7 +380,7 @@ def test_runs_a_claim_wrote_though_it_reported_a_failure_are_run_once(tmp_path: 
     manifest = parse_manifest(text, tmp_path / "jobs.yaml")
     store = ClaimAnswerLost(tmp_path / "state.db")
     reconcile.apply(reconcile.plan(manifest, {}, T0), manifest, store, {}, T0)
-    clock = Clock()
+    clock = FakeClock(T0)
     parts = Parts(clock=clock, pool=InlinePool(), commit=InlineCommit)
     scheduler = Scheduler(
         store, build_registry(autoload=False), tmp_path, SchedulerConfig(lease_ttl=60), parts

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from tests.clock import FakeClock
 from yamlcron import reconcile
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent
@@ -77,18 +78,6 @@ def inline(clock: Callable[[], datetime], listener: RunListener | None = None) -
     """Runs executed and recorded on the calling thread: done when ``tick`` returns."""
     listener = listener or Nobody()
     return Parts(clock=clock, listener=listener, pool=InlinePool(), commit=InlineCommit)
-
-
-class FakeClock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def at(self, moment: datetime) -> datetime:
-        self.now = moment
-        return moment
 
 
 @dataclass
