@@ -89,6 +89,7 @@ class WorkerPool:
         self._leader: threading.Thread | None = None
         self._inline = False  # the leader is running quick work itself
         self._inline_since = 0.0  # since when (monotonic)
+        self._called = False  # the leader was woken for work ready to run: nobody else is idle
         self._watcher: threading.Thread | None = None
         self._watcher_waits = False  # the watcher waits without a timeout
         self._released = False  # held work goes out at once (stopping)
@@ -163,6 +164,7 @@ class WorkerPool:
         elif self._watcher is not None:
             self._watching.notify()
         elif self._leader is not None and not self._inline:
+            self._called = True
             self._leading.notify()
 
     def _work(self) -> None:
@@ -205,7 +207,7 @@ class WorkerPool:
 
     def _lead(self, me: threading.Thread) -> Work | None:
         """Under the lock, leading: the work to run, None having stepped down."""
-        while self._held and not self._ready:
+        while self._held and not self._called:
             start, _, work, quick = self._held[0]
             wait = (start - self._clock()).total_seconds()
             if wait > 0:
@@ -218,11 +220,12 @@ class WorkerPool:
             else:
                 self._step_down()
             return work
-        self._step_down()  # work ready to run comes first: whoever is idle leads
+        self._step_down()  # called for work ready to run, which comes first
         return None
 
     def _step_down(self) -> None:
         self._leader = None
+        self._called = False
         if self._held:
             self._wake_one()
 
