@@ -505,6 +505,24 @@ def test_a_run_whose_end_was_not_recorded_does_not_count_as_running_forever(
     assert h.statuses() == [("12:00:10", "success"), ("12:00:20", "success")]
 
 
+class LeaseEndsWhileRecording(SQLiteStore):
+    """A store whose lease ends in the middle of writing runs' ends (a process frozen there)."""
+
+    def _record_ends(self, ended: list[Finish]) -> None:
+        super()._record_ends(ended)
+        for token in {item.lease.token for item in ended}:
+            self._execute("UPDATE nodes SET expires_at = 0 WHERE token = ?", (token,))
+
+
+def test_an_end_written_as_its_lease_ends_is_refused_not_recorded_late(
+    harness: Callable[..., Harness], caplog: pytest.LogCaptureFixture
+) -> None:
+    h = harness(job("a", "{interval: 10s}"), store_type=LeaseEndsWhileRecording)
+    h.tick(T0 + timedelta(seconds=10))
+    assert h.statuses() == [("12:00:10", "running")]  # for a reaper to mark interrupted
+    assert "was discarded" in caplog.text
+
+
 def test_building_a_scheduler_reads_nothing_and_starts_no_thread(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "state.db")
     store.close()  # any read or write now fails

@@ -26,6 +26,10 @@ from yamlcron.store.remote import mark_remote
 from yamlcron.store.sql import ROWS_PER_STATEMENT, SQLBase
 
 
+class _LeaseEnded(Exception):
+    """A lease ended during ``finish_many``'s transaction: roll it back and write again."""
+
+
 class FiringSQL(SQLBase):
     """``interfaces.FiringStore`` in the shared SQL."""
 
@@ -217,52 +221,81 @@ class FiringSQL(SQLBase):
         )
 
     def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
-        with self._transaction():
-            refused: dict[int, LeaseLostError | None] = {}
-            for token, lease in {i.lease.token: i.lease for i in items}.items():
-                try:
-                    self._hold_lease(lease)
-                    refused[token] = None
-                except LeaseLostError as exc:
-                    refused[token] = exc
-            # Only runs still ``running`` under the lease that claimed them are ours to end.
-            owners = self._select_in(
-                "SELECT id, lease FROM runs WHERE status = 'running' AND id IN ({})",
-                [i.run.id for i in items if refused[i.lease.token] is None],
+        leases = {i.lease.token: i.lease for i in items}
+        refused: dict[int, LeaseLostError | None] = {}
+        while True:
+            try:
+                with self._transaction():
+                    for token, lease in leases.items():
+                        if refused.get(token) is None:
+                            refused[token] = self._lease_error(lease)
+                    results = self._finish(items, refused)
+                    # Checked again, last: a process frozen (SIGSTOP, a stalled VM) between
+                    # the first check and here must not record results past its lease's
+                    # end. The first check's row lock kept a reaper waiting, so nothing ran
+                    # twice; this keeps every recorded_at within its lease too.
+                    ended = {
+                        token: error
+                        for token, lease in leases.items()
+                        if refused[token] is None and (error := self._lease_error(lease))
+                    }
+                    if not ended:
+                        return results
+                    refused.update(ended)
+                    raise _LeaseEnded
+            except _LeaseEnded:
+                continue  # rolled back: written again, refusing the ended leases' results
+
+    def _lease_error(self, lease: Lease) -> LeaseLostError | None:
+        """Inside a transaction: why ``lease`` may not write (``_hold_lease``), None if it may."""
+        try:
+            self._hold_lease(lease)
+        except LeaseLostError as exc:
+            return exc
+        return None
+
+    def _finish(
+        self, items: list[Finish], refused: dict[int, LeaseLostError | None]
+    ) -> list[str | LeaseLostError | None]:
+        """Inside a transaction: record the ends of ``items`` whose lease is not ``refused``."""
+        # Only runs still ``running`` under the lease that claimed them are ours to end.
+        owners = self._select_in(
+            "SELECT id, lease FROM runs WHERE status = 'running' AND id IN ({})",
+            [i.run.id for i in items if refused[i.lease.token] is None],
+        )
+        # Each job's (last_status, last_final), as read and as the batch leaves it.
+        read = {
+            job_id: (status, final)
+            for job_id, status, final in self._rows_in(
+                "SELECT id, last_status, last_final FROM jobs WHERE id IN ({})",
+                list({i.run.job_id for i in items}),
             )
-            # Each job's (last_status, last_final), as read and as the batch leaves it.
-            read = {
-                job_id: (status, final)
-                for job_id, status, final in self._rows_in(
-                    "SELECT id, last_status, last_final FROM jobs WHERE id IN ({})",
-                    list({i.run.job_id for i in items}),
-                )
-            }
-            last = dict(read)
-            results: list[str | LeaseLostError | None] = []
-            ended: list[Finish] = []
-            for item in items:
-                run = item.run
-                if refused[item.lease.token] is not None:
-                    results.append(refused[item.lease.token])
-                elif owners.get(run.id) != item.lease.token:
-                    results.append(LeaseLostError(f"run {run.id} of {run.job_id} was taken over"))
-                else:
-                    state = last.get(run.job_id)  # None: the job was removed since
-                    previous = state[1] if state else None
-                    results.append(None if previous is None else str(previous))
-                    if state:
-                        status = run.status.value
-                        last[run.job_id] = (status, previous if item.retrying else status)
-                    ended.append(item)
-            self._record_ends(ended)
-            # Only the jobs whose status changed: rewriting a job's row (its spec with it)
-            # for a run that ended as the last one did dominated the recorder's time
-            # (bench/README.md, "Measured in the store").
-            self._executemany(
-                "UPDATE jobs SET last_status = ?, last_final = ? WHERE id = ?",
-                [(*state, job_id) for job_id, state in last.items() if state != read[job_id]],
-            )
+        }
+        last = dict(read)
+        results: list[str | LeaseLostError | None] = []
+        ended: list[Finish] = []
+        for item in items:
+            run = item.run
+            if refused[item.lease.token] is not None:
+                results.append(refused[item.lease.token])
+            elif owners.get(run.id) != item.lease.token:
+                results.append(LeaseLostError(f"run {run.id} of {run.job_id} was taken over"))
+            else:
+                state = last.get(run.job_id)  # None: the job was removed since
+                previous = state[1] if state else None
+                results.append(None if previous is None else str(previous))
+                if state:
+                    status = run.status.value
+                    last[run.job_id] = (status, previous if item.retrying else status)
+                ended.append(item)
+        self._record_ends(ended)
+        # Only the jobs whose status changed: rewriting a job's row (its spec with it)
+        # for a run that ended as the last one did dominated the recorder's time
+        # (bench/README.md, "Measured in the store").
+        self._executemany(
+            "UPDATE jobs SET last_status = ?, last_final = ? WHERE id = ?",
+            [(*state, job_id) for job_id, state in last.items() if state != read[job_id]],
+        )
         return results
 
     def _record_ends(self, ended: list[Finish]) -> None:
