@@ -2,16 +2,17 @@
 
 A run claimed ahead of its start is held by the pool until then (``submit_at``). One idle
 thread, the leader, sleeps until the earliest start and runs that work itself: one
-wake-up a fire, where a timer thread handing each run to a worker took two, each a
-futex round and a turn for the interpreter lock (bench/README.md, "Where a fire's CPU
-goes"). Before running it, the leader wakes another thread to lead in its place, unless
-the work is *quick* (the same work's last run took under ``QUICK``): then it runs it and
-leads on, and quick work due together runs one after another on that one thread, where
-dozens of threads taking turns for the interpreter lock spent several times its CPU. A
-quick job that turns out slow is noticed by the watcher, an idle thread that looks every
-``WATCH`` seconds while work is held and takes the lead from quick work running longer
-than that: such a surprise delays the fires after it by ``2 * WATCH`` at most, never by
-the job's length.
+wake-up a fire, where a timer thread handing each run to a worker, which then slept out
+the last millisecond, took three, each a futex round and a turn for the interpreter
+lock (bench/README.md, "Where a fire's CPU goes"). Before running it, the leader wakes
+another thread to lead in its place, unless the work is *quick* (the same work's last
+run took under ``QUICK``): then it runs it and leads on, and quick work due together runs
+one after another on that one thread, where dozens of threads taking turns for the
+interpreter lock spent several times its CPU. A quick job that turns out slow is noticed
+by the watcher, an idle thread that looks every ``WATCH`` seconds while work is held and
+takes the lead from quick work running longer than that: such a surprise delays the
+fires after it by ``2 * WATCH`` at most, never by the job's length (unless every thread
+is busy, when every fire waits for a free one).
 
 ``concurrent.futures.ThreadPoolExecutor`` builds a future, a condition and a work item per
 call and wakes a thread through a semaphore: at ten thousand runs a second that was a
