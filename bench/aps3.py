@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from run import _pct, noop
+from run import _pct, add_lateness_jobs, noop
 from windows import opens, sleep_until
 
 
@@ -69,15 +69,7 @@ def lateness(store: str, jobs: int, warm: float, window: float) -> dict[str, Any
         scheduler = _scheduler(store, Path(folder))
         events = _listen(scheduler)
         first = (datetime.now(UTC) + timedelta(seconds=1)).replace(microsecond=0)
-        for i in range(jobs):
-            scheduler.add_job(
-                noop,
-                "interval",
-                seconds=1,
-                id=f"j{i}",
-                misfire_grace_time=1,
-                start_date=first + timedelta(seconds=i / jobs),
-            )
+        add_lateness_jobs(scheduler, jobs, first)
         scheduler.start()
         setup = time.perf_counter() - setup
         start = opens(first, warm)

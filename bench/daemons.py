@@ -13,7 +13,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,8 +20,12 @@ from types import TracebackType
 from typing import Any
 
 import psycopg
-from replicas import COMMAND, _runs  # the same command line and the same read of the runs
-from run import _pct, lateness_manifest
+from replicas import (  # the same command line, read of the runs and figures
+    COMMAND,
+    _runs,
+    lateness_figures,
+)
+from run import lateness_manifest
 from windows import opens, sleep_until
 
 TICK = os.sysconf("SC_CLK_TCK")
@@ -123,16 +126,10 @@ def lateness(
             cpu = daemons.cpu() - cpu
             sleep_until(end + timedelta(seconds=1.2))  # the window's last runs are recorded
         rows = _runs(store, start, end)
-    late = [(s - at) / 1000 for _, at, status, s, _ in rows if status == "success" and s]
-    fires = Counter((job, at) for job, at, _, _, _ in rows)
-    nodes = Counter(node for *_, node in rows)
+    ran = sum(1 for _, _, status, started, _ in rows if status == "success" and started)
     return {
-        "p50": _pct(late, 0.5),
-        "p99": _pct(late, 0.99),
-        "missed": 1 - len(late) / (jobs * window),
-        "cpu_us": cpu / len(late) * 1e6 if late else float("nan"),
-        "duplicates": sum(n - 1 for n in fires.values()),
-        "split": "/".join(str(nodes[n]) for n in sorted(nodes)),
+        **lateness_figures(rows, jobs * window),
+        "cpu_us": cpu / ran * 1e6 if ran else float("nan"),
         "setup": setup,
     }
 

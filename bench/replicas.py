@@ -94,16 +94,7 @@ def yamlcron_lateness(
         time.sleep(max((end - datetime.now(UTC)).total_seconds(), 0) + 1.5)
         _stop(procs)
         rows = _runs(store, warm, end)
-    late = [(s - at) / 1000 for _, at, status, s, _ in rows if status == "success" and s]
-    fires = Counter((job, at) for job, at, _, _, _ in rows)
-    nodes = Counter(node for *_, node in rows)
-    return {
-        "p50": _pct(late, 0.5),
-        "p99": _pct(late, 0.99),
-        "missed": 1 - len(late) / (jobs * window),
-        "duplicates": sum(n - 1 for n in fires.values()),
-        "split": "/".join(str(nodes[n]) for n in sorted(nodes)),
-    }
+    return lateness_figures(rows, jobs * window)
 
 
 def burst_manifest(jobs: int, at: datetime) -> str:
@@ -139,6 +130,21 @@ def yamlcron_burst(url: str, replicas: int, jobs: int, python: str) -> dict[str,
         "record": (max(r[2] for r in ran) - instant) / 1e6 if ran else float("nan"),
         "missed": jobs - len(ran),
         "duplicates": sum(n - 1 for n in fires.values()),
+    }
+
+
+def lateness_figures(rows: list[tuple[Any, ...]], expected: float) -> dict[str, Any]:
+    """p50/p99 ms, missed share, duplicates and runs per replica of a window's ``rows``
+    (``_runs``), of which ``expected`` fires should have run."""
+    late = [(s - at) / 1000 for _, at, status, s, _ in rows if status == "success" and s]
+    fires = Counter((job, at) for job, at, _, _, _ in rows)
+    nodes = Counter(node for *_, node in rows)
+    return {
+        "p50": _pct(late, 0.5),
+        "p99": _pct(late, 0.99),
+        "missed": 1 - len(late) / expected,
+        "duplicates": sum(n - 1 for n in fires.values()),
+        "split": "/".join(str(nodes[n]) for n in sorted(nodes)),
     }
 
 

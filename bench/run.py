@@ -131,6 +131,19 @@ def recorded_lateness(folder: Path, warm: datetime, end: datetime) -> list[float
     ]
 
 
+def add_lateness_jobs(scheduler: Any, jobs: int, first: datetime) -> None:
+    """``lateness_manifest`` as APScheduler 3 jobs: N every second from ``first``, staggered."""
+    for i in range(jobs):
+        scheduler.add_job(
+            noop,
+            "interval",
+            seconds=1,
+            id=f"j{i}",
+            misfire_grace_time=1,
+            start_date=first + timedelta(seconds=i / jobs),
+        )
+
+
 def aps_lateness(jobs: int, window: float, store: str) -> tuple[float, float, float, float]:
     with tempfile.TemporaryDirectory() as folder:
         url = None if store == "memory" else f"sqlite:///{Path(folder) / 'aps.db'}"
@@ -157,15 +170,7 @@ def aps_lateness_on(url: str | None, jobs: int, window: float) -> tuple[float, f
 
     scheduler.add_listener(executed, EVENT_JOB_EXECUTED)
     first = (datetime.now(UTC) + timedelta(seconds=3)).replace(microsecond=0)
-    for i in range(jobs):
-        scheduler.add_job(
-            noop,
-            "interval",
-            seconds=1,
-            id=f"j{i}",
-            misfire_grace_time=1,
-            start_date=first + timedelta(seconds=i / jobs),
-        )
+    add_lateness_jobs(scheduler, jobs, first)
     scheduler.start()
     used = cpu_between(window_start, window_end)
     time.sleep(1.5)
