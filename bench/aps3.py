@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from run import _pct, add_lateness_jobs, noop
-from windows import opens, sleep_until
+from windows import measure
 
 
 def _scheduler(store: str, folder: Path) -> Any:
@@ -72,13 +72,7 @@ def lateness(store: str, jobs: int, warm: float, window: float) -> dict[str, Any
         add_lateness_jobs(scheduler, jobs, first)
         scheduler.start()
         setup = time.perf_counter() - setup
-        start = opens(first, warm)
-        end = start + timedelta(seconds=window)
-        sleep_until(start)
-        cpu = time.process_time()
-        sleep_until(end)
-        cpu = time.process_time() - cpu
-        sleep_until(end + timedelta(seconds=1.2))
+        start, end, cpu = measure(first, warm, window, time.process_time)
         scheduler.shutdown(wait=True)
     with events.lock:
         late = [

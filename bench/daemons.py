@@ -26,7 +26,7 @@ from replicas import (  # the same command line, read of the runs and figures
     lateness_figures,
 )
 from run import lateness_manifest
-from windows import opens, sleep_until
+from windows import measure, sleep_until
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -118,13 +118,7 @@ def lateness(
         store = url or f"sqlite://{path / 'state.db'}"
         with Daemons(path, store, replicas) as daemons:
             setup = time.perf_counter() - setup
-            start = opens(first, warm)
-            end = start + timedelta(seconds=window)
-            sleep_until(start)
-            cpu = daemons.cpu()
-            sleep_until(end)
-            cpu = daemons.cpu() - cpu
-            sleep_until(end + timedelta(seconds=1.2))  # the window's last runs are recorded
+            start, end, cpu = measure(first, warm, window, daemons.cpu)
         rows = _runs(store, start, end)
     ran = sum(1 for _, _, status, started, _ in rows if status == "success" and started)
     return {

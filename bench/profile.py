@@ -30,7 +30,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from daemons import burst_manifest
 from run import _pct, lateness_manifest, recorded_lateness
+from windows import sleep_until
 
 from yamlcron import Yamlcron
 from yamlcron.plugins.thread import ThreadExecutor
@@ -94,15 +96,6 @@ def per_thread() -> dict[str, float]:
     return used
 
 
-def burst_manifest(jobs: int, instant: datetime) -> str:
-    body = "".join(
-        f"  j{i}: {{trigger: {{interval: 1h, start: '{instant.isoformat()}'}}, "
-        f"run: {{call: 'benchjobs:noop'}}, misfire_grace_time: 30s}}\n"
-        for i in range(jobs)
-    )
-    return "version: 1\njobs:\n" + body
-
-
 def measure(rate: int, window: float, burst: int) -> None:
     steps = Steps()
     for owner, names in STEPS:
@@ -114,7 +107,7 @@ def measure(rate: int, window: float, burst: int) -> None:
         start = (datetime.now(UTC) + timedelta(seconds=3 if not burst else 5)).replace(
             microsecond=0
         )
-        text = burst_manifest(burst, start) if burst else lateness_manifest(rate, start)
+        text = burst_manifest(burst, start, 30) if burst else lateness_manifest(rate, start)
         (path / "jobs.yaml").write_text(text)
         cron = Yamlcron(
             path / "jobs.yaml", registry=build_registry(autoload=False), workers=64, freeze_gc=True
@@ -122,10 +115,10 @@ def measure(rate: int, window: float, burst: int) -> None:
         cron.start()
         warm = start + (timedelta(seconds=2) if not burst else -timedelta(milliseconds=200))
         end = warm + timedelta(seconds=window)
-        _sleep_until(warm)
+        sleep_until(warm)
         steps.reset()
         before, times_before = per_thread(), os.times()
-        _sleep_until(end)
+        sleep_until(end)
         after, times_after = per_thread(), os.times()
         cpu, calls = Counter(steps.cpu), Counter(steps.calls)
         time.sleep(1.5)
@@ -155,10 +148,6 @@ def measure(rate: int, window: float, burst: int) -> None:
             f"| {label} | {calls[label]:,} | {total / calls[label] / 1e3:.1f} "
             f"| {total / fires / 1e3:.1f} |"
         )
-
-
-def _sleep_until(moment: datetime) -> None:
-    time.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0))
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ imports it in APScheduler 4's venv)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 
@@ -14,6 +15,21 @@ def opens(first: datetime, warm: float) -> datetime:
 
 def sleep_until(moment: datetime) -> None:
     time.sleep(max((moment - datetime.now(UTC)).total_seconds(), 0))
+
+
+def measure(
+    first: datetime, warm: float, window: float, cpu: Callable[[], float]
+) -> tuple[datetime, datetime, float]:
+    """The window (``opens``, ``window`` s long) and the CPU seconds ``cpu()`` grew by over
+    it; returns 1.2 s after its end, so that its last runs are recorded."""
+    start = opens(first, warm)
+    end = start + timedelta(seconds=window)
+    sleep_until(start)
+    used = cpu()
+    sleep_until(end)
+    used = cpu() - used
+    sleep_until(end + timedelta(seconds=1.2))
+    return start, end, used
 
 
 def too_slow(began: float, done: int, total: int, instant: datetime) -> float | None:

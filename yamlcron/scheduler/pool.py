@@ -157,12 +157,19 @@ class WorkerPool:
         for thread in self._threads:
             thread.start()
 
+    def _wake_follower(self) -> bool:
+        """Under the lock: wake an idle follower, if any; whether one was."""
+        if not self._idle:
+            return False
+        self._idle -= 1  # counted out here: a second call wakes a second thread
+        self._followers.notify()
+        return True
+
     def _wake_one(self) -> None:
         """Under the lock: an idle thread looks for work (none may be idle: all are busy)."""
-        if self._idle:
-            self._idle -= 1  # counted out here: a second call wakes a second thread
-            self._followers.notify()
-        elif self._watcher is not None:
+        if self._wake_follower():
+            return
+        if self._watcher is not None:
             self._watching.notify()
         elif self._leader is not None and not self._inline:
             self._called = True
@@ -189,24 +196,21 @@ class WorkerPool:
         while True:
             if self._leader is me:
                 self._inline = False
-                if (work := self._lead(me)) is not None:
+                if (work := self._lead()) is not None:
                     return work
             elif self._ready:
-                self._resign(me)
                 return self._ready.popleft()
             elif self._held and self._leader is None:
-                self._resign(me)
                 self._leader = me
             elif self._closing:
-                self._resign(me)
                 return None
-            elif self._watcher in (None, me):
+            elif self._watcher is None:
                 self._watch(me)
             else:
                 self._idle += 1
                 self._followers.wait()  # whoever woke it counted it out
 
-    def _lead(self, me: threading.Thread) -> Work | None:
+    def _lead(self) -> Work | None:
         """Under the lock, leading: the work to run, None having stepped down."""
         while self._held and not self._called:
             start, _, work, quick = self._held[0]
@@ -231,14 +235,16 @@ class WorkerPool:
             self._wake_one()
 
     def _watch(self, me: threading.Thread) -> None:
-        """Under the lock, as the watcher: wait, then take the lead from one held up."""
+        """Under the lock, as the watcher for one wait: then take the lead from one held up."""
         self._watcher = me
         if not self._held:
             self._watcher_waits = True
             self._watching.wait()
             self._watcher_waits = False
+            self._watcher = None
             return
         self._watching.wait(WATCH)
+        self._watcher = None  # whoever goes idle next watches, this thread again most often
         if (
             self._inline
             and time.monotonic() - self._inline_since >= WATCH
@@ -249,19 +255,11 @@ class WorkerPool:
             # thread watch in ours.
             self._inline = False
             self._leader = me
-            self._watcher = None
-            if self._idle:
-                self._idle -= 1
-                self._followers.notify()
-
-    def _resign(self, me: threading.Thread) -> None:
-        if self._watcher is me:
-            self._watcher = None
+            self._wake_follower()
 
     def _replace(self, lost: threading.Thread) -> None:
         """Start a thread in the place of ``lost`` (unless the pool was shut down since)."""
         with self._lock:
-            self._resign(lost)
             if self._leader is lost:
                 self._inline = False
                 self._step_down()

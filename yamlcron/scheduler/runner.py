@@ -301,11 +301,11 @@ class Runner:
                     )
                 )
             outcome = self.executors.outcome(run, spec)
-            ended = self.clock()
+            ended, work = self.clock(), work_of(spec)
             if (ended - started).total_seconds() < QUICK:
-                self._quick.add(work_of(spec))
+                self._quick.add(work)
             else:
-                self._quick.discard(work_of(spec))
+                self._quick.discard(work)
             final = run.ended(outcome, started, ended)
             followups = self.followups(spec, final)
             self._finished[spec.id] += 1
