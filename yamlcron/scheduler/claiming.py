@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from yamlcron import firing
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
+from yamlcron.giveway import give_way
 from yamlcron.interfaces import Store
 from yamlcron.model import JobSpec
 from yamlcron.runs import Claim, Lease, Queued, Run, RunStatus
@@ -164,6 +165,7 @@ class Claimer:
         now = self._clock()
         timed = self._timed if pool is self.pool else None
         for run, lease in written:
+            give_way()  # handing out a pass's runs is a long stretch (yamlcron.giveway)
             spec = specs[run.job_id]
             heard = self._listener.hears(spec)  # asked once per run: the answer travels with it
             if run.status == RunStatus.RUNNING:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from yamlcron.errors import StoreError
+from yamlcron.giveway import give_way
 
 log = logging.getLogger(__name__)
 
@@ -198,6 +199,7 @@ def write_batch(
         except StoreError as exc:  # every item of the batch hears of it
             results, error = [None] * len(batch), exc
         for item, result in zip(batch, results, strict=True):
+            give_way()  # a batch's reports are a long stretch (yamlcron.giveway)
             try:
                 done(item, result, error)
             # Listener isolation: ``done`` announces each run's end to the listeners, and

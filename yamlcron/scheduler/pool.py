@@ -32,6 +32,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from yamlcron.giveway import awaited
+
 log = logging.getLogger(__name__)
 
 Work = Callable[[], None]
@@ -216,8 +218,10 @@ class WorkerPool:
             start, _, work, quick = self._held[0]
             wait = (start - self._clock()).total_seconds()
             if wait > 0:
+                awaited(wait)  # then the loop and the recorder let this thread in
                 self._leading.wait(wait)
                 continue
+            awaited(None)
             heapq.heappop(self._held)
             if quick:
                 self._inline = True  # back to leading once it is done
@@ -225,6 +229,7 @@ class WorkerPool:
             else:
                 self._step_down()
             return work
+        awaited(None)
         self._step_down()  # called for work ready to run, which comes first
         return None
 

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from yamlcron.errors import LeaseLostError
+from yamlcron.giveway import give_way
 from yamlcron.model import AppliedManifest, JobSpec
 from yamlcron.runs import Claim, DueJob, Finish, Lease, NewRun, Queued, Run, RunStatus
 from yamlcron.store.codec import (
@@ -275,6 +276,7 @@ class FiringSQL(SQLBase):
         results: list[str | LeaseLostError | None] = []
         ended: list[Finish] = []
         for item in items:
+            give_way()  # a batch of ends is a long stretch (yamlcron.giveway)
             run = item.run
             if refused[item.lease.token] is not None:
                 results.append(refused[item.lease.token])

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from yamlcron.errors import StoreError, StoreGoneError
+from yamlcron.giveway import give_way
 from yamlcron.runs import Lease, Replica
 from yamlcron.store import schema
 from yamlcron.store.filesignals import FileSignals
@@ -167,10 +168,13 @@ class SQLiteStore(SQLStore):
             return False
 
     def _execute(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> sqlite3.Cursor:
-        return (self._local.reader or self._db).execute(sql, params)
+        cursor = (self._local.reader or self._db).execute(sql, params)
+        give_way()  # a transaction's statements keep the interpreter lock busy: see giveway
+        return cursor
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._db.executemany(sql, rows)
+        give_way()
 
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
