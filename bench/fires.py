@@ -46,7 +46,10 @@ from run import fresh, next_fires_per_second
 # repetition: its row keeps that share as a bound of what it would miss there.
 HOPELESS = 0.99
 # Rates the search picks from, so that a target's rate (5,000/s) is one it can land on.
-LADDER = [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7500, 10000, 12500, 15000, 20000]
+# 9,000 and 11,000 narrow the brackets where the replica target (three replicas at 1.5x one's)
+# was left undecided: [6,000, 10,000) for one against [10,000, 12,500) for three.
+LADDER = [500, 1000, 1500, 2000, 2500, 3000, 4000, 5000, 6000, 7500]
+LADDER += [9000, 10000, 11000, 12500, 15000, 20000]
 # First guess of the seconds from starting a system to its being ready, for 10,000 jobs and a
 # replica, if the lateness runs did not tell (they do: their setup, scaled to the burst).
 LEADS = {"yamlcron": 4.0, "aps3": 10.0, "aps4": 20.0}
@@ -171,7 +174,7 @@ def main() -> None:
     parser.add_argument("--burst", type=int, help="jobs of the burst (default 10,000)")
     parser.add_argument("--burst-grace", type=float, help="seconds (default 30; quick 5)")
     parser.add_argument("--window", type=float, help="seconds measured (default 6; quick 2)")
-    parser.add_argument("--search-steps", type=int, help="probes a system (default 2; quick 1)")
+    parser.add_argument("--search-steps", type=int, help="probes a system (default 3; quick 1)")
     parser.add_argument("--json", type=Path, help="also write every figure here")
     options = parser.parse_args()
     if not options.url:
@@ -183,7 +186,7 @@ def main() -> None:
     window = options.window or (2.0 if quick else 6.0)
     warm = 1.5 if quick else 2.0
     grace = options.burst_grace or (5.0 if quick else 30.0)
-    steps = options.search_steps if options.search_steps is not None else (1 if quick else 2)
+    steps = options.search_steps if options.search_steps is not None else (1 if quick else 3)
     began = time.monotonic()
     yardstick = [fresh(next_fires_per_second, False)]
     results: dict[str, dict[str, list[dict[str, Any]]]] = {s.label: {} for s in SYSTEMS}
