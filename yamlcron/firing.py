@@ -16,7 +16,7 @@ thread: the caller passes the time, the counts of runs under way and a random so
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -130,7 +130,7 @@ def reanchored(schedule: Schedule, stored: datetime, now: datetime) -> datetime 
 
 
 def decide(
-    jobs: Sequence[DueFires],
+    jobs: Iterable[DueFires],
     queued: Sequence[tuple[Queued, JobSpec | None]],
     now: datetime,
     running: Mapping[str, int],

@@ -68,3 +68,15 @@ def test_the_start_taken_stops_the_yields(clock: FakeTime) -> None:
     clock.now += 1.0
     giveway.give_way()
     assert clock.slept == [0]
+
+
+def test_giving_way_passes_the_items_on_giving_way_before_each(clock: FakeTime) -> None:
+    giveway.awaited(0.0)
+
+    def items() -> Iterator[str]:
+        for item in "abc":
+            clock.now += giveway.EVERY  # each item a stretch as long as the interval
+            yield item
+
+    assert list(giveway.giving_way(items())) == ["a", "b", "c"]
+    assert clock.slept == [0, 0, 0]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from yamlcron import firing
 from yamlcron.errors import LeaseLostError, StoreError
 from yamlcron.events import RunEvent, run_event
-from yamlcron.giveway import give_way
+from yamlcron.giveway import give_way, giving_way
 from yamlcron.interfaces import Store
 from yamlcron.model import JobSpec
 from yamlcron.runs import Claim, Lease, Queued, Run, RunStatus
@@ -84,7 +84,7 @@ class Claimer:
         """
         with self.runner.lock:
             running = self.runner.counted(everywhere)
-            claims = firing.decide(fires, queued, now, running, uniform)
+            claims = firing.decide(giving_way(fires), queued, now, running, uniform)
             starts = firing.starts(claims)
             self.runner.count(starts)
         return claims, starts

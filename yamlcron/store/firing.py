@@ -179,6 +179,7 @@ class FiringSQL(SQLBase):
             chunk = runs[start : start + ROWS_PER_STATEMENT]
             values: list[Any] = []
             for new in chunk:
+                give_way()  # a claim's rows are a long stretch (yamlcron.giveway)
                 final = new.status != RunStatus.RUNNING
                 values += (
                     new.job_id,

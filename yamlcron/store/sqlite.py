@@ -38,6 +38,9 @@ _PLAIN = {
 IDENTITY_EVERY = 0.05
 #: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
 #: the id of a deleted row (a pruned run's id stays unique).
+#: Rows written by one ``executemany`` call before the writer may give way (``giveway``).
+_GIVE_WAY_ROWS = 8
+
 WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
@@ -173,8 +176,9 @@ class SQLiteStore(SQLStore):
         return cursor
 
     def _executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
-        self._db.executemany(sql, rows)
-        give_way()
+        for start in range(0, len(rows), _GIVE_WAY_ROWS):  # each row a step: see giveway
+            self._db.executemany(sql, rows[start : start + _GIVE_WAY_ROWS])
+            give_way()
 
     def _begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
