@@ -29,7 +29,9 @@ T = TypeVar("T")
 #: Least seconds between two yields of one thread: a call sooner costs a clock read.
 EVERY = 0.0002
 
-_awaited = math.inf  # when a thread waiting for a start wakes (perf_counter); inf: none
+# When a thread waiting for a start wakes (perf_counter); inf: none. One for the process:
+# with several schedulers in it, the latest leader's, and a yield more or less is all it costs.
+_awaited = math.inf
 _last = threading.local()  # .at: when this thread last gave way (perf_counter)
 
 

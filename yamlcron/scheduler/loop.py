@@ -184,13 +184,11 @@ class Scheduler:
             specs = {job.spec.id: job.spec for job in due}
             specs.update((spec.id, spec) for _, spec in queued if spec is not None)
             fires = [self._fires(job, now) for job in due]
-            give_way()  # a pass is a long stretch: let a run due meanwhile start (giveway)
             # Runs under way anywhere count against max_instances. A held lease (a SQLite
             # daemon's) has the store to itself: every run under way is the runner's.
             alone = self.lease.current().ttl is None
             everywhere = Counter() if alone else Counter(self.store.running())
             claims, starts = self.claimer.decide(fires, queued, now, everywhere, self._uniform)
-            give_way()
             self.claimer.dispatch(claims, starts, specs)
         full = len(due) == batch or len(queued) == batch
         self._batch = min(batch * 2, BATCH) if full else FIRST_BATCH
@@ -359,7 +357,7 @@ class Scheduler:
             self._schedule(job.spec, job.anchor)
 
     def _fires(self, job: DueJob, now: datetime) -> firing.DueFires:
-        give_way()
+        give_way()  # a pass is a long stretch: a run whose start came goes first (giveway)
         fires = firing.fire_times(self._schedule(job.spec, job.anchor), job.next_run_at, now)
         if fires.capped:
             log.warning(

@@ -36,11 +36,10 @@ _PLAIN = {
 #: Seconds between two checks that the store's file is still the one opened: a ``stat``
 #: before every read and write was a system call per statement, on every fire's path.
 IDENTITY_EVERY = 0.05
-#: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
-#: the id of a deleted row (a pruned run's id stays unique).
 #: Rows written by one ``executemany`` call before the writer may give way (``giveway``).
 _GIVE_WAY_ROWS = 8
-
+#: SQLite's words in the shared DDL: its INTEGER is 64 bits; AUTOINCREMENT never reuses
+#: the id of a deleted row (a pruned run's id stays unique).
 WORDS = schema.DDLWords(bigint="INTEGER", serial="INTEGER PRIMARY KEY AUTOINCREMENT")
 
 
