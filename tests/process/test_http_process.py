@@ -30,11 +30,22 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def server_of(daemon: Daemon) -> int:
+    """The pid of ``daemon``'s server process, once it runs.
+
+    The daemon says it serves once its socket listens, which is before the process that
+    answers is started (requests wait in the socket's queue meanwhile): look until it is.
+    """
+    daemon.wait_for(lambda: len(children(daemon.proc.pid)) == 1, "the server's process")
+    [server] = children(daemon.proc.pid)
+    return server
+
+
 def test_requests_are_served_by_a_process_of_their_own(tmp_path: Path) -> None:
     write(tmp_path)
     (tmp_path / "token").write_text(TOKEN)
     with serving(tmp_path, "--http-token-file", "token") as served:
-        [server] = children(served.daemon.proc.pid)
+        server = server_of(served.daemon)
         # The token never shows on the server's command line, where any user could read it.
         assert TOKEN.encode() not in Path(f"/proc/{server}/cmdline").read_bytes()
         reply = call(served.url + "/api/v1/jobs/hello/trigger?wait=60", "POST", token=TOKEN)
@@ -49,7 +60,7 @@ def test_requests_are_served_by_a_process_of_their_own(tmp_path: Path) -> None:
 def test_a_server_process_that_dies_is_started_again(tmp_path: Path) -> None:
     write(tmp_path)
     with serving(tmp_path) as served:
-        [server] = children(served.daemon.proc.pid)
+        server = server_of(served.daemon)
         os.kill(server, signal.SIGKILL)
         served.daemon.wait_for(
             lambda: "starting it again" in served.daemon.log.read_text(), "the restart"
@@ -64,7 +75,7 @@ def test_ctrl_c_in_a_terminal_stops_the_daemon_and_its_server_cleanly(tmp_path: 
     try:
         url = url_of(daemon)
         assert call(url + "/livez").status == 200
-        [server] = children(daemon.proc.pid)
+        server = server_of(daemon)
         os.killpg(daemon.proc.pid, signal.SIGINT)  # a terminal's Ctrl-C: the whole group
         assert daemon.exit_code() == 0
     finally:
