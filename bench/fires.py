@@ -214,6 +214,9 @@ def main() -> None:
             result = burst(system, options.url, jobs, grace, leads)
             results[system.label].setdefault("burst", []).append(result)
             _progress(rep, "burst", system, result, began)
+        # After each repetition too: this machine's speed was seen to vary twofold within
+        # minutes, and the spread says how far apart in speed the repetitions ran.
+        yardstick.append(fresh(next_fires_per_second, False))
     found = search(results, rates, steps, lambda s, r: lateness(s, options.url, r, warm, window))
     yardstick.append(fresh(next_fires_per_second, False))
     setting = {

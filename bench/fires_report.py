@@ -58,7 +58,7 @@ def report(results: Results, found: dict[str, dict[str, Any]], setting: dict[str
         f"{setting['python']}, {setting['repeat']} repetition(s), {setting['window']:g} s windows, "
         f"{setting['minutes']:.1f} min; yardstick: bare croniter "
         f"{' / '.join(f'{y / 1000:.1f}k' for y in setting['yardstick'])} next fires/s "
-        "(start / end of the run)\n"
+        "(at the start, after each repetition, at the end)\n"
     )
     head = ["system", f"CPU µs/fire at {cpu_rate:,}/s"]
     head += [f"{r:,}/s p50 / p99 ms, missed" for r in rates]
