@@ -75,6 +75,28 @@ def test_quick_work_runs_in_start_order_on_the_thread_that_waited_for_it(
     assert len(set(seen.threads)) == 1  # one leader ran them one after another
 
 
+def test_whether_work_is_quick_is_asked_at_its_start(
+    pool: WorkerPool, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pool_module, "WATCH", 60.0)  # no watcher to make up for a leader stuck
+    seen, slow_running, release = Seen(), threading.Event(), threading.Event()
+    quick_now = [True]  # said when handed in, no longer so at its start
+
+    def slow() -> None:
+        slow_running.set()
+        assert release.wait(10)
+
+    pool.submit_at(T0 + MS, seen.work("slow", slow), quick=lambda: quick_now[0])
+    quick_now[0] = False
+    clock.now = T0 + 2 * MS
+    assert slow_running.wait(10)
+    pool.submit_at(T0 + MS, seen.work("next"), quick=True)
+    seen.wait(1)  # not run in turn after the slow one: the lead was handed on
+    assert seen.names == ["next"]
+    release.set()
+    seen.wait(1)
+
+
 def test_work_that_is_not_quick_hands_the_lead_on_so_the_next_start_is_kept(
     pool: WorkerPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,7 @@ from yamlcron.manifest import parse_manifest
 from yamlcron.model import JobSpec
 from yamlcron.registry import build_registry
 from yamlcron.runs import Finish, Run, RunStatus
+from yamlcron.scheduler import loop
 from yamlcron.scheduler.groupcommit import InlineCommit
 from yamlcron.scheduler.loop import LEAD, WAKE, Scheduler
 from yamlcron.scheduler.parts import Nobody, Parts, RunListener
@@ -249,6 +250,57 @@ def test_a_fire_is_claimed_just_ahead_of_its_time_and_starts_at_it(
     h.tick(fire - LEAD)
     [run] = h.runs()  # claimed, durably, before its time; its worker waits for the time
     assert (run.status, run.scheduled_at, run.started_at) == (RunStatus.RUNNING, fire, fire)
+
+
+def test_a_burst_is_claimed_ahead_of_its_instant_and_a_skip_waits_for_it(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop, "BURST", 3)  # three jobs due at one instant make a burst
+    monkeypatch.setattr(loop, "AHEAD_PER_JOB", timedelta(milliseconds=100))
+    hourly = "{cron: '0 * * * *'}"
+    h = harness(
+        job("a", hourly)
+        + job("b", hourly)
+        + job("c", hourly)
+        + job("slow", "{cron: '*/30 * * * *'}", max_instances=1)
+        + job("other", "{cron: '59 12 * * *'}"),
+        hold=True,
+    )
+    instant = T0 + timedelta(hours=1)
+    h.tick(T0 + timedelta(minutes=30))  # slow's 12:30 run: under way (held) until let go
+    h.tick(T0 + timedelta(minutes=59))  # other's 12:59 fire, in a pass of its own
+    assert [r.job_id for r in h.runs()] == ["slow", "other"]
+    # Four jobs due at 13:00 (slow's too), parsed a second or more ahead: a burst, claimed
+    # 4 x 100 ms ahead of it rather than WAKE.
+    ahead = timedelta(milliseconds=400)
+    assert h.tick(instant - timedelta(seconds=30)) == pytest.approx(30 - ahead.total_seconds())
+    h.tick(instant - ahead)
+    early = [r for r in h.runs() if r.scheduled_at == instant]
+    assert sorted(r.job_id for r in early) == ["a", "b", "c"]  # not slow: it would be skipped
+    assert {(r.status, r.started_at) for r in early} == {(RunStatus.RUNNING, instant)}
+    assert h.script.calls == []  # claimed, not run: each waits for its time
+    h.held.pop(0)()  # slow's 12:30 run ends before 13:00
+    h.clock.at(instant)
+    h.tick(instant)  # slow's 13:00 fire decided at its time: it runs
+    while h.held:
+        h.held.pop(0)()
+    assert sorted(h.statuses()) == [
+        ("12:30:00", "success"),
+        ("12:59:00", "success"),
+        *[("13:00:00", "success")] * 4,
+    ]
+
+
+def test_a_burst_not_held_by_a_pool_is_claimed_at_its_time(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Runs on the caller's thread (a manual run's scheduler): one claimed ahead would wait
+    # for its start there, so nothing is.
+    monkeypatch.setattr(loop, "BURST", 2)
+    hourly = "{cron: '0 * * * *'}"
+    h = harness(job("a", hourly) + job("b", hourly))
+    instant = T0 + timedelta(hours=1)
+    assert h.tick(instant - timedelta(seconds=30)) == pytest.approx(30 - WAKE.total_seconds())
 
 
 def test_retries_with_backoff(harness: Callable[..., Harness]) -> None:

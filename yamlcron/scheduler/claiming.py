@@ -179,10 +179,15 @@ class Claimer:
                     continue
                 work = partial(self.runner.execute, run, spec, lease, heard)
                 start = run.started_at
-                quick = timed is not None and self.runner.quick(spec)
                 # Quick work due now goes through the leader too: one thread runs it in turn.
-                if timed is not None and start is not None and (start > now or quick):
-                    timed.submit_at(start, work, quick)
+                # Whether it is quick is asked again at its start: a burst claimed ahead is
+                # handed out before the first of its runs has shown how long they take.
+                if (
+                    timed is not None
+                    and start is not None
+                    and (start > now or self.runner.quick(spec))
+                ):
+                    timed.submit_at(start, work, partial(self.runner.quick, spec))
                 else:
                     pool.submit(work)
             elif heard:

@@ -37,6 +37,9 @@ from yamlcron.giveway import awaited
 log = logging.getLogger(__name__)
 
 Work = Callable[[], None]
+#: Whether a unit of work is quick, as known now: asked at its start, not when it was handed
+#: in (work claimed a second ahead, before any like it ran, is known to be quick by then).
+Quick = Callable[[], bool] | bool
 
 #: A run this short runs on the thread that waited for its start (see the module's doc).
 QUICK = 0.001
@@ -85,7 +88,7 @@ class WorkerPool:
         self._leading = threading.Condition(self._lock)  # the leader: a sooner start, a change
         self._watching = threading.Condition(self._lock)  # the watcher: work is held now
         self._ready: deque[Work] = deque()
-        self._held: list[tuple[datetime, int, Work, bool]] = []
+        self._held: list[tuple[datetime, int, Work, Quick]] = []
         self._order = itertools.count()
         self._threads: list[threading.Thread] = []
         self._idle = 0  # threads waiting on _followers and not yet woken
@@ -108,11 +111,11 @@ class WorkerPool:
                 return
         work()  # never lost, though nothing should come after a shutdown
 
-    def submit_at(self, start: datetime, work: Work, quick: bool = False) -> None:
-        """Run ``work`` at ``start``; ``quick``: it should take under ``QUICK`` seconds.
+    def submit_at(self, start: datetime, work: Work, quick: Quick = False) -> None:
+        """Run ``work`` at ``start``; ``quick``: it takes under ``QUICK`` seconds.
 
-        Once held work is released (stopping), at once: each unit of work waits out what
-        is left of its start itself.
+        ``quick`` may be a callable, asked at the start. Once held work is released
+        (stopping), at once: each unit of work waits out what is left of its start itself.
         """
         with self._lock:
             if not self._released:
@@ -223,7 +226,7 @@ class WorkerPool:
                 continue
             awaited(None)
             heapq.heappop(self._held)
-            if quick:
+            if quick if isinstance(quick, bool) else quick():
                 self._inline = True  # back to leading once it is done
                 self._inline_since = time.monotonic()
             else:
