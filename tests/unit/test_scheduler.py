@@ -291,6 +291,28 @@ def test_a_burst_is_claimed_ahead_of_its_instant_and_a_skip_waits_for_it(
     ]
 
 
+def test_a_burst_whose_fires_would_all_be_skipped_waits_for_its_time(
+    harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(loop, "BURST", 2)
+    monkeypatch.setattr(loop, "AHEAD_PER_JOB", timedelta(milliseconds=750))
+    half_hourly = "{cron: '*/30 * * * *'}"
+    h = harness(
+        job("a", half_hourly, max_instances=1) + job("b", half_hourly, max_instances=1),
+        hold=True,
+    )
+    instant = T0 + timedelta(hours=1)
+    h.tick(T0 + timedelta(minutes=30))  # both 12:30 runs under way (held)
+    assert h.tick(instant - timedelta(seconds=30)) == pytest.approx(28.5)  # 1.5 s ahead
+    # Nothing of the burst is claimed early (each would be skipped), and the loop sleeps
+    # until the instant rather than reading the burst again and again meanwhile.
+    slept = h.tick(instant - timedelta(seconds=1.5))
+    assert [r.scheduled_at for r in h.runs()] == [T0 + timedelta(minutes=30)] * 2
+    assert slept == pytest.approx(1.5 - WAKE.total_seconds())
+    h.tick(instant)  # at its time: both skipped, their runs still under way
+    assert sorted(h.statuses())[-2:] == [("13:00:00", "skipped")] * 2
+
+
 def test_a_burst_not_held_by_a_pool_is_claimed_at_its_time(
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:

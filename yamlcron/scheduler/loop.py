@@ -122,6 +122,7 @@ class Scheduler:
         self._batch = FIRST_BATCH  # grows while passes come back full (a burst)
         #: The instant of a burst being claimed ahead, and how far ahead (``BURST``).
         self._burst: tuple[datetime, timedelta] | None = None
+        self._burst_over: datetime | None = None  # its early passes are done: not again
         self.warden = Warden(config.kill_grace, store)
         self.executors = Executors(registry, folder, config.kill_grace, tracked=self.warden.tracked)
         self.runner = Runner(store, self.executors, parts, self.wakeup)
@@ -381,7 +382,8 @@ class Scheduler:
             self._schedule(job.spec, job.anchor)
         at_once = sum(1 for job in jobs if job.next_run_at == wake)
         self._burst = None
-        if at_once >= BURST and not isinstance(self.claimer.pool, InlinePool):
+        held = not isinstance(self.claimer.pool, InlinePool)
+        if at_once >= BURST and held and wake != self._burst_over:
             self._burst = (wake, min(AHEAD_PER_JOB * at_once, AHEAD_MAX))
 
     def _burst_due(self, now: datetime, batch: int, taken: set[str]) -> tuple[list[DueJob], bool]:
@@ -394,7 +396,7 @@ class Scheduler:
             return [], False
         instant, ahead = self._burst
         if now + LEAD >= instant:  # within a pass's own lead: claimed as any fire is
-            self._burst = None
+            self._end_burst()
             return [], False
         if now < instant - ahead:
             return [], False
@@ -402,8 +404,14 @@ class Scheduler:
         jobs = [job for job in rows if job.next_run_at == instant and job.spec.id not in taken]
         more = len(rows) == batch and bool(jobs)
         if not more:  # all read, or only other jobs' fires before it: claimed in their passes
-            self._burst = None
+            self._end_burst()
         return jobs, more
+
+    def _end_burst(self) -> None:
+        """The burst's early passes are over; what is left of it is claimed at its time."""
+        if self._burst is not None:
+            self._burst_over = self._burst[0]
+        self._burst = None
 
     def _starting_early(self, claims: list[Claim], early: set[str]) -> list[Claim]:
         """The claims, less those of the burst's jobs that start no run.
@@ -419,7 +427,7 @@ class Scheduler:
             or any(new.status == RunStatus.RUNNING for new in c.runs)
         ]
         if not any(c.job_id in early and c.queued_id is None for c in kept):
-            self._burst = None  # nothing of it claimed: not read again and again until then
+            self._end_burst()  # nothing of it claimed: not read again and again until then
         return kept
 
     def _fires(self, job: DueJob, now: datetime) -> firing.DueFires:
