@@ -319,6 +319,7 @@ def test_a_burst_not_held_by_a_pool_is_claimed_at_its_time(
     # Runs on the caller's thread (a manual run's scheduler): one claimed ahead would wait
     # for its start there, so nothing is.
     monkeypatch.setattr(loop, "BURST", 2)
+    monkeypatch.setattr(loop, "AHEAD_PER_JOB", timedelta(milliseconds=100))
     hourly = "{cron: '0 * * * *'}"
     h = harness(job("a", hourly) + job("b", hourly))
     instant = T0 + timedelta(hours=1)
