@@ -252,11 +252,16 @@ def test_a_fire_is_claimed_just_ahead_of_its_time_and_starts_at_it(
     assert (run.status, run.scheduled_at, run.started_at) == (RunStatus.RUNNING, fire, fire)
 
 
+def bursts_of(monkeypatch: pytest.MonkeyPatch, jobs: int, *, per_job: timedelta) -> None:
+    """``jobs`` due at one instant make a burst, claimed ``per_job`` each ahead of it."""
+    monkeypatch.setattr(loop, "BURST", jobs)
+    monkeypatch.setattr(loop, "AHEAD_PER_JOB", per_job)
+
+
 def test_a_burst_is_claimed_ahead_of_its_instant_and_a_skip_waits_for_it(
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(loop, "BURST", 3)  # three jobs due at one instant make a burst
-    monkeypatch.setattr(loop, "AHEAD_PER_JOB", timedelta(milliseconds=100))
+    bursts_of(monkeypatch, 3, per_job=timedelta(milliseconds=100))
     hourly = "{cron: '0 * * * *'}"
     h = harness(
         job("a", hourly)
@@ -294,8 +299,7 @@ def test_a_burst_is_claimed_ahead_of_its_instant_and_a_skip_waits_for_it(
 def test_a_burst_whose_fires_would_all_be_skipped_waits_for_its_time(
     harness: Callable[..., Harness], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(loop, "BURST", 2)
-    monkeypatch.setattr(loop, "AHEAD_PER_JOB", timedelta(milliseconds=750))
+    bursts_of(monkeypatch, 2, per_job=timedelta(milliseconds=750))
     half_hourly = "{cron: '*/30 * * * *'}"
     h = harness(
         job("a", half_hourly, max_instances=1) + job("b", half_hourly, max_instances=1),
@@ -318,8 +322,7 @@ def test_a_burst_not_held_by_a_pool_is_claimed_at_its_time(
 ) -> None:
     # Runs on the caller's thread (a manual run's scheduler): one claimed ahead would wait
     # for its start there, so nothing is.
-    monkeypatch.setattr(loop, "BURST", 2)
-    monkeypatch.setattr(loop, "AHEAD_PER_JOB", timedelta(milliseconds=100))
+    bursts_of(monkeypatch, 2, per_job=timedelta(milliseconds=100))
     hourly = "{cron: '0 * * * *'}"
     h = harness(job("a", hourly) + job("b", hourly))
     instant = T0 + timedelta(hours=1)
