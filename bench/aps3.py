@@ -72,7 +72,7 @@ def lateness(store: str, jobs: int, warm: float, window: float) -> dict[str, Any
         add_lateness_jobs(scheduler, jobs, first)
         scheduler.start()
         setup = time.perf_counter() - setup
-        start, end, cpu = measure(first, warm, window, time.process_time)
+        start, end, cpu, busy = measure(first, warm, window, time.process_time)
         scheduler.shutdown(wait=True)
     with events.lock:
         late = [
@@ -85,6 +85,7 @@ def lateness(store: str, jobs: int, warm: float, window: float) -> dict[str, Any
         "p99": _pct(late, 0.99),
         "missed": 1 - len(late) / (jobs * window),
         "cpu_us": cpu / len(late) * 1e6 if late else float("nan"),
+        "busy": busy,
         "setup": setup,
     }
 

@@ -162,6 +162,7 @@ async def lateness(url: str | None, jobs: int, warm: float, window: float) -> di
     """
     from apscheduler import JobReleased
     from apscheduler.triggers.interval import IntervalTrigger
+    from windows import machine
 
     setup = time.perf_counter()
     released = Released()
@@ -178,9 +179,10 @@ async def lateness(url: str | None, jobs: int, warm: float, window: float) -> di
         window_start = max(datetime.now(UTC), first) + timedelta(seconds=warm)
         window_end = window_start + timedelta(seconds=window)
         await _sleep_until(window_start)
-        cpu = time.process_time()
+        cpu, (busy, total) = time.process_time(), machine()
         await _sleep_until(window_end)
         cpu = time.process_time() - cpu
+        after_busy, after_total = machine()
         await _sleep_until(window_end + timedelta(seconds=1.2))  # the last fires are released
         await scheduler.stop()
         await scheduler.wait_until_stopped()
@@ -195,6 +197,7 @@ async def lateness(url: str | None, jobs: int, warm: float, window: float) -> di
         "p99": _pct(late, 0.99),
         "missed": 1 - len(late) / (jobs * window),
         "cpu_us": cpu / len(late) * 1e6 if late else float("nan"),
+        "busy": (after_busy - busy) / max(after_total - total, 1),
         "setup": setup,
     }
 

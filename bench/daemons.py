@@ -118,12 +118,13 @@ def lateness(
         store = url or f"sqlite://{path / 'state.db'}"
         with Daemons(path, store, replicas) as daemons:
             setup = time.perf_counter() - setup
-            start, end, cpu = measure(first, warm, window, daemons.cpu)
+            start, end, cpu, busy = measure(first, warm, window, daemons.cpu)
         rows = _runs(store, start, end)
     ran = sum(1 for _, _, status, started, _ in rows if status == "success" and started)
     return {
         **lateness_figures(rows, jobs * window),
         "cpu_us": cpu / ran * 1e6 if ran else float("nan"),
+        "busy": busy,
         "setup": setup,
     }
 

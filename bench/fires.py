@@ -155,8 +155,9 @@ def search(
                 rate = min(above, key=lambda r: abs(r - 2 * max(state["lo"], 1)))
             else:
                 rate = above[(len(above) - 1) // 2]
-            missed = probe(system, rate)["missed"]
-            state["probes"].append((rate, missed))
+            result = probe(system, rate)
+            missed = result["missed"]
+            state["probes"].append((rate, missed, result.get("busy")))
             if missed == 0:
                 state["lo"] = rate
             else:
