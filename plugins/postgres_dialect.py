@@ -21,6 +21,7 @@ The SQL and the tables are the shared ``yamlcron.store``'s; what is PostgreSQL's
 from __future__ import annotations
 
 import logging
+import select
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -157,10 +158,10 @@ class PostgresStore(PostgresFiring):
 
     def _ensure_connected(self) -> None:
         conn = self._db
-        if conn.broken or conn.closed or not _idle(conn):
-            # The server restarted, or ended this session (pg_terminate_backend) in the
-            # middle of a batch, which can leave the connection in pipeline mode for good,
-            # refusing every statement: start a new session.
+        if conn.broken or conn.closed or not _idle(conn) or _hung_up(conn):
+            # The server restarted, or ended this session (pg_terminate_backend), while it
+            # was idle or in the middle of a batch, which can leave the connection in
+            # pipeline mode for good, refusing every statement: start a new session.
             log.warning("the connection to %s was lost; connecting again", self.name)
             if self._lane.recording:
                 self._recorder = self._session()
@@ -259,6 +260,24 @@ class _Lane(threading.local):
     """Which session this thread's statements go to."""
 
     recording = False  # inside finish_many: the recorder's
+
+
+def _hung_up(conn: psycopg.Connection[Any]) -> bool:
+    """Whether the server ended this idle session: it wrote to it unasked, or closed it.
+
+    Our sessions listen to nothing, so between two transactions the server writes to one
+    only to end it (``pg_terminate_backend``, a shutdown, a restart). Without this look the
+    next transaction failed on it: a claim was tried again a second later, and a batch of
+    ends waited as long in memory, where a replica killed meanwhile lost them (the chaos
+    test). In a transaction of ours (a read within a write) nothing is looked at.
+    """
+    from psycopg import pq
+
+    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
+        return False
+    poller = select.poll()  # not select.select: a process may hold fds past its 1,024
+    poller.register(conn.pgconn.socket, select.POLLIN)
+    return bool(poller.poll(0))
 
 
 def _idle(conn: psycopg.Connection[Any]) -> bool:

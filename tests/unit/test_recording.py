@@ -14,6 +14,7 @@ import logging
 import sqlite3
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -308,6 +309,24 @@ def test_a_connection_a_cut_left_in_pipeline_mode_is_replaced(
     store._db.pgconn.enter_pipeline_mode()  # type: ignore[attr-defined]  # the driver as left
     assert store.running() == {}
     assert "was lost; connecting again" in caplog.text
+
+
+def test_a_session_the_server_ended_between_transactions_is_replaced_before_use(
+    replicas: Callable[[], Store], postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Ended while idle (pg_terminate_backend, a restart): the next transaction runs on a new
+    # session rather than failing on the old one, which left a claim to be tried a second
+    # later and a batch of ends held in memory as long.
+    store = replicas()
+    pid = store._db.info.backend_pid  # type: ignore[attr-defined]
+    with psycopg.connect(postgres_url, autocommit=True) as db:
+        db.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        # Its goodbye is sent before it leaves pg_stat_activity: it is there to read then.
+        while db.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone():
+            time.sleep(0.01)
+    assert store.running() == {}
+    assert "was lost; connecting again" in caplog.text
+    assert store._db.info.backend_pid != pid  # type: ignore[attr-defined]
 
 
 QUEUE_FULL = {
