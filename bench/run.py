@@ -39,6 +39,7 @@ from yamlcron import Yamlcron
 from yamlcron.interfaces import RunContext
 from yamlcron.manifest import parse_manifest
 from yamlcron.registry import build_registry
+from yamlcron.runs import Run
 from yamlcron.store.sqlite import SQLiteStore
 from yamlcron.triggers import CronSchedule, zone
 
@@ -80,9 +81,12 @@ def lateness_manifest(jobs: int, start: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float, float]:
+def yamlcron_lateness(
+    jobs: int, window: float, in_memory: bool = False
+) -> tuple[float, float, float, float]:
     """p50, p99 (ms), the share of fires missed and the CPU µs a fire, N interval jobs
-    every second."""
+    every second; ``in_memory``: on a SQLite store in memory rather than in a file, which
+    shows what keeping the record durable costs."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder)
         (path / "benchjobs.py").write_text("def noop():\n    return None\n")
@@ -90,6 +94,7 @@ def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float, fl
         (path / "jobs.yaml").write_text(lateness_manifest(jobs, start))
         cron = Yamlcron(
             path / "jobs.yaml",
+            store="sqlite://:memory:" if in_memory else None,
             registry=build_registry(autoload=False),
             workers=64,
             freeze_gc=True,  # as `yamlcron run` does
@@ -99,8 +104,11 @@ def yamlcron_lateness(jobs: int, window: float) -> tuple[float, float, float, fl
         end = warm + timedelta(seconds=window)
         used = cpu_between(warm, end)
         time.sleep(1.5)
+        if in_memory:  # read before the store goes with the process's scheduler
+            late = lateness_of(cron.history(limit=10**8, since=warm), warm, end)
         cron.stop(timeout=10)
-        late = recorded_lateness(path, warm, end)
+        if not in_memory:
+            late = recorded_lateness(path, warm, end)
     expected = jobs * window
     return _pct(late, 0.5), _pct(late, 0.99), 1 - len(late) / expected, used / expected * 1e6
 
@@ -122,12 +130,17 @@ def cpu_between(start: datetime, end: datetime) -> float:
 def recorded_lateness(folder: Path, warm: datetime, end: datetime) -> list[float]:
     """Milliseconds late of each successful run scheduled in [warm, end), as the store has them."""
     store = SQLiteStore(folder / ".yamlcron" / "state.db")
-    runs = [r for r in store.runs(limit=10**8) if warm <= r.scheduled_at < end]
+    runs = store.runs(limit=10**8)
     store.close()
+    return lateness_of(runs, warm, end)
+
+
+def lateness_of(runs: list[Run], warm: datetime, end: datetime) -> list[float]:
+    """Milliseconds late of each successful run of ``runs`` scheduled in [warm, end)."""
     return [
         (r.started_at - r.scheduled_at).total_seconds() * 1000
         for r in runs
-        if r.status.value == "success" and r.started_at
+        if warm <= r.scheduled_at < end and r.status.value == "success" and r.started_at
     ]
 
 
@@ -568,6 +581,9 @@ def subprocess_rate(count: int, ours: bool) -> float:
 
 
 WORKLOADS = ["lateness", "burst", "apply", "next-fire", "subprocess", "memory", "idle"]
+#: Not in the default run: yamlcron's store in memory against APScheduler's, what a durable
+#: record costs a fire (bench/README.md, "What durability costs").
+EXTRA = ["lateness-in-memory"]
 
 
 def main() -> None:
@@ -577,7 +593,7 @@ def main() -> None:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=WORKLOADS,
+        choices=WORKLOADS + EXTRA,
         default=WORKLOADS,
         help="run these workloads only (default: all)",
     )
@@ -615,6 +631,16 @@ def main() -> None:
                 add(f"{label}: p99", "ms", ours[1], theirs[1])
                 add(f"{label}: missed", "%", 100 * ours[2], 100 * theirs[2])
                 add(f"{label}: CPU a fire", "µs", ours[3], theirs[3])
+        for n in rates if "lateness-in-memory" in only else []:
+            # Interleaved: the file store, the store in memory, APScheduler's memory store.
+            durable = fresh(yamlcron_lateness, n, window)
+            in_memory = fresh(yamlcron_lateness, n, window, True)
+            theirs = fresh(aps_lateness, n, window, "memory")
+            for label, ours in (("file", durable), ("in memory", in_memory)):
+                name = f"lateness {n}/s, yamlcron {label}, APS memory"
+                add(f"{name}: p99", "ms", ours[1], theirs[1])
+                add(f"{name}: missed", "%", 100 * ours[2], 100 * theirs[2])
+                add(f"{name}: CPU a fire", "µs", ours[3], theirs[3])
         for n in [10000] if "burst" in only else []:
             ours_burst = fresh(yamlcron_burst, n)
             for store in ("memory", "sqlite"):
