@@ -36,7 +36,7 @@ MAX_BATCH = 500
 #: Least seconds from the end of one write to the start of the next: ends that come
 #: meanwhile join the next write. Not a delay for an item alone (the last write is past).
 #: 50 ms rather than 25: the recorder's CPU a fire at 1,000 fires/s fell from 65 to 50 µs,
-#: the p99 lateness unchanged (bench/README.md, "Two runs before: starts before bookkeeping").
+#: the p99 lateness unchanged (bench/README.md, "Three runs before: starts before bookkeeping").
 LINGER = 0.05
 
 Write = Callable[[list[T]], Sequence[R]]
