@@ -158,7 +158,7 @@ class PostgresStore(PostgresFiring):
 
     def _ensure_connected(self) -> None:
         conn = self._db
-        if conn.broken or conn.closed or not _idle(conn) or _hung_up(conn):
+        if _lost(conn) or _hung_up(conn):
             # The server restarted, or ended this session (pg_terminate_backend), while it
             # was idle or in the middle of a batch, which can leave the connection in
             # pipeline mode for good, refusing every statement: start a new session.
@@ -170,14 +170,32 @@ class PostgresStore(PostgresFiring):
             conn.close()
 
     def finish_many(self, items: list[Finish]) -> list[str | LeaseLostError | None]:
-        """The shared ``finish_many``, on the recorder's session."""
+        """The shared ``finish_many``, on the recorder's session.
+
+        If the server ended that session in the middle of it, once more at once, on a new one.
+        """
         with self._record_lock:
             if self._recorder is None:
                 with self._errors_as_store_errors():
                     self._recorder = self._session()
             self._lane.recording = True
             try:
-                return super().finish_many(items)
+                try:
+                    return super().finish_many(items)
+                except StoreError as exc:
+                    if not _lost(self._recorder):
+                        raise  # refused, not cut: the runner holds the ends and tries later
+                    # Held, they waited a second in memory, where a replica killed meanwhile
+                    # lost them (the chaos test). Written twice is harmless: only runs still
+                    # running under their lease are ended, and the rest are answered so.
+                    log.warning(
+                        "the connection to %s was cut while recording %d end(s) (%s); "
+                        "writing them again on a new one",
+                        self.name,
+                        len(items),
+                        exc,
+                    )
+                    return super().finish_many(items)
             finally:
                 self._lane.recording = False
 
@@ -260,6 +278,11 @@ class _Lane(threading.local):
     """Which session this thread's statements go to."""
 
     recording = False  # inside finish_many: the recorder's
+
+
+def _lost(conn: psycopg.Connection[Any]) -> bool:
+    """Whether ``conn`` can take no more statements: broken, closed, or left mid-query."""
+    return conn.broken or conn.closed or not _idle(conn)
 
 
 def _hung_up(conn: psycopg.Connection[Any]) -> bool:
