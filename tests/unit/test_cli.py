@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -119,11 +121,21 @@ def test_interrupt_exits_130(tmp_path: Path) -> None:
         # SIGINT, its children inherit that, and Python then installs no handler for it.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    time.sleep(1.0)  # let it start and block on the FIFO; not waiting on a schedule
+    # Its run under way: the command is past its start-up, waiting (a fixed second was too
+    # short on a loaded machine, where SIGINT came before Python's handler and killed it).
+    state = tmp_path / ".yamlcron" / "state.db"
+    while not _running(state):
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert "Traceback" not in err
+
+
+def _running(state: Path) -> bool:
+    with closing(sqlite3.connect(state)) as db:
+        return db.execute("SELECT 1 FROM runs WHERE status = 'running'").fetchone() is not None
 
 
 def test_env_variables_choose_file_and_store(tmp_path: Path, project: Path) -> None:
