@@ -313,7 +313,8 @@ _LORD_HOWE = ZoneInfo("Australia/Lord_Howe")
 
 
 # derandomize and no example database: every run tries the same examples.
-@settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+# 1,000 examples: 1,500 took 76 s on a loaded 2-core CI machine, in each of CI's two runs.
+@settings(max_examples=1000, deadline=None, derandomize=True, database=None)
 @example(expr="* * * 1-1,*/2 * 7,*/1", case=("UTC", datetime(2020, 1, 2, tzinfo=UTC)))
 @example(expr="33 * * * 5-5", case=("UTC", datetime(2026, 1, 1, tzinfo=UTC)))
 @example(expr="0 0 1 jan-jan *", case=("UTC", datetime(2026, 1, 1, tzinfo=UTC)))
