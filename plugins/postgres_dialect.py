@@ -185,9 +185,8 @@ class PostgresStore(PostgresFiring):
                 except StoreError as exc:
                     if not _lost(self._recorder):
                         raise  # refused, not cut: the runner holds the ends and tries later
-                    # Held, they waited a second in memory, where a replica killed meanwhile
-                    # lost them (the chaos test). Written twice is harmless: only runs still
-                    # running under their lease are ended, and the rest are answered so.
+                    # Not held for a second in memory (why: ``_hung_up``). Written twice is
+                    # harmless: only runs still running under their lease are ended.
                     log.warning(
                         "the connection to %s was cut while recording %d end(s) (%s); "
                         "writing them again on a new one",
