@@ -157,7 +157,7 @@ def search(
                 rate = above[(len(above) - 1) // 2]
             result = probe(system, rate)
             missed = result["missed"]
-            state["probes"].append((rate, missed, result.get("busy")))
+            state["probes"].append((rate, missed, result["busy"]))
             if missed == 0:
                 state["lo"] = rate
             else:

@@ -122,7 +122,7 @@ def report(results: Results, found: dict[str, dict[str, Any]], setting: dict[str
     rows = []
     for label, state in found.items():
         hi = f"{state['hi']:,}/s" if state["hi"] else "not found"
-        probes = ", ".join(_probe(*probe) for probe in state["probes"]) or "-"
+        probes = ", ".join(f"{r:,} {m:.1%} ({b:.0%} busy)" for r, m, b in state["probes"]) or "-"
         rows.append([label, f"{state['lo']:,}/s", hi, probes])
     _table(["system", "0 missed at", "missed at", "probes"], rows)
 
@@ -131,11 +131,6 @@ def report(results: Results, found: dict[str, dict[str, Any]], setting: dict[str
         ["target", "met", "figures"],
         [[t, _yes(m), f] for t, m, f in targets(results, found, setting)],
     )
-
-
-def _probe(rate: int, missed: float, busy: float | None = None) -> str:
-    """One probe of the search (runs before the machine's share was measured have none)."""
-    return f"{rate:,} {missed:.1%}" + ("" if busy is None else f" ({busy:.0%} busy)")
 
 
 def targets(
